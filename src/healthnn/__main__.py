@@ -1,0 +1,5 @@
+import sys
+
+from healthnn.cli import main
+
+sys.exit(main())
