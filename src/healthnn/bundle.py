@@ -1,0 +1,207 @@
+"""A trained bundle: one directory that holds everything needed to predict, evaluate and audit.
+
+::
+
+    bundle/
+      model.safetensors     weights
+      config.toml           the resolved experiment config
+      task.json             fitted preprocessing and task state (classes, baseline hazard, ...)
+      metrics.json          split -> metric -> {value, ci_low, ci_high}
+      predictions_test.csv  test rows: id, observed outcome, predictions
+      manifest.json         data fingerprints, split sizes, versions, seed, training history
+
+Nothing in a bundle is pickled: weights are safetensors, everything else is JSON or TOML, so
+loading a bundle from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from healthnn import __version__
+from healthnn.config import Config, load_config, to_toml
+from healthnn.errors import BundleError, DataError
+
+__all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_REQUIRED = ("model.safetensors", "config.toml", "task.json", "manifest.json")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: config, fitted task, model (in eval mode) and records."""
+
+    path: Path
+    config: Config
+    task: Any
+    model: nn.Module
+    manifest: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @torch.no_grad()
+    def outputs(self, inputs: Any, batch_size: int = 4096) -> torch.Tensor:
+        """Raw model outputs for encoded inputs, computed in batches."""
+        from healthnn.training import collect_outputs, resolve_device
+
+        device = resolve_device("auto" if self.config.train.device == "auto" else "cpu")
+        self.model.to(device)
+        n = len(inputs)
+        if n == 0:
+            return torch.zeros((0, self.task.out_features()))
+        empty = {"_": torch.zeros(n)}
+        out, _ = collect_outputs(self.model, self.task.batches(inputs, empty, shuffle=False,
+                                                              batch_size=batch_size), device)
+        return out
+
+    def predict(self, df: pd.DataFrame, file: str | Path = "<input>") -> pd.DataFrame:
+        """The input rows with prediction columns added and an ``error`` column.
+
+        Rows that cannot be predicted keep empty prediction cells and say why in ``error``;
+        every other row is predicted. A missing required column fails the whole call.
+        """
+        inputs, errors = self.task.encode(df, Path(file))
+        good = np.array([i not in errors for i in range(len(df))], dtype=bool)
+        preds = self.task.predictions(self.outputs(self.task.subset(inputs, np.flatnonzero(good))))
+        clash = [c for c in [*preds.columns, "error"] if c in df.columns]
+        if clash:
+            raise DataError(
+                f"the input already has column(s) {', '.join(clash)}",
+                file=str(file),
+                hint="rename or remove them; predict adds these columns",
+            )
+        preds.index = np.flatnonzero(good)
+        full = preds.reindex(range(len(df)))
+        out = df.reset_index(drop=True).copy()
+        for col in preds.columns:
+            out[col] = full[col]
+        out["error"] = [errors.get(i, "") for i in range(len(df))]
+        return out
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {
+        "healthnn": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def save_bundle(
+    path: Path,
+    *,
+    config: Config,
+    task: Any,
+    model: nn.Module,
+    metrics: dict[str, Any],
+    manifest: dict[str, Any],
+    predictions: pd.DataFrame | None = None,
+) -> Bundle:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path / "model.safetensors"))
+    (path / "config.toml").write_text(to_toml(_absolute_paths(config)), encoding="utf-8")
+    _write_json(path / "task.json", task.state_dict())
+    _write_json(path / "metrics.json", metrics)
+    if predictions is not None:
+        predictions.to_csv(path / "predictions_test.csv", index=False)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "task": config.task,
+        "model": {"name": config.model.name, "params": config.model.params,
+                  "in_features": task.in_features(), "out_features": task.out_features()},
+        "versions": library_versions(),
+        **manifest,
+    }
+    _write_json(path / "manifest.json", manifest)
+    return Bundle(path, config, task, model.eval(), manifest, metrics)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle written by :func:`save_bundle` (or ``healthnn train``)."""
+    from safetensors.torch import load_file
+
+    from healthnn.tasks import get_task_class
+
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError("bundle directory not found", file=str(path),
+                          hint="pass the --out directory of 'healthnn train'")
+    for name in _REQUIRED:
+        if not (path / name).is_file():
+            raise BundleError(f"incomplete bundle: {name} is missing", file=str(path),
+                              hint="train again, or copy the whole directory")
+    manifest = _read_json(path / "manifest.json")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format {manifest.get('format_version')} is not supported by healthnn "
+            f"{__version__} (format {FORMAT_VERSION})", file=str(path))
+    config = load_config(path / "config.toml")
+    task = get_task_class(config.task)(config)
+    task.load_state_dict(_read_json(path / "task.json"))
+    model = task.build_model()
+    try:
+        state = load_file(str(path / "model.safetensors"))
+        model.load_state_dict(state)
+    except Exception as exc:  # corrupted or mismatched weights
+        raise BundleError(f"cannot load weights: {exc}", file=str(path / "model.safetensors")) from None
+    model.eval()
+    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    return Bundle(path, config, task, model, manifest, metrics)
+
+
+def _absolute_paths(config: Config) -> dict[str, Any]:
+    d = config.to_dict()
+    for key in ("train", "test"):
+        if d["data"].get(key):
+            d["data"][key] = str(config.resolve(d["data"][key]).resolve())
+    return d
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(_clean(obj), indent=2) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"cannot read: {exc}", file=str(path)) from None

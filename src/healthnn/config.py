@@ -1,0 +1,383 @@
+"""Experiment configuration: a TOML file validated into dataclasses.
+
+A config names a ``task`` and has the sections ``[data]``, ``[split]``, ``[model]``, ``[train]``
+and ``[eval]``. Everything but the data paths and the target has a default. Unknown keys,
+typos and wrong types are reported with the key's full name and, for typos, a suggestion::
+
+    task = "classification"
+
+    [data]
+    train = "heart.csv"      # relative to this file
+    target = "disease"
+
+    [train]
+    epochs = 50
+
+The ``[data]`` section's schema belongs to the task (see :mod:`healthnn.tasks`): an image task
+accepts other keys than a table task. ``[model]`` holds ``name`` plus that model's
+hyperparameters, checked against the model registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from healthnn.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "SplitConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "load_config",
+    "parse_section",
+    "to_toml",
+]
+
+
+@dataclass
+class SplitConfig:
+    """How rows are split when no separate test file is given.
+
+    ``method = "auto"`` stratifies classification by class and survival by event, uses a random
+    split for regression, and a group split whenever ``[data] group`` is set. Validation rows
+    always come out of the training rows (``val_size`` is a fraction of them).
+    """
+
+    method: Literal["auto", "random", "stratified", "group"] = "auto"
+    test_size: float = 0.2
+    val_size: float = 0.15
+    seed: int = 42
+
+
+@dataclass
+class TrainConfig:
+    """The one trainer's settings (shared by every task)."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 15
+    seed: int = 42
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    grad_clip: float = 5.0
+    monitor: str = "val_loss"
+    device: str = "auto"
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """How metrics are computed and reported."""
+
+    threshold: float = 0.5
+    bootstrap: int = 1000
+    ci: float = 0.95
+    horizons: list[float] | None = None
+
+
+@dataclass
+class ModelConfig:
+    """A registered model's name and its hyperparameters (validated by the registry)."""
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    """A whole, validated experiment."""
+
+    task: str
+    data: Any
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "<config>"
+
+    def resolve(self, path: str | Path) -> Path:
+        """A data path from the config, resolved relative to the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (what the bundle stores as config.toml)."""
+        model = {"name": self.model.name, **self.model.params}
+        return {
+            "task": self.task,
+            "data": _asdict(self.data),
+            "split": _asdict(self.split),
+            "model": {k: v for k, v in model.items() if v is not None},
+            "train": _asdict(self.train),
+            "eval": _asdict(self.eval),
+        }
+
+
+SECTIONS = ("data", "split", "model", "train", "eval")
+
+
+def load_config(
+    source: str | Path | dict[str, Any],
+    overrides: list[str] | None = None,
+    base_dir: str | Path | None = None,
+) -> Config:
+    """Read and validate a config from a TOML file or a dict.
+
+    ``overrides`` are ``"section.key=value"`` strings; the value is read as a TOML literal
+    (``3``, ``0.1``, ``true``, ``[64, 32]``, ``"mlp"``) and, failing that, as a plain string.
+    Data paths are resolved relative to the config file (or ``base_dir`` for a dict).
+    """
+    if isinstance(source, dict):
+        raw = _deepcopy(source)
+        name = "<config>"
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.is_file():
+            raise ConfigError("config file not found", file=name, hint="check the path")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", file=name) from None
+        except UnicodeDecodeError:
+            raise ConfigError("not UTF-8 text", file=name) from None
+        folder = Path(base_dir) if base_dir is not None else path.resolve().parent
+    for item in overrides or []:
+        _apply_override(raw, item, name)
+    return _build_config(raw, name, folder)
+
+
+def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
+    from healthnn.models import validate_model_params
+    from healthnn.tasks import get_task_class, task_names
+
+    unknown = set(raw) - {"task", *SECTIONS}
+    for key in sorted(unknown):
+        raise ConfigError(
+            f"unknown section or key{_suggest(key, ['task', *SECTIONS])}",
+            file=name,
+            key=key,
+        )
+    task = raw.get("task")
+    if task is None:
+        raise ConfigError(
+            "missing 'task'", file=name, key="task", hint=f"one of: {', '.join(task_names())}"
+        )
+    if not isinstance(task, str):
+        raise ConfigError("expected a string", file=name, key="task")
+    task_cls = get_task_class(task, source=name)
+    for section in SECTIONS:
+        if section in raw and not isinstance(raw[section], dict):
+            raise ConfigError("expected a [section] table", file=name, key=section)
+    if "data" not in raw:
+        raise ConfigError("missing [data] section", file=name, key="data")
+    data = parse_section(task_cls.DataConfig, raw["data"], "data", name)
+    split = parse_section(SplitConfig, raw.get("split", {}), "split", name)
+    train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
+    evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
+    model_raw = dict(raw.get("model", {}))
+    model_name = model_raw.pop("name", None) or task_cls.default_model
+    if not isinstance(model_name, str):
+        raise ConfigError("expected a string", file=name, key="model.name")
+    params = validate_model_params(model_name, model_raw, task=task, source=name)
+    config = Config(
+        task=task,
+        data=data,
+        split=split,
+        model=ModelConfig(name=model_name, params=params),
+        train=train,
+        eval=evalc,
+        base_dir=folder,
+        source=name,
+    )
+    _check_ranges(config)
+    task_cls.check_config(config)
+    return config
+
+
+def _check_ranges(c: Config) -> None:
+    def bad(key: str, msg: str) -> ConfigError:
+        return ConfigError(msg, file=c.source, key=key)
+
+    if not 0.0 < c.split.test_size < 1.0:
+        raise bad("split.test_size", "must be between 0 and 1")
+    if not 0.0 < c.split.val_size < 1.0:
+        raise bad("split.val_size", "must be between 0 and 1")
+    if c.train.epochs < 1:
+        raise bad("train.epochs", "must be at least 1")
+    if c.train.batch_size < 2:
+        raise bad("train.batch_size", "must be at least 2")
+    if c.train.lr <= 0:
+        raise bad("train.lr", "must be positive")
+    if c.train.weight_decay < 0:
+        raise bad("train.weight_decay", "must be zero or positive")
+    if c.train.patience < 1:
+        raise bad("train.patience", "must be at least 1")
+    if c.train.grad_clip < 0:
+        raise bad("train.grad_clip", "must be zero (off) or positive")
+    if not 0.0 < c.eval.threshold < 1.0:
+        raise bad("eval.threshold", "must be between 0 and 1")
+    if c.eval.bootstrap < 0:
+        raise bad("eval.bootstrap", "must be zero (no intervals) or positive")
+    if not 0.5 <= c.eval.ci < 1.0:
+        raise bad("eval.ci", "must be between 0.5 and 1, e.g. 0.95")
+    if c.eval.horizons is not None and any(h <= 0 for h in c.eval.horizons):
+        raise bad("eval.horizons", "times must be positive")
+    if c.train.device not in ("auto", "cpu") and not c.train.device.startswith(("cuda", "mps")):
+        raise bad("train.device", "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
+def parse_section(cls: type, raw: dict[str, Any], section: str, source: str) -> Any:
+    """Validate one ``[section]`` table into the dataclass ``cls``.
+
+    Checks for unknown keys (with a did-you-mean suggestion), missing required keys and types.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key{_suggest(key, list(fields))}",
+                file=source,
+                key=f"{section}.{key}",
+            )
+    values = {}
+    for fname, f in fields.items():
+        full = f"{section}.{fname}"
+        if fname in raw:
+            values[fname] = _coerce(raw[fname], hints[fname], full, source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError("missing required key", file=source, key=full)
+    return cls(**values)
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1]
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            hint = _suggest(str(value), [str(a) for a in args])
+            raise ConfigError(f"got {value!r}, expected one of {choices}{hint}", file=source, key=key)
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {_typename(value)}", file=source, key=key)
+        (item_tp,) = args or (Any,)
+        return [_coerce(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict or tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, got {_typename(value)}", file=source, key=key)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected an integer, got {_typename(value)}", file=source, key=key)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected a number, got {_typename(value)}", file=source, key=key)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a string, got {_typename(value)}", file=source, key=key)
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in a dataclass
+
+
+def _typename(value: Any) -> str:
+    return {str: "a string", bool: "true/false", int: "an integer", float: "a number",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__) + f" ({value!r})"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
+    if "=" not in item:
+        raise ConfigError(
+            f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=20", file=source
+        )
+    dotted, text = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {item!r}: empty key", file=source)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: '{part}' is not a section", file=source)
+    node[parts[-1]] = value
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+
+
+def _deepcopy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deepcopy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deepcopy(v) for v in d]
+    return d
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Write a config dict (scalars, lists and one level of tables) as TOML."""
+    lines = []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        for key, value in table.items():
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (str, Path)):
+        s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{s}"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")

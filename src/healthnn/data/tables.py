@@ -1,0 +1,131 @@
+"""Reading and writing patient tables (CSV, TSV, Parquet), with errors that name the file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from healthnn.errors import DataError, short
+
+__all__ = [
+    "read_table",
+    "write_table",
+    "require_columns",
+    "fingerprint",
+    "numeric_column",
+]
+
+_CSV = {".csv", ".txt"}
+_TSV = {".tsv", ".tab"}
+_PARQUET = {".parquet", ".pq"}
+
+
+def read_table(path: str | Path, *, as_text: bool = False) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file into a DataFrame.
+
+    ``as_text=True`` keeps CSV cells as strings (empty cells as missing), so a file written
+    back out keeps its values exactly as they were.
+
+    Raises :class:`DataError` for a missing, empty, unreadable or unsupported file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", file=str(path), hint="check the path in the config")
+    if path.is_dir():
+        raise DataError("is a folder, expected a CSV or Parquet file", file=str(path))
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise DataError("file is empty", file=str(path))
+    try:
+        if suffix in _PARQUET:
+            df = pd.read_parquet(path)
+        elif suffix in _CSV or suffix in _TSV:
+            df = pd.read_csv(path, sep="\t" if suffix in _TSV else ",", low_memory=False,
+                             dtype=str if as_text else None)
+        else:
+            raise DataError(
+                f"unsupported file type '{suffix}'",
+                file=str(path),
+                hint="use .csv, .tsv or .parquet",
+            )
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError("file has no header or rows", file=str(path)) from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot parse as CSV: {exc}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise DataError("not UTF-8 text", file=str(path), hint="save the file as UTF-8") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read: {exc}", file=str(path)) from None
+    if len(df) == 0:
+        raise DataError("file has a header but no rows", file=str(path))
+    df.columns = [str(c).strip() for c in df.columns]
+    dup = df.columns[df.columns.duplicated()].tolist()
+    if dup:
+        raise DataError(f"duplicate column name(s): {', '.join(dup)}", file=str(path))
+    return df
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a DataFrame as CSV or Parquet, chosen by the file's extension."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix in _PARQUET:
+        df.to_parquet(path, index=False)
+    elif suffix in _CSV:
+        df.to_csv(path, index=False)
+    elif suffix in _TSV:
+        df.to_csv(path, index=False, sep="\t")
+    else:
+        raise DataError(
+            f"unsupported output type '{suffix}'", file=str(path), hint="use .csv or .parquet"
+        )
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], file: str | Path) -> None:
+    """Raise a :class:`DataError` naming the first column that ``df`` lacks."""
+    import difflib
+
+    for col in columns:
+        if col not in df.columns:
+            close = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                f"the file has: {', '.join(map(str, df.columns[:12]))}"
+                + (" ..." if len(df.columns) > 12 else "")
+            )
+            raise DataError("column not found", file=str(file), column=col, hint=hint)
+
+
+def numeric_column(
+    series: pd.Series, *, file: str | Path, column: str, what: str = "a number"
+) -> np.ndarray:
+    """Parse a column as float, raising a :class:`DataError` at the first non-numeric cell.
+
+    Missing cells (empty, NaN) become NaN; the caller decides whether that is allowed.
+    """
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() & series.notna() & (series.astype(str).str.strip() != "")
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"expected {what}, got {short(series.iloc[pos])}",
+            file=str(file),
+            row=pos + 1,
+            column=column,
+        )
+    return values.to_numpy(dtype=np.float64)
+
+
+def fingerprint(path: str | Path) -> str:
+    """The sha256 of a file's bytes, hex encoded: identifies exactly which data trained a model."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

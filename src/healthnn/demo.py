@@ -1,0 +1,51 @@
+"""``healthnn demo``: train, evaluate and predict end to end on the bundled data sets."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from healthnn.config import load_config
+from healthnn.pipeline import predict_file, train
+
+__all__ = ["run_demo", "dataset_path"]
+
+DEMOS = (
+    ("heart", "heart.toml", "risk of heart disease (classification, UCI Cleveland)",
+     ("auroc", "auprc", "accuracy", "brier", "calibration_slope")),
+    ("whas", "whas.toml", "survival after heart attack (DeepSurv, WHAS)",
+     ("c_index", "uno_c", "td_auc", "ibs")),
+)
+
+
+def dataset_path(name: str) -> Path:
+    """Path of a file bundled in ``healthnn/datasets``."""
+    return Path(str(resources.files("healthnn") / "datasets" / name))
+
+
+def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print) -> dict[str, Path]:
+    out = Path(out)
+    bundles = {}
+    for name, cfg_file, what, shown in DEMOS:
+        echo(f"\n== {name}: {what}")
+        config = load_config(dataset_path(cfg_file), overrides=overrides)
+        bundle = train(config, out / name)
+        test = bundle.metrics["test"]
+        for metric in shown:
+            if metric in test:
+                m = test[metric]
+                echo(f"  test {metric:<18} {_fmt(m['value'])}  (95% CI {_fmt(m['ci_low'])} to "
+                     f"{_fmt(m['ci_high'])})")
+        scored = out / f"{name}_predictions.csv"
+        data = config.resolve(config.data.test or config.data.train)
+        n, errors = predict_file(bundle, data, scored)
+        echo(f"  bundle:      {bundle.path}")
+        echo(f"  metrics:     {bundle.path / 'metrics.json'}")
+        echo(f"  predictions: {scored} ({n - errors} of {n} rows scored)")
+        bundles[name] = bundle.path
+    echo("\nNext: healthnn predict DIR your.csv --out scored.csv | healthnn evaluate DIR labelled.csv --out DIR2")
+    return bundles
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"

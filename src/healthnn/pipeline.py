@@ -1,0 +1,263 @@
+"""Train, evaluate and predict: the orchestration shared by the CLI, the Python API and the server.
+
+>>> import healthnn
+>>> bundle = healthnn.train("config.toml", "runs/heart")          # doctest: +SKIP
+>>> bundle.metrics["test"]["auroc"]                               # doctest: +SKIP
+{'value': 0.91, 'ci_low': 0.85, 'ci_high': 0.96}
+>>> healthnn.predict_file("runs/heart", "new.csv", "scored.csv")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
+from healthnn.config import Config, load_config
+from healthnn.data.split import split_indices
+from healthnn.data.tables import fingerprint, read_table, write_table
+from healthnn.errors import DataError
+from healthnn.tasks import get_task_class
+from healthnn.training import Trainer, collect_outputs, resolve_device, seed_everything
+
+__all__ = ["train", "evaluate", "predict", "predict_file", "EvaluationResult"]
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def train(
+    config: Config | str | Path | dict[str, Any],
+    out: str | Path,
+    *,
+    resume: bool = False,
+    log: Log | None = None,
+) -> Bundle:
+    """Train a model as the config says and write a bundle to ``out``."""
+    log = log or _stderr
+    if not isinstance(config, Config):
+        config = load_config(config)
+    out = Path(out)
+    started = time.time()
+    task = get_task_class(config.task)(config)
+    seed_everything(config.train.seed)
+
+    train_file = config.resolve(config.data.train)
+    df = task.read(train_file)
+    y, ok = task.labels(df, train_file)
+    _require_all(ok, train_file, task)
+    data_info = {"train": {"path": str(train_file), "sha256": fingerprint(train_file),
+                           "rows": len(df)}}
+    groups = task.groups(df) if config.data.group else None
+    strata = _strata(config, task, y)
+
+    frames: dict[str, tuple[pd.DataFrame, dict[str, np.ndarray], Path]] = {}
+    if getattr(config.data, "test", None):
+        test_file = config.resolve(config.data.test)
+        df_test = task.read(test_file)
+        y_test, ok_test = task.labels(df_test, test_file)
+        _require_all(ok_test, test_file, task)
+        data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
+                             "rows": len(df_test)}
+        idx = split_indices(len(df), test_size=None, val_size=config.split.val_size,
+                            seed=config.split.seed, strata=strata, groups=groups)
+        frames["test"] = (df_test.reset_index(drop=True), y_test, test_file)
+    else:
+        idx = split_indices(len(df), test_size=config.split.test_size,
+                            val_size=config.split.val_size, seed=config.split.seed,
+                            strata=strata, groups=groups)
+        frames["test"] = (df.iloc[idx["test"]].reset_index(drop=True),
+                          _take(y, idx["test"]), train_file)
+    for name in ("train", "val"):
+        frames[name] = (df.iloc[idx[name]].reset_index(drop=True), _take(y, idx[name]), train_file)
+    test_rows = (np.arange(len(frames["test"][0])) + 1 if getattr(config.data, "test", None)
+                 else idx["test"] + 1)
+
+    df_train, y_train, _ = frames["train"]
+    notes = task.fit(df_train, y_train, train_file)
+    for note in notes:
+        log(f"note: {note}")
+
+    encoded: dict[str, tuple[Any, dict[str, torch.Tensor]]] = {}
+    for name, (frame, labels, file) in frames.items():
+        inputs, errors = task.encode(frame, file)
+        if hasattr(task, "unknown_label_errors"):
+            for pos, msg in task.unknown_label_errors(labels).items():
+                errors.setdefault(pos, msg)
+        if errors:
+            pos = min(errors)
+            source_row = (idx[name][pos] + 1) if (name != "test" or not getattr(config.data, "test", None)) else pos + 1
+            raise DataError(errors[pos], file=str(file), row=int(source_row),
+                            hint="fix or remove this row; training data must be complete")
+        encoded[name] = (inputs, task.target_tensors(labels))
+
+    split_info = {name: _split_summary(task, frames[name][1]) for name in ("train", "val", "test")}
+    log("rows: " + ", ".join(f"{k} {v['rows']}" for k, v in split_info.items()))
+
+    generator = torch.Generator().manual_seed(config.train.seed)
+    model = task.build_model()
+    out.mkdir(parents=True, exist_ok=True)
+    run_key = _run_key(config, data_info)
+    trainer = Trainer(config.train, checkpoint=out / "checkpoint.pt", log=log)
+    result = trainer.fit(
+        model,
+        task.loss,
+        task.batches(*encoded["train"], shuffle=True, generator=generator),
+        task.batches(*encoded["val"], shuffle=False, batch_size=4096),
+        score_fn=task.score,
+        greater_is_better=task.greater_is_better if config.train.monitor != "val_loss" else True,
+        resume=resume,
+        fingerprint=run_key,
+    )
+    device = resolve_device(config.train.device)
+    train_out, train_targets = collect_outputs(
+        model, task.batches(*encoded["train"], shuffle=False, batch_size=4096), device)
+    task.after_fit(train_out, train_targets)
+    model.cpu()
+
+    metrics: dict[str, Any] = {}
+    predictions = None
+    for split in ("val", "test"):
+        outputs, _ = collect_outputs(model, task.batches(*encoded[split], shuffle=False,
+                                                         batch_size=4096), torch.device("cpu"))
+        metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
+        if split == "test":
+            ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
+            if "row" in ids.columns:
+                ids["row"] = test_rows
+            predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
+                                     task.predictions(outputs)], axis=1)
+
+    manifest = {
+        "data": data_info,
+        "splits": split_info,
+        "seed": {"split": config.split.seed, "train": config.train.seed},
+        "training": {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
+            "monitor": config.train.monitor,
+            "seconds": round(time.time() - started, 2),
+            "history": result.history,
+        },
+        "features": getattr(task, "feature_names", None),
+        "notes": notes,
+    }
+    bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
+                         manifest=manifest, predictions=predictions)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return bundle
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, Any]
+    n_rows: int
+    n_errors: int
+    predictions: pd.DataFrame
+
+
+def evaluate(bundle: str | Path | Bundle, data: str | Path, out: str | Path) -> EvaluationResult:
+    """Evaluate a trained bundle on new labelled data; write ``metrics.json`` and
+    ``predictions.csv`` to ``out``. Rows that cannot be used are reported, not dropped silently.
+    """
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    task = b.task
+    data = Path(data)
+    df = task.read(data).reset_index(drop=True)
+    y, ok = task.labels(df, data)
+    inputs, errors = task.encode(df, data)
+    for pos in np.flatnonzero(~ok):
+        errors.setdefault(int(pos), "no observed outcome in this row")
+    if hasattr(task, "unknown_label_errors"):
+        for pos, msg in task.unknown_label_errors(y).items():
+            errors.setdefault(pos, msg)
+    good = np.array([i not in errors for i in range(len(df))])
+    if not good.any():
+        first = min(errors)
+        raise DataError(f"no row can be evaluated; first problem: {errors[first]}",
+                        file=str(data), row=first + 1)
+    keep = np.flatnonzero(good)
+    outputs = b.outputs(task.subset(inputs, keep))
+    y_good = _take(y, keep)
+    metrics = {"test": task.evaluate(outputs, y_good, seed=b.config.split.seed)}
+    preds = task.predictions(outputs)
+    preds.index = keep
+    table = pd.concat([task.row_ids(df).reset_index(drop=True), task.label_frame(y),
+                       preds.reindex(range(len(df)))], axis=1)
+    table["error"] = [errors.get(i, "") for i in range(len(df))]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "metrics.json", metrics)
+    table.to_csv(out / "predictions.csv", index=False)
+    _write_json(out / "evaluation.json", {
+        "bundle": str(b.path), "data": {"path": str(data), "sha256": fingerprint(data),
+                                        "rows": len(df)},
+        "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
+    })
+    return EvaluationResult(metrics, len(df), int((~good).sum()), table)
+
+
+def predict(bundle: str | Path | Bundle, df: pd.DataFrame) -> pd.DataFrame:
+    """Prediction columns (and ``error``) added to the rows of ``df``."""
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    return b.predict(df)
+
+
+def predict_file(bundle: str | Path | Bundle, input: str | Path, out: str | Path) -> tuple[int, int]:
+    """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors)."""
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    df = read_table(input, as_text=True)
+    result = b.predict(df, file=input)
+    write_table(result, out)
+    return len(result), int((result["error"] != "").sum())
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _require_all(ok: np.ndarray, file: Path, task: Any) -> None:
+    if not ok.all():
+        pos = int(np.flatnonzero(~ok)[0])
+        cols = ", ".join(f"'{c}'" for c in task.target_columns())
+        raise DataError(
+            f"{int((~ok).sum())} row(s) have no value in {cols}; the first is row {pos + 1}",
+            file=str(file), hint="training needs an observed outcome in every row: remove or "
+            "complete these rows")
+
+
+def _strata(config: Config, task: Any, y: dict[str, np.ndarray]) -> np.ndarray | None:
+    method = config.split.method
+    if method in ("random", "group"):
+        return None
+    return task.strata(y)
+
+
+def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in y.items()}
+
+
+def _split_summary(task: Any, y: dict[str, np.ndarray]) -> dict[str, Any]:
+    info: dict[str, Any] = {"rows": int(len(next(iter(y.values()))))}
+    strata = task.strata(y)
+    if strata is not None:
+        values, counts = np.unique(strata.astype(str), return_counts=True)
+        info["counts"] = {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+    return info
+
+
+def _run_key(config: Config, data_info: dict[str, Any]) -> str:
+    text = json.dumps([config.to_dict(), {k: v["sha256"] for k, v in data_info.items()}],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,142 @@
+"""The task interface the pipeline talks to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from healthnn.config import Config
+from healthnn.models import build_model, get_model_spec
+from healthnn.training import TensorBatches
+
+__all__ = ["Task", "Labels"]
+
+Labels = dict[str, np.ndarray]
+
+
+class Task:
+    """Base class of every task.
+
+    Lifecycle (driven by :mod:`healthnn.pipeline`)::
+
+        task = TaskClass(config)
+        df = task.read(path)                       # validated table
+        y, ok = task.labels(df, path)              # labels, and which rows have one
+        task.fit(df_train, y_train, path)          # preprocessing, label encoding (train only)
+        X, errors = task.encode(df, path)          # model inputs; per-row problems
+        model = task.build_model()
+        loss = task.loss(model(X), targets)
+        task.after_fit(train_outputs, train_targets)   # e.g. a survival baseline hazard
+        task.predictions(outputs) -> DataFrame     # prediction columns
+        task.evaluate(outputs, y) -> metrics       # {name: {value, ci_low, ci_high}}
+
+    State learned in ``fit``/``after_fit`` ends in ``_`` and round-trips through
+    ``state_dict``/``load_state_dict`` (JSON-compatible) so a bundle reloads exactly.
+    """
+
+    name: ClassVar[str]
+    DataConfig: ClassVar[type]
+    default_model: ClassVar[str]
+    greater_is_better: ClassVar[bool] = True
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    # -- config ------------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Cross-field checks beyond types (raise ConfigError)."""
+
+    # -- data --------------------------------------------------------------------------------
+    def read(self, path: Path) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def labels(self, df: pd.DataFrame, file: Path) -> tuple[Labels, np.ndarray]:
+        """Targets for every row and a boolean mask of rows whose target is present."""
+        raise NotImplementedError
+
+    def strata(self, y: Labels) -> np.ndarray | None:
+        """Labels to stratify splits and bootstrap resamples by (None: no stratification)."""
+        return None
+
+    def groups(self, df: pd.DataFrame) -> np.ndarray | None:
+        return None
+
+    def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Columns that identify rows in prediction files."""
+        return pd.DataFrame({"row": np.arange(1, len(df) + 1)}, index=df.index)
+
+    def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        """Fit preprocessing on training rows; return warnings for the user."""
+        raise NotImplementedError
+
+    def encode(self, df: pd.DataFrame, file: Path) -> tuple[Any, dict[int, str]]:
+        raise NotImplementedError
+
+    def target_tensors(self, y: Labels) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def batches(
+        self, inputs: Any, targets: dict[str, torch.Tensor], *, shuffle: bool,
+        generator: torch.Generator | None = None, batch_size: int | None = None,
+    ):
+        return TensorBatches(inputs, targets, batch_size or self.config.train.batch_size,
+                             shuffle=shuffle, generator=generator)
+
+    def subset(self, inputs: Any, index: np.ndarray) -> Any:
+        return inputs[torch.as_tensor(index, dtype=torch.long)]
+
+    # -- model -------------------------------------------------------------------------------
+    @property
+    def model_spec(self):
+        return get_model_spec(self.config.model.name, task=self.name)
+
+    def in_features(self) -> int:
+        raise NotImplementedError
+
+    def out_features(self) -> int:
+        raise NotImplementedError
+
+    def build_model(self) -> nn.Module:
+        return build_model(self.config.model.name, self.config.model.params,
+                           self.in_features(), self.out_features())
+
+    def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_fit(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> None:
+        """Fit anything that needs the trained model's training-set outputs."""
+
+    # -- outputs -----------------------------------------------------------------------------
+    def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Quick validation metrics (no intervals) for monitoring during training."""
+        return {}
+
+    def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0) -> dict[str, dict[str, float]]:
+        raise NotImplementedError
+
+    def label_frame(self, y: Labels) -> pd.DataFrame:
+        """Observed targets as columns for prediction files."""
+        return pd.DataFrame(y)
+
+    # -- persistence -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _bootstrap(self, fn, arrays, strata=None, seed: int = 0):
+        from healthnn.metrics import bootstrap
+
+        ev = self.config.eval
+        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)

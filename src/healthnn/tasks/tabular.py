@@ -1,0 +1,322 @@
+"""Tasks on patient tables: classification (risk) and regression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from healthnn.config import Config
+from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
+from healthnn.data.tables import numeric_column, read_table, require_columns
+from healthnn.errors import ConfigError, DataError
+from healthnn.tasks.base import Labels, Task
+
+__all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
+
+
+@dataclass
+class TableData:
+    """``[data]`` for table tasks."""
+
+    train: str
+    test: str | None = None
+    target: str | None = None
+    time: str | None = None
+    event: str | None = None
+    features: list[str] | None = None
+    categorical: list[str] = field(default_factory=list)
+    group: str | None = None
+    id: str | None = None
+    positive: str | None = None
+
+
+class TableTask(Task):
+    """Shared parts of every task whose inputs are the columns of a table."""
+
+    DataConfig = TableData
+    default_model = "mlp"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.preprocessor_: TablePreprocessor | None = None
+
+    # columns that hold targets (never features)
+    def target_columns(self) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        d = config.data
+        reserved = {c for c in (d.group, d.id) if c}
+        for col in d.features or []:
+            if col in reserved:
+                raise ConfigError(
+                    f"'{col}' identifies patients or rows and cannot be a feature",
+                    file=config.source, key="data.features",
+                )
+        if config.split.method == "group" and not d.group:
+            raise ConfigError("split.method = 'group' needs [data] group (a patient id column)",
+                              file=config.source, key="split.method")
+
+    def read(self, path: Path) -> pd.DataFrame:
+        df = read_table(path)
+        d = self.config.data
+        needed = [*self.target_columns(), *(d.features or []), *d.categorical]
+        needed += [c for c in (d.group, d.id) if c]
+        require_columns(df, needed, path)
+        return df
+
+    def feature_columns(self, df: pd.DataFrame) -> list[str]:
+        d = self.config.data
+        if d.features is not None:
+            return list(d.features)
+        excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c)}
+        return [c for c in df.columns if c not in excluded]
+
+    def groups(self, df: pd.DataFrame) -> np.ndarray | None:
+        g = self.config.data.group
+        return None if g is None else df[g].astype(str).to_numpy()
+
+    def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.config.data.id:
+            return df[[self.config.data.id]].copy()
+        return super().row_ids(df)
+
+    def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        d = self.config.data
+        features = self.feature_columns(df)
+        for col in d.categorical:
+            if col not in features:
+                raise ConfigError(f"categorical column '{col}' is not a feature",
+                                  file=self.config.source, key="data.categorical")
+        if not features:
+            raise DataError("no feature columns", file=str(file), hint="check [data] features")
+        numeric, cats = infer_column_kinds(df, features, d.categorical, file=file)
+        self.preprocessor_ = TablePreprocessor(numeric, cats).fit(df, file)
+        notes = self.preprocessor_.warnings_
+        auto = [c for c in cats if c not in d.categorical]
+        if auto:
+            notes.append(f"text column(s) treated as categorical: {', '.join(auto)}")
+        return notes
+
+    def encode(self, df: pd.DataFrame, file: Path) -> tuple[torch.Tensor, dict[int, str]]:
+        assert self.preprocessor_ is not None, "fit() first"
+        require_columns(df, self.preprocessor_.input_columns, file)
+        X, errors = self.preprocessor_.transform(df, file)
+        return torch.from_numpy(X), errors
+
+    def in_features(self) -> int:
+        return len(self.preprocessor_.feature_names_)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.preprocessor_.feature_names_)
+
+    def _table_state(self) -> dict[str, Any]:
+        return {"preprocessing": self.preprocessor_.to_dict()}
+
+    def _load_table_state(self, state: dict[str, Any]) -> None:
+        self.preprocessor_ = TablePreprocessor.from_dict(state["preprocessing"])
+
+
+class ClassificationTask(TableTask):
+    """Binary or multi-class risk classification. Outputs: one probability per class."""
+
+    name = "classification"
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        if not config.data.target:
+            raise ConfigError("classification needs [data] target (the label column)",
+                              file=config.source, key="data.target")
+        super().check_config(config)
+        m = config.train.monitor
+        if m not in ("val_loss", "auroc", "accuracy", "auprc", "balanced_accuracy", "auroc_macro"):
+            raise ConfigError(f"cannot monitor {m!r} for classification", file=config.source,
+                              key="train.monitor", hint="use val_loss, auroc or accuracy")
+
+    def target_columns(self) -> list[str]:
+        return [self.config.data.target]
+
+    def labels(self, df: pd.DataFrame, file: Path) -> tuple[Labels, np.ndarray]:
+        col = self.config.data.target
+        raw = df[col]
+        ok = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+        text = _label_text(raw)
+        return {col: text}, ok
+
+    def strata(self, y: Labels) -> np.ndarray:
+        return y[self.config.data.target]
+
+    def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        col = self.config.data.target
+        classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
+        if len(classes) < 2:
+            raise DataError(
+                f"the training data has a single class ({classes[0]!r}); "
+                "classification needs at least two",
+                file=str(file), column=col,
+            )
+        pos = self.config.data.positive
+        if pos is not None:
+            if pos not in classes:
+                raise ConfigError(f"positive class {pos!r} is not a value of '{col}'",
+                                  file=self.config.source, key="data.positive",
+                                  hint=f"values: {', '.join(classes[:10])}")
+            if len(classes) == 2:
+                classes = [c for c in classes if c != pos] + [pos]
+        self.classes_ = classes
+        return super().fit(df, y, file)
+
+    def out_features(self) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def codes(self, y: Labels) -> np.ndarray:
+        col = self.config.data.target
+        index = {c: i for i, c in enumerate(self.classes_)}
+        values = y[col]
+        codes = np.array([index.get(v, -1) for v in values], dtype=np.int64)
+        return codes
+
+    def unknown_label_errors(self, y: Labels) -> dict[int, str]:
+        col = self.config.data.target
+        return {int(i): f"column '{col}': label not seen in training (known: "
+                        f"{', '.join(self.classes_[:10])})"
+                for i in np.flatnonzero(self.codes(y) < 0)}
+
+    def target_tensors(self, y: Labels) -> dict[str, torch.Tensor]:
+        return {"y": torch.from_numpy(self.codes(y))}
+
+    def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        y = targets["y"]
+        if outputs.shape[1] == 1:
+            return F.binary_cross_entropy_with_logits(outputs[:, 0], y.to(outputs.dtype))
+        return F.cross_entropy(outputs, y)
+
+    def probabilities(self, outputs: torch.Tensor) -> np.ndarray:
+        if outputs.shape[1] == 1:
+            p1 = torch.sigmoid(outputs[:, 0].double())
+            return torch.stack([1 - p1, p1], 1).numpy()
+        return torch.softmax(outputs.double(), 1).numpy()
+
+    def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
+        probs = self.probabilities(outputs)
+        df = pd.DataFrame({f"prob_{c}": probs[:, i] for i, c in enumerate(self.classes_)})
+        if len(self.classes_) == 2:
+            pred = np.where(probs[:, 1] >= self.config.eval.threshold, 1, 0)
+        else:
+            pred = probs.argmax(1)
+        df["prediction"] = np.asarray(self.classes_, dtype=object)[pred]
+        return df
+
+    def _metric_fn(self):
+        from healthnn.metrics import binary_metrics, multiclass_metrics
+
+        thr = self.config.eval.threshold
+        if len(self.classes_) == 2:
+            return lambda y, p: binary_metrics(y, p[:, 1], threshold=thr)
+        return lambda y, p: multiclass_metrics(y, p)
+
+    def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
+        y = targets["y"].numpy()
+        if len(np.unique(y)) < 2:
+            return {}
+        m = self._metric_fn()(y, self.probabilities(outputs))
+        keep = ("auroc", "auroc_macro", "accuracy", "auprc", "balanced_accuracy")
+        return {k: v for k, v in m.items() if k in keep}
+
+    def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0):
+        codes = self.codes(y)
+        return self._bootstrap(self._metric_fn(), [codes, self.probabilities(outputs)],
+                               strata=codes, seed=seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"classes": self.classes_, **self._table_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.classes_ = list(state["classes"])
+        self._load_table_state(state)
+
+
+class RegressionTask(TableTask):
+    """Continuous outcome (e.g. length of stay). Output: ``prediction``."""
+
+    name = "regression"
+    greater_is_better = False
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        if not config.data.target:
+            raise ConfigError("regression needs [data] target (the outcome column)",
+                              file=config.source, key="data.target")
+        super().check_config(config)
+        if config.train.monitor not in ("val_loss", "rmse", "mae"):
+            raise ConfigError(f"cannot monitor {config.train.monitor!r} for regression",
+                              file=config.source, key="train.monitor", hint="use val_loss or rmse")
+
+    def target_columns(self) -> list[str]:
+        return [self.config.data.target]
+
+    def labels(self, df: pd.DataFrame, file: Path) -> tuple[Labels, np.ndarray]:
+        col = self.config.data.target
+        y = numeric_column(df[col], file=file, column=col)
+        return {col: y}, np.isfinite(y)
+
+    def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        v = y[self.config.data.target]
+        self.y_mean_, self.y_std_ = float(v.mean()), float(v.std()) or 1.0
+        return super().fit(df, y, file)
+
+    def out_features(self) -> int:
+        return 1
+
+    def target_tensors(self, y: Labels) -> dict[str, torch.Tensor]:
+        v = (y[self.config.data.target] - self.y_mean_) / self.y_std_
+        return {"y": torch.from_numpy(v.astype(np.float32))}
+
+    def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.mse_loss(outputs[:, 0], targets["y"].to(outputs.dtype))
+
+    def values(self, outputs: torch.Tensor) -> np.ndarray:
+        return outputs[:, 0].double().numpy() * self.y_std_ + self.y_mean_
+
+    def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
+        return pd.DataFrame({"prediction": self.values(outputs)})
+
+    def score(self, outputs, targets):
+        from healthnn.metrics import regression_metrics
+
+        y = targets["y"].double().numpy() * self.y_std_ + self.y_mean_
+        return regression_metrics(y, self.values(outputs))
+
+    def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0):
+        from healthnn.metrics import regression_metrics
+
+        return self._bootstrap(regression_metrics, [y[self.config.data.target],
+                                                    self.values(outputs)], seed=seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"y_mean": self.y_mean_, "y_std": self.y_std_, **self._table_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.y_mean_, self.y_std_ = state["y_mean"], state["y_std"]
+        self._load_table_state(state)
+
+
+def _label_text(s: pd.Series) -> np.ndarray:
+    """Class labels as strings; 1 and 1.0 are the same class."""
+    out = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
+
+
+def _natural_key(v: str):
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
