@@ -258,6 +258,9 @@ def _split_summary(task: Any, y: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _run_key(config: Config, data_info: dict[str, Any]) -> str:
-    text = json.dumps([config.to_dict(), {k: v["sha256"] for k, v in data_info.items()}],
+    d = config.to_dict()
+    for key in ("epochs", "progress", "patience"):  # may change when resuming
+        d["train"].pop(key, None)
+    text = json.dumps([d, {k: v["sha256"] for k, v in data_info.items()}],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

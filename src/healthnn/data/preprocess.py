@@ -212,6 +212,8 @@ def _as_float(
 ) -> tuple[np.ndarray, dict[int, str]]:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy(), {}
+    if s.dtype == object:
+        s = s.replace({"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0})
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     blank = s.isna().to_numpy() | (s.astype(str).str.strip() == "").to_numpy()
     bad_pos = np.flatnonzero(np.isnan(values) & ~blank)

@@ -189,6 +189,9 @@ class Trainer:
             history = state["history"]
             start_epoch = state["epoch"] + 1
             torch.set_rng_state(state["torch_rng"])
+            gen = getattr(train_batches, "generator", None)
+            if gen is not None and state.get("batch_rng") is not None:
+                gen.set_state(state["batch_rng"])
             resumed_from = state["epoch"]
             self.log(f"resuming after epoch {state['epoch']} (best so far: epoch {best_epoch})")
 
@@ -242,6 +245,7 @@ class Trainer:
                 epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler, best=best,
                 best_epoch=best_epoch, bad_epochs=bad_epochs, best_state=best_state,
                 history=history, fingerprint=fingerprint,
+                batch_rng=_generator_state(train_batches),
             )
             if bar is not None:
                 bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}",
@@ -294,6 +298,11 @@ class Trainer:
                 hint="resume with the same config and data, or start again without --resume",
             )
         return state
+
+
+def _generator_state(batches: Any) -> torch.Tensor | None:
+    gen = getattr(batches, "generator", None)
+    return gen.get_state() if gen is not None else None
 
 
 def _batch_len(inputs: Any) -> int:
