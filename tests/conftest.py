@@ -1,17 +1,12 @@
-"""Shared fixtures: small synthetic tables and a fast training config."""
+"""Shared fixtures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-
-DATASETS = Path(__file__).resolve().parents[1] / "src" / "healthnn" / "datasets"
-
-# Fast settings for tests: few epochs, few bootstrap resamples, no progress bar.
-FAST = {"epochs": 8, "batch_size": 32, "patience": 5, "progress": False}
+from helpers import make_table
 
 
 @pytest.fixture
@@ -19,43 +14,8 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-def make_table(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    """A patient table with numeric, categorical and missing values and three outcomes."""
-    r = np.random.default_rng(seed)
-    age = r.normal(60, 10, n).round(1)
-    sex = r.choice(["F", "M"], n)
-    bmi = r.normal(27, 4, n).round(1)
-    bmi[r.random(n) < 0.1] = np.nan
-    smoker = r.choice(["never", "former", "current"], n)
-    lin = 0.08 * (age - 60) + 0.6 * (sex == "M") + 0.1 * np.nan_to_num(bmi - 27) \
-        + 0.8 * (smoker == "current")
-    p = 1 / (1 + np.exp(-lin))
-    y = (r.random(n) < p).astype(int)
-    t_event = r.exponential(np.exp(-lin) * 100)
-    t_cens = r.uniform(20, 200, n)
-    time = np.minimum(t_event, t_cens).round(2) + 0.01
-    event = (t_event <= t_cens).astype(int)
-    return pd.DataFrame({
-        "patient": [f"p{i % (n // 2)}" for i in range(n)],  # two rows per patient
-        "age": age, "sex": sex, "bmi": bmi, "smoker": smoker,
-        "outcome": y, "los": (3 + 0.1 * age + r.normal(0, 1, n)).round(2),
-        "time": time, "event": event,
-    })
-
-
 @pytest.fixture
 def table_csv(tmp_path: Path) -> Path:
     path = tmp_path / "patients.csv"
     make_table().to_csv(path, index=False)
     return path
-
-
-def config_dict(task: str, train: Path, **data) -> dict:
-    base = {"classification": {"target": "outcome"}, "regression": {"target": "los"},
-            "survival": {"time": "time", "event": "event"}}[task]
-    return {
-        "task": task,
-        "data": {"train": str(train), "id": "patient", **base, **data},
-        "train": dict(FAST),
-        "eval": {"bootstrap": 30},
-    }

@@ -79,10 +79,10 @@ def train(
         idx = split_indices(len(df), test_size=config.split.test_size,
                             val_size=config.split.val_size, seed=config.split.seed,
                             strata=strata, groups=groups)
-        frames["test"] = (df.iloc[idx["test"]].reset_index(drop=True),
-                          _take(y, idx["test"]), train_file)
+        frames["test"] = (df.iloc[idx["test"]], _take(y, idx["test"]), train_file)
+    # split frames keep the file's row index, so errors found later name the right row
     for name in ("train", "val"):
-        frames[name] = (df.iloc[idx[name]].reset_index(drop=True), _take(y, idx[name]), train_file)
+        frames[name] = (df.iloc[idx[name]], _take(y, idx[name]), train_file)
     test_rows = (np.arange(len(frames["test"][0])) + 1 if getattr(config.data, "test", None)
                  else idx["test"] + 1)
 
@@ -136,8 +136,7 @@ def train(
         metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
         if split == "test":
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
-            if "row" in ids.columns:
-                ids["row"] = test_rows
+            ids.insert(0, "row", test_rows)
             predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
                                      task.predictions(outputs)], axis=1)
 
@@ -196,7 +195,9 @@ def evaluate(bundle: str | Path | Bundle, data: str | Path, out: str | Path) -> 
     metrics = {"test": task.evaluate(outputs, y_good, seed=b.config.split.seed)}
     preds = task.predictions(outputs)
     preds.index = keep
-    table = pd.concat([task.row_ids(df).reset_index(drop=True), task.label_frame(y),
+    ids = task.row_ids(df).reset_index(drop=True)
+    ids.insert(0, "row", np.arange(1, len(df) + 1))
+    table = pd.concat([ids, task.label_frame(y),
                        preds.reindex(range(len(df)))], axis=1)
     table["error"] = [errors.get(i, "") for i in range(len(df))]
     out = Path(out)

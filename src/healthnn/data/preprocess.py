@@ -55,7 +55,7 @@ def infer_column_kinds(
             raise DataError(
                 f"expected a number, got {short(s.iloc[pos])}",
                 file=str(file),
-                row=pos + 1,
+                row=_row_number(s, pos),
                 column=col,
                 hint=f"fix the value, or list '{col}' in [data] categorical",
             )
@@ -228,12 +228,18 @@ def _as_float(
         raise DataError(
             errors[pos].split(": ", 1)[1],
             file=str(file),
-            row=pos + 1,
+            row=_row_number(s, pos),
             column=col,
             hint=f"fix the value, or list '{col}' in [data] categorical",
         )
     values[list(errors)] = np.nan
     return values, errors
+
+
+def _row_number(s: pd.Series, pos: int) -> int:
+    """The 1-based row in the source file: frames split from a file keep its row index."""
+    label = s.index[pos]
+    return int(label) + 1 if isinstance(label, (int, np.integer)) else pos + 1
 
 
 def _as_labels(s: pd.Series) -> pd.Series:

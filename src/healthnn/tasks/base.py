@@ -68,8 +68,9 @@ class Task:
         return None
 
     def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Columns that identify rows in prediction files."""
-        return pd.DataFrame({"row": np.arange(1, len(df) + 1)}, index=df.index)
+        """Identifier columns (such as a patient id) copied into prediction files, after the
+        1-based ``row`` number that the pipeline always writes."""
+        return pd.DataFrame(index=df.index)
 
     def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
         """Fit preprocessing on training rows; return warnings for the user."""
