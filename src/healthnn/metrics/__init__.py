@@ -12,9 +12,11 @@ negative times, ...) raises :class:`healthnn.errors.DataError`.
 
 Examples
 --------
->>> from healthnn.metrics import auroc
+>>> from healthnn.metrics import auroc, harrell_c
 >>> auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
 0.75
+>>> harrell_c([1, 2, 3, 4], [1, 1, 0, 1], [4.0, 1.0, 3.0, 2.0])
+0.6
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from healthnn.metrics.classification import (
     threshold_metrics,
 )
 from healthnn.metrics.regression import regression_metrics
+from healthnn.metrics.survival import (
+    brier_scores,
+    evaluate_step_function,
+    harrell_c,
+    integrated_brier_score,
+    kaplan_meier,
+    survival_metrics,
+    time_dependent_auc,
+    uno_c,
+)
 
 __all__ = [
     # classification
@@ -43,4 +55,13 @@ __all__ = [
     "multiclass_metrics",
     # regression
     "regression_metrics",
+    # survival
+    "kaplan_meier",
+    "evaluate_step_function",
+    "harrell_c",
+    "uno_c",
+    "time_dependent_auc",
+    "brier_scores",
+    "integrated_brier_score",
+    "survival_metrics",
 ]
