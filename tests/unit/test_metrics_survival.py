@@ -239,6 +239,7 @@ def test_evaluate_step_function():
     expected = [1.0, 0.9, 0.9, 0.5, 0.5, 0.1, 0.1]
     np.testing.assert_array_equal(evaluate_step_function(x, y, at), expected)
     assert evaluate_step_function(x, y, 0.5, initial=0.0) == 0.0
+    assert np.isnan(evaluate_step_function(x, y, [np.nan])).all()
     ut, s = kaplan_meier([1, 2, 2, 3], [1, 1, 0, 0])
     np.testing.assert_allclose(evaluate_step_function(ut, s, [0.5, 2.5]), [1.0, 0.75 * 2 / 3])
     with pytest.raises(ValueError, match="increasing"):
@@ -325,6 +326,8 @@ def test_evaluation_times_and_training_follow_up():
         brier_scores(T, E, S, [0.5, 2.0], T, E)
     with pytest.raises(ValueError, match="strictly increasing"):
         brier_scores(T, E, S, [4.5, 2.5], T, E)
+    with pytest.raises(DataError, match="NaN"):
+        brier_scores(T, E, S, [2.5, np.nan], T, E)
     with pytest.raises(ValueError, match="columns"):
         time_dependent_auc(T, E, np.ones((6, 3)), TIMES, T, E)
     with pytest.raises(ValueError, match="columns"):

@@ -70,7 +70,7 @@ def _test_data(time: Any, event: Any, risk: Any, *, risk_ndim: int | tuple[int, 
 
 
 def _eval_times(times: Any, test_time: np.ndarray) -> np.ndarray:
-    ts = as_float_array(np.atleast_1d(np.asarray(times, dtype=float)), "times")
+    ts = as_float_array(np.atleast_1d(times), "times")
     if ts.size == 0:
         raise ValueError("times must contain at least one time point")
     if ts.size > 1 and not np.all(np.diff(ts) > 0):
@@ -136,7 +136,7 @@ def evaluate_step_function(
     """Evaluate a right-continuous step function at arbitrary times.
 
     The function equals ``values[k]`` on ``[step_times[k], step_times[k+1])``, ``initial``
-    before ``step_times[0]`` and ``values[-1]`` after the last step.
+    before ``step_times[0]`` and ``values[-1]`` after the last step; NaN maps to NaN.
 
     Examples
     --------
@@ -150,7 +150,7 @@ def evaluate_step_function(
     if x.size > 1 and not np.all(np.diff(x) > 0):
         raise ValueError("step_times must be strictly increasing")
     a = np.asarray(at, dtype=float)
-    return _step(x, y, a, initial)
+    return np.where(np.isnan(a), np.nan, _step(x, y, a, initial))
 
 
 def _step(x: np.ndarray, y: np.ndarray, at: np.ndarray, initial: float) -> np.ndarray:
