@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+from healthnn.metrics.bootstrap import bootstrap
 from healthnn.metrics.classification import (
     auprc,
     auroc,
@@ -64,4 +65,6 @@ __all__ = [
     "brier_scores",
     "integrated_brier_score",
     "survival_metrics",
+    # uncertainty
+    "bootstrap",
 ]
