@@ -250,13 +250,14 @@ def _concordance(
     start = np.searchsorted(sorted_key, 2 * trank[ev] + 1, side="left")
     lo = np.searchsorted(sorted_risk, risk[ev] - tol, side="left")  # risk_j < risk_i - tol
     hi = np.searchsorted(sorted_risk, risk[ev] + tol, side="right")  # risk_j <= risk_i + tol
-    v = rank[order]
-    n_lo = _suffix_less_counts(v, start, lo)  # comparable j with risk_j < risk_i - tol
-    # ties: only events with another sample within tol need the second query
-    n_tied = np.zeros(ev.size, dtype=np.int64)
+    # comparable j with risk_j < risk_i - tol, and (only for events that have another
+    # sample within tol) with risk_j <= risk_i + tol -- all queries in one pass
+    m = ev.size
     tied = np.flatnonzero(hi - lo > 1)
-    if tied.size:
-        n_tied[tied] = _suffix_less_counts(v, start[tied], hi[tied]) - n_lo[tied]
+    counts = _suffix_less_counts(rank[order], np.concatenate((start, start[tied])), np.concatenate((lo, hi[tied])))
+    n_lo = counts[:m]
+    n_tied = np.zeros(m, dtype=np.int64)
+    n_tied[tied] = counts[m:] - n_lo[tied]
     w = weights[ev]
     num = float(np.sum(w * (n_lo + 0.5 * n_tied)))
     den = float(np.sum(w * (n - start)))
