@@ -239,6 +239,7 @@ def test_evaluate_step_function():
     expected = [1.0, 0.9, 0.9, 0.5, 0.5, 0.1, 0.1]
     np.testing.assert_array_equal(evaluate_step_function(x, y, at), expected)
     assert evaluate_step_function(x, y, 0.5, initial=0.0) == 0.0
+    assert evaluate_step_function([], [], [1.0]).tolist() == [1.0]
     assert np.isnan(evaluate_step_function(x, y, [np.nan])).all()
     ut, s = kaplan_meier([1, 2, 2, 3], [1, 1, 0, 0])
     np.testing.assert_allclose(evaluate_step_function(ut, s, [0.5, 2.5]), [1.0, 0.75 * 2 / 3])

@@ -60,7 +60,6 @@ def as_binary(y: Any, name: str = "y_true") -> np.ndarray:
     if not ok.all():
         raise DataError(
             f"{name} must contain only 0 and 1 (or False/True), found {int((~ok).sum())} other value(s)",
-            column=None,
             hint="encode the positive class as 1",
         )
     return arr == 1

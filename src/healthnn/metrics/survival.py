@@ -150,12 +150,15 @@ def evaluate_step_function(
     if x.size > 1 and not np.all(np.diff(x) > 0):
         raise ValueError("step_times must be strictly increasing")
     a = np.asarray(at, dtype=float)
+    if x.size == 0:
+        return np.where(np.isnan(a), np.nan, float(initial))
     return np.where(np.isnan(a), np.nan, _step(x, y, a, initial))
 
 
 def _step(x: np.ndarray, y: np.ndarray, at: np.ndarray, initial: float) -> np.ndarray:
+    """Right-continuous step function: ``y[k]`` on ``[x[k], x[k+1])``, ``initial`` before."""
     idx = np.searchsorted(x, at, side="right") - 1
-    return np.where(idx >= 0, np.concatenate((y, [initial]))[idx], initial)
+    return np.where(idx >= 0, y[np.maximum(idx, 0)], initial)
 
 
 class _Censoring:
