@@ -85,6 +85,25 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explain", help="explain a bundle's predictions (saliency, attributions)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("input", type=Path, help="inputs to explain (as for 'predict')")
+    p.add_argument("--out", type=Path, required=True, help="directory for the explanations")
+    p.add_argument("--class", dest="target_class", default=None,
+                   help="explain this class (default: the predicted class)")
+    p.add_argument("--limit", type=int, default=50, help="explain at most this many inputs")
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from healthnn.pipeline import explain
+
+    written = explain(args.bundle, args.input, args.out, target_class=args.target_class,
+                      limit=args.limit)
+    print(f"wrote {len(written)} explanation file(s) to {args.out}")
+    return 0
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train and evaluate on the data bundled with healthnn")
     p.add_argument("--out", type=Path, default=Path("healthnn-demo"), help="output directory")
@@ -101,6 +120,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
     "predict": (_add_predict, _run_predict),
+    "explain": (_add_explain, _run_explain),
     "demo": (_add_demo, _run_demo),
 }
 
@@ -110,9 +130,13 @@ def _print_summary(path: Path, metrics: dict) -> None:
     if split is not None:
         parts = []
         for name, m in list(metrics[split].items())[:6]:
-            parts.append(f"{name} {m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]")
+            parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
         print(f"{split}: " + ", ".join(parts))
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None or v != v else f"{v:.3f}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,12 +25,12 @@ import torch
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.config import Config, load_config
 from healthnn.data.split import split_indices
-from healthnn.data.tables import fingerprint, read_table, write_table
+from healthnn.data.tables import fingerprint, write_table
 from healthnn.errors import DataError
 from healthnn.tasks import get_task_class
 from healthnn.training import Trainer, collect_outputs, resolve_device, seed_everything
 
-__all__ = ["train", "evaluate", "predict", "predict_file", "EvaluationResult"]
+__all__ = ["train", "evaluate", "predict", "predict_file", "explain", "EvaluationResult"]
 
 Log = Callable[[str], None]
 
@@ -221,10 +221,31 @@ def predict(bundle: str | Path | Bundle, df: pd.DataFrame) -> pd.DataFrame:
 def predict_file(bundle: str | Path | Bundle, input: str | Path, out: str | Path) -> tuple[int, int]:
     """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors)."""
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    df = read_table(input, as_text=True)
+    df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
     write_table(result, out)
     return len(result), int((result["error"] != "").sum())
+
+
+def explain(
+    bundle: str | Path | Bundle,
+    input: str | Path,
+    out: str | Path,
+    *,
+    target_class: str | None = None,
+    limit: int = 50,
+) -> list[Path]:
+    """Write explanations (heatmaps, attributions) for the first ``limit`` inputs to ``out``.
+
+    What an explanation is depends on the task (Grad-CAM for images, atom attributions for
+    molecules, ...); each task implements :meth:`Task.explain`.
+    """
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    df = b.task.read_inputs(Path(input))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return b.task.explain(b.model, df.head(limit), out, file=Path(input),
+                          target_class=target_class)
 
 
 # -- helpers -------------------------------------------------------------------------------------

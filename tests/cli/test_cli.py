@@ -144,3 +144,9 @@ def test_real_process_debug_and_help(data):
     assert r.returncode != 0 and "Traceback" in r.stderr
     r = subprocess.run([*cmd, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "train" in r.stdout and "predict" in r.stdout
+
+
+def test_explain_not_available_for_tables_is_clear(data, capsys):
+    run_cli(capsys, "train", write_config(data, CLS), "--out", data / "b")
+    msg = bad(capsys, "explain", data / "b", data / "d.csv", "--out", data / "ex")
+    assert "not available for task 'classification'" in msg

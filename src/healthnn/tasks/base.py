@@ -56,6 +56,13 @@ class Task:
     def read(self, path: Path) -> pd.DataFrame:
         raise NotImplementedError
 
+    def read_inputs(self, path: Path) -> pd.DataFrame:
+        """Rows to predict or explain (no labels needed). Tables keep cells as text so a
+        scored file writes every input value back unchanged."""
+        from healthnn.data.tables import read_table
+
+        return read_table(path, as_text=True)
+
     def labels(self, df: pd.DataFrame, file: Path) -> tuple[Labels, np.ndarray]:
         """Targets for every row and a boolean mask of rows whose target is present."""
         raise NotImplementedError
@@ -123,6 +130,14 @@ class Task:
 
     def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0) -> dict[str, dict[str, float]]:
         raise NotImplementedError
+
+    def explain(self, model: nn.Module, df: pd.DataFrame, out: Path, *, file: Path,
+                target_class: str | None = None) -> list[Path]:
+        """Write explanation files for the rows of ``df`` into ``out``; return their paths."""
+        from healthnn.errors import HealthnnError
+
+        raise HealthnnError(f"'healthnn explain' is not available for task '{self.name}' yet",
+                            hint="global feature importance for tables is in the report")
 
     def label_frame(self, y: Labels) -> pd.DataFrame:
         """Observed targets as columns for prediction files."""
