@@ -138,36 +138,53 @@ def save_bundle(
     return Bundle(path, config, task, model.eval(), manifest, metrics)
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle written by :func:`save_bundle` (or ``healthnn train``)."""
-    from safetensors.torch import load_file
+def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
+    """Load a bundle written by :func:`save_bundle` (or ``healthnn train``).
 
+    An encrypted bundle (see :mod:`healthnn.privacy.encryption`) needs its ``key``; it is
+    decrypted in memory only.
+    """
+    import tomllib
+
+    from safetensors.torch import load as load_safetensors
+
+    from healthnn.privacy.encryption import is_encrypted, read_bundle_file
     from healthnn.tasks import get_task_class
 
     path = Path(path)
     if not path.is_dir():
         raise BundleError("bundle directory not found", file=str(path),
                           hint="pass the --out directory of 'healthnn train'")
+    encrypted = is_encrypted(path)
     for name in _REQUIRED:
-        if not (path / name).is_file():
+        if not (path / (name + ".enc" if encrypted else name)).is_file():
             raise BundleError(f"incomplete bundle: {name} is missing", file=str(path),
                               hint="train again, or copy the whole directory")
-    manifest = _read_json(path / "manifest.json")
+
+    def read(name: str) -> bytes:
+        return read_bundle_file(path, name, key)
+
+    manifest = _parse_json(read("manifest.json"), path / "manifest.json")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"bundle format {manifest.get('format_version')} is not supported by healthnn "
             f"{__version__} (format {FORMAT_VERSION})", file=str(path))
-    config = load_config(path / "config.toml")
+    config = load_config(tomllib.loads(read("config.toml").decode("utf-8")), base_dir=path)
+    config.source = str(path / "config.toml")
     task = get_task_class(config.task)(config)
-    task.load_state_dict(_read_json(path / "task.json"))
+    task.load_state_dict(_parse_json(read("task.json"), path / "task.json"))
     model = task.build_model()
     try:
-        state = load_file(str(path / "model.safetensors"))
-        model.load_state_dict(state)
+        model.load_state_dict(load_safetensors(read("model.safetensors")))
+    except BundleError:
+        raise
     except Exception as exc:  # corrupted or mismatched weights
         raise BundleError(f"cannot load weights: {exc}", file=str(path / "model.safetensors")) from None
     model.eval()
-    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+    try:
+        metrics = _parse_json(read("metrics.json"), path / "metrics.json")
+    except FileNotFoundError:
+        metrics = {}
     return Bundle(path, config, task, model, manifest, metrics)
 
 
@@ -200,8 +217,8 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(_clean(obj), indent=2) + "\n", encoding="utf-8")
 
 
-def _read_json(path: Path) -> Any:
+def _parse_json(data: bytes, path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"cannot read: {exc}", file=str(path)) from None

@@ -32,6 +32,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="override a config value, e.g. --set train.epochs=20 (repeatable)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--encrypt", action="store_true",
+                   help="encrypt the bundle at rest (AES-256-GCM) with --key-file")
+    _key_arg(p)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -39,7 +42,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from healthnn.pipeline import train
 
     config = load_config(args.config, overrides=args.overrides)
-    bundle = train(config, args.out, resume=args.resume)
+    key = _key(args, required=True) if args.encrypt else None
+    bundle = train(config, args.out, resume=args.resume, encrypt_with=key)
     _print_summary(bundle.path, bundle.metrics)
     return 0
 
@@ -49,12 +53,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("data", type=Path, help="labelled data (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="directory for metrics and predictions")
+    _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out)
+    result = evaluate(args.bundle, args.data, args.out, key=_key(args))
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(
@@ -70,12 +75,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("input", type=Path, help="rows to predict (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
+    _key_arg(p)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from healthnn.pipeline import predict_file
 
-    n_rows, n_errors = predict_file(args.bundle, args.input, args.out)
+    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args))
     print(f"predicted {n_rows - n_errors} of {n_rows} rows -> {args.out}")
     if n_errors:
         print(
@@ -93,15 +99,107 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="target_class", default=None,
                    help="explain this class (default: the predicted class)")
     p.add_argument("--limit", type=int, default=50, help="explain at most this many inputs")
+    _key_arg(p)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     from healthnn.pipeline import explain
 
     written = explain(args.bundle, args.input, args.out, target_class=args.target_class,
-                      limit=args.limit)
+                      limit=args.limit, key=_key(args))
     print(f"wrote {len(written)} explanation file(s) to {args.out}")
     return 0
+
+
+def _add_keygen(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keygen", help="create a secret key file for encryption and pseudonyms")
+    p.add_argument("path", type=Path, help="where to write the key (readable by you only)")
+
+
+def _run_keygen(args: argparse.Namespace) -> int:
+    from healthnn.privacy.keys import generate_key_file, key_id, load_key
+
+    path = generate_key_file(args.path)
+    print(f"wrote key {key_id(load_key(path))} to {path}; keep it safe and out of version control")
+    return 0
+
+
+def _add_encrypt(sub: argparse._SubParsersAction) -> None:
+    for name, verb in (("encrypt", "encrypt a bundle at rest"), ("decrypt", "decrypt a bundle")):
+        p = sub.add_parser(name, help=f"{verb} (AES-256-GCM) in place")
+        p.add_argument("bundle", type=Path, help="bundle directory")
+        _key_arg(p)
+
+
+def _run_encrypt(args: argparse.Namespace) -> int:
+    from healthnn.bundle import load_bundle
+    from healthnn.privacy.encryption import decrypt_bundle, encrypt_bundle
+
+    key = _key(args, required=True)
+    if args.command == "encrypt":
+        load_bundle(args.bundle)  # refuse to encrypt something that is not a complete bundle
+        names = encrypt_bundle(args.bundle, key)
+        print(f"encrypted {len(names)} files in {args.bundle}")
+    else:
+        names = decrypt_bundle(args.bundle, key)
+        print(f"decrypted {len(names)} files in {args.bundle}")
+    return 0
+
+
+def _add_pseudonymize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pseudonymize", help="keyed pseudonyms, date shifts and generalisation "
+                       "for a patient table, with a k-anonymity report")
+    p.add_argument("input", type=Path, help="CSV or Parquet")
+    p.add_argument("--out", type=Path, required=True, help="output table (.csv or .parquet)")
+    p.add_argument("--id-columns", type=_columns, default=[], metavar="A,B",
+                   help="identifier columns replaced by keyed HMAC pseudonyms; the first "
+                   "identifies the patient for date shifts")
+    p.add_argument("--date-columns", type=_columns, default=[], metavar="A,B",
+                   help="dates shifted by a per-patient offset (intervals are preserved)")
+    p.add_argument("--age-columns", type=_columns, default=[], metavar="A",
+                   help="ages generalised to 5-year bands, 90 and over grouped")
+    p.add_argument("--zip-columns", type=_columns, default=[], metavar="A",
+                   help="ZIP codes cut to 3 digits (sparse 3-digit areas become 000)")
+    p.add_argument("--drop-columns", type=_columns, default=[], metavar="A,B",
+                   help="columns removed (names, addresses, free text)")
+    p.add_argument("--quasi-identifiers", type=_columns, default=None, metavar="A,B",
+                   help="columns for the k-anonymity report (default: age, ZIP and date columns)")
+    p.add_argument("--k", type=int, default=5, help="k for the k-anonymity report")
+    p.add_argument("--max-shift-days", type=int, default=365, help="largest date shift")
+    _key_arg(p)
+
+
+def _run_pseudonymize(args: argparse.Namespace) -> int:
+    from healthnn.privacy.pseudonymize import pseudonymize_file
+
+    report = pseudonymize_file(
+        args.input, args.out, key=_key(args, required=True), id_columns=args.id_columns,
+        date_columns=args.date_columns, age_columns=args.age_columns,
+        zip_columns=args.zip_columns, drop_columns=args.drop_columns,
+        quasi_identifiers=args.quasi_identifiers, k=args.k, max_shift_days=args.max_shift_days,
+    )
+    print(f"wrote {report['rows']} rows to {args.out}; report: {report['report_path']}")
+    ka = report["k_anonymity"]
+    if ka["columns"]:
+        status = "met" if ka["satisfied"] else "NOT met"
+        print(f"k-anonymity over {', '.join(ka['columns'])}: smallest group {ka['min_group_size']}"
+              f" (k={ka['k']} {status}; {ka['rows_in_small_groups']} rows in groups below k)")
+    return 0
+
+
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _key_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="secret key file (default: $HEALTHNN_KEY_FILE)")
+
+
+def _key(args: argparse.Namespace, required: bool = False) -> bytes | None:
+    from healthnn.privacy.keys import load_key
+
+    return load_key(args.key_file, required=required)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -121,6 +219,10 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "evaluate": (_add_evaluate, _run_evaluate),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
+    "keygen": (_add_keygen, _run_keygen),
+    "encrypt": (_add_encrypt, _run_encrypt),
+    "decrypt": (_add_encrypt, _run_encrypt),
+    "pseudonymize": (_add_pseudonymize, _run_pseudonymize),
     "demo": (_add_demo, _run_demo),
 }
 
@@ -147,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"healthnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add, _ in COMMANDS.values():
+    for add, _ in dict.fromkeys(COMMANDS.values()):
         add(sub)
     return parser
 

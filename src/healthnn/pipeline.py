@@ -45,8 +45,13 @@ def train(
     *,
     resume: bool = False,
     log: Log | None = None,
+    encrypt_with: bytes | None = None,
 ) -> Bundle:
-    """Train a model as the config says and write a bundle to ``out``."""
+    """Train a model as the config says and write a bundle to ``out``.
+
+    With ``encrypt_with`` (a key from :func:`healthnn.privacy.keys.load_key`) the bundle is
+    encrypted at rest before this returns.
+    """
     log = log or _stderr
     if not isinstance(config, Config):
         config = load_config(config)
@@ -158,6 +163,10 @@ def train(
     bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
                          manifest=manifest, predictions=predictions)
     (out / "checkpoint.pt").unlink(missing_ok=True)
+    if encrypt_with is not None:
+        from healthnn.privacy.encryption import encrypt_bundle
+
+        encrypt_bundle(out, encrypt_with)
     return bundle
 
 
@@ -169,11 +178,17 @@ class EvaluationResult:
     predictions: pd.DataFrame
 
 
-def evaluate(bundle: str | Path | Bundle, data: str | Path, out: str | Path) -> EvaluationResult:
+def _load(bundle: str | Path | Bundle, key: bytes | None) -> Bundle:
+    return bundle if isinstance(bundle, Bundle) else load_bundle(bundle, key=key)
+
+
+def evaluate(
+    bundle: str | Path | Bundle, data: str | Path, out: str | Path, *, key: bytes | None = None
+) -> EvaluationResult:
     """Evaluate a trained bundle on new labelled data; write ``metrics.json`` and
     ``predictions.csv`` to ``out``. Rows that cannot be used are reported, not dropped silently.
     """
-    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    b = _load(bundle, key)
     task = b.task
     data = Path(data)
     df = task.read(data).reset_index(drop=True)
@@ -212,15 +227,18 @@ def evaluate(bundle: str | Path | Bundle, data: str | Path, out: str | Path) -> 
     return EvaluationResult(metrics, len(df), int((~good).sum()), table)
 
 
-def predict(bundle: str | Path | Bundle, df: pd.DataFrame) -> pd.DataFrame:
+def predict(
+    bundle: str | Path | Bundle, df: pd.DataFrame, *, key: bytes | None = None
+) -> pd.DataFrame:
     """Prediction columns (and ``error``) added to the rows of ``df``."""
-    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    return b.predict(df)
+    return _load(bundle, key).predict(df)
 
 
-def predict_file(bundle: str | Path | Bundle, input: str | Path, out: str | Path) -> tuple[int, int]:
+def predict_file(
+    bundle: str | Path | Bundle, input: str | Path, out: str | Path, *, key: bytes | None = None
+) -> tuple[int, int]:
     """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors)."""
-    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    b = _load(bundle, key)
     df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
     write_table(result, out)
@@ -234,13 +252,14 @@ def explain(
     *,
     target_class: str | None = None,
     limit: int = 50,
+    key: bytes | None = None,
 ) -> list[Path]:
     """Write explanations (heatmaps, attributions) for the first ``limit`` inputs to ``out``.
 
     What an explanation is depends on the task (Grad-CAM for images, atom attributions for
     molecules, ...); each task implements :meth:`Task.explain`.
     """
-    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    b = _load(bundle, key)
     df = b.task.read_inputs(Path(input))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
