@@ -32,6 +32,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="override a config value, e.g. --set train.epochs=20 (repeatable)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this machine (torch.distributed; gloo on "
+                   "CPU, NCCL on GPU)")
     p.add_argument("--encrypt", action="store_true",
                    help="encrypt the bundle at rest (AES-256-GCM) with --key-file")
     _key_arg(p)
@@ -41,11 +44,33 @@ def _run_train(args: argparse.Namespace) -> int:
     from healthnn.config import load_config
     from healthnn.pipeline import train
 
+    import os
+
     config = load_config(args.config, overrides=args.overrides)
     key = _key(args, required=True) if args.encrypt else None
+    if args.nproc < 1:
+        raise HealthnnError("--nproc must be at least 1")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_workers(args)
     bundle = train(config, args.out, resume=args.resume, encrypt_with=key)
-    _print_summary(bundle.path, bundle.metrics)
+    if bundle is not None:
+        _print_summary(bundle.path, bundle.metrics)
     return 0
+
+
+def _launch_workers(args: argparse.Namespace) -> int:
+    """Re-run this train command in N processes under torchrun (one node)."""
+    import subprocess
+
+    argv = [str(args.config), "--out", str(args.out)]
+    for item in args.overrides:
+        argv += ["--set", item]
+    argv += ["--resume"] * args.resume + ["--encrypt"] * args.encrypt
+    if args.key_file:
+        argv += ["--key-file", str(args.key_file)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={args.nproc}", "-m", "healthnn", "train", *argv]
+    return subprocess.run(cmd, check=False).returncode
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

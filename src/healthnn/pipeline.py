@@ -39,6 +39,10 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
+def _quiet(msg: str) -> None:
+    pass
+
+
 def train(
     config: Config | str | Path | dict[str, Any],
     out: str | Path,
@@ -46,17 +50,25 @@ def train(
     resume: bool = False,
     log: Log | None = None,
     encrypt_with: bytes | None = None,
-) -> Bundle:
+) -> Bundle | None:
     """Train a model as the config says and write a bundle to ``out``.
+
+    Under torchrun (``healthnn train --nproc N``) every process calls this; the main process
+    returns the bundle, the others None.
 
     With ``encrypt_with`` (a key from :func:`healthnn.privacy.keys.load_key`) the bundle is
     encrypted at rest before this returns.
     """
+    from healthnn.training.distributed import cleanup, init_from_env, is_main
+
     log = log or _stderr
     if not isinstance(config, Config):
         config = load_config(config)
     out = Path(out)
     started = time.time()
+    init_from_env()  # a no-op unless launched by torchrun (healthnn train --nproc N)
+    if not is_main():
+        log = _quiet
     task = get_task_class(config.task)(config)
     seed_everything(config.train.seed)
 
@@ -127,6 +139,9 @@ def train(
         resume=resume,
         fingerprint=run_key,
     )
+    if not is_main():  # workers are done; the main process evaluates and writes the bundle
+        cleanup()
+        return None
     device = resolve_device(config.train.device)
     train_out, train_targets = collect_outputs(
         model, task.batches(*encoded["train"], shuffle=False, batch_size=4096), device)
@@ -167,6 +182,7 @@ def train(
         from healthnn.privacy.encryption import encrypt_bundle
 
         encrypt_bundle(out, encrypt_with)
+    cleanup()
     return bundle
 
 

@@ -151,3 +151,12 @@ def test_resume_after_interruption(tmp_path, table_csv, monkeypatch):
     assert resumed.metrics == full.metrics
     with pytest.raises(healthnn.BundleError, match="no checkpoint"):
         train(cfg(6), tmp_path / "fresh", resume=True, log=lambda m: None)
+
+
+def test_identifier_like_text_column_is_not_a_feature(tmp_path, table_csv):
+    d = config_dict("classification", table_csv)
+    d["data"].pop("id")
+    notes = []
+    bundle = train(d, tmp_path / "b", log=notes.append)
+    assert not any(f.startswith("patient") for f in bundle.manifest["features"])
+    assert any("look like identifiers" in n for n in notes)

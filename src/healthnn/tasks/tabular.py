@@ -98,8 +98,18 @@ class TableTask(Task):
         if not features:
             raise DataError("no feature columns", file=str(file), hint="check [data] features")
         numeric, cats = infer_column_kinds(df, features, d.categorical, file=file)
+        notes = []
+        if d.features is None:
+            # a text column with mostly distinct values is an identifier, not a feature
+            ids = [c for c in cats if c not in d.categorical
+                   and df[c].nunique(dropna=True) > max(30, 0.5 * len(df))]
+            if ids:
+                cats = [c for c in cats if c not in ids]
+                notes.append(f"column(s) {', '.join(ids)} look like identifiers (mostly distinct "
+                             "text) and are not used as features; set [data] id or group, or "
+                             "list them in [data] features to use them")
         self.preprocessor_ = TablePreprocessor(numeric, cats).fit(df, file)
-        notes = self.preprocessor_.warnings_
+        notes += self.preprocessor_.warnings_
         auto = [c for c in cats if c not in d.categorical]
         if auto:
             notes.append(f"text column(s) treated as categorical: {', '.join(auto)}")

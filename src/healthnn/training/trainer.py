@@ -24,6 +24,7 @@ from torch import nn
 
 from healthnn.config import TrainConfig
 from healthnn.errors import BundleError, ConfigError, HealthnnError
+from healthnn.training.distributed import is_distributed, is_main, shard
 
 __all__ = ["Trainer", "TrainResult", "seed_everything", "resolve_device", "TensorBatches",
            "collect_outputs"]
@@ -79,10 +80,14 @@ class TensorBatches:
 
     def __iter__(self):
         n = len(self.inputs)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            if self.shuffle and self.drop_last_single and stop - start == 1 and n > 1:
+        if self.shuffle:
+            order = shard(torch.randperm(n, generator=self.generator))
+        else:
+            order = None
+        m = n if order is None else len(order)
+        for start in range(0, m, self.batch_size):
+            stop = min(start + self.batch_size, m)
+            if self.shuffle and self.drop_last_single and stop - start == 1 and m > 1:
                 continue  # BatchNorm cannot train on a batch of one
             if order is None:
                 yield self.inputs[start:stop], {k: v[start:stop] for k, v in self.targets.items()}
@@ -164,7 +169,15 @@ class Trainer:
         """Train ``model`` in place; on return it holds the best epoch's weights."""
         cfg = self.config
         device = resolve_device(cfg.device)
+        if is_distributed() and device.type == "cuda":
+            device = torch.device("cuda", torch.cuda.current_device())
         model.to(device)
+        # the module that trains: DDP averages gradients across processes
+        net = model
+        if is_distributed():
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = self._scheduler(optimizer)
         monitor_loss = cfg.monitor == "val_loss"
@@ -196,16 +209,16 @@ class Trainer:
             self.log(f"resuming after epoch {state['epoch']} (best so far: epoch {best_epoch})")
 
         stopped_early = bad_epochs >= cfg.patience
-        bar = _progress(start_epoch, cfg.epochs, enabled=cfg.progress)
+        bar = _progress(start_epoch, cfg.epochs, enabled=cfg.progress and is_main())
         for epoch in range(start_epoch, cfg.epochs + 1):
             if stopped_early:
                 break
-            model.train()
+            net.train()
             total, count = 0.0, 0
             for inputs, targets in train_batches:
                 inputs, targets = _to(inputs, device), _to(targets, device)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(inputs), targets)
+                loss = loss_fn(net(inputs), targets)
                 if not torch.isfinite(loss):
                     raise HealthnnError(
                         f"training loss became {loss.item()} in epoch {epoch}",
@@ -270,7 +283,7 @@ class Trainer:
 
     def _save_checkpoint(self, *, epoch, model, optimizer, scheduler, best_state, fingerprint,
                          **rest) -> None:
-        if self.checkpoint is None:
+        if self.checkpoint is None or not is_main():
             return
         state = {
             "epoch": epoch,
