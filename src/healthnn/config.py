@@ -36,6 +36,7 @@ __all__ = [
     "SplitConfig",
     "TrainConfig",
     "EvalConfig",
+    "PrivacyConfig",
     "ModelConfig",
     "load_config",
     "parse_section",
@@ -59,6 +60,16 @@ class SplitConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """Differentially private training (DP-SGD): the (epsilon, delta) budget for the whole run
+    and the per-example gradient clipping norm."""
+
+    epsilon: float
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+
+
+@dataclass
 class TrainConfig:
     """The one trainer's settings (shared by every task)."""
 
@@ -73,6 +84,7 @@ class TrainConfig:
     monitor: str = "val_loss"
     device: str = "auto"
     progress: bool = True
+    privacy: PrivacyConfig | None = None
 
 
 @dataclass
@@ -235,6 +247,14 @@ def _check_ranges(c: Config) -> None:
         raise bad("eval.ci", "must be between 0.5 and 1, e.g. 0.95")
     if c.eval.horizons is not None and any(h <= 0 for h in c.eval.horizons):
         raise bad("eval.horizons", "times must be positive")
+    p = c.train.privacy
+    if p is not None:
+        if p.epsilon <= 0:
+            raise bad("train.privacy.epsilon", "must be positive")
+        if not 0 < p.delta < 1:
+            raise bad("train.privacy.delta", "must be between 0 and 1 (e.g. 1e-5)")
+        if p.max_grad_norm <= 0:
+            raise bad("train.privacy.max_grad_norm", "must be positive")
     if c.train.device not in ("auto", "cpu") and not c.train.device.startswith(("cuda", "mps")):
         raise bad("train.device", "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 
@@ -291,6 +311,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         return [_coerce(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict or tp is Any:
         return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table such as {{ key = value }}, got {_typename(value)}",
+                              file=source, key=key)
+        return parse_section(tp, value, key, source)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"expected true or false, got {_typename(value)}", file=source, key=key)
@@ -380,4 +405,7 @@ def _toml_value(v: Any) -> str:
         return f'"{s}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()
+                                if x is not None) + " }"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -160,6 +160,11 @@ def train(
             predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
                                      task.predictions(outputs)], axis=1)
 
+    if result.privacy is not None:
+        eps = result.privacy["epsilon_spent"]
+        metrics["privacy"] = {"epsilon": {"value": eps, "ci_low": eps, "ci_high": eps}}
+        log(f"differential privacy: spent epsilon {eps:.3f} of {result.privacy['epsilon_budget']:g}"
+            f" (delta {result.privacy['delta']:g})")
     manifest = {
         "data": data_info,
         "splits": split_info,
@@ -171,6 +176,7 @@ def train(
             "monitor": config.train.monitor,
             "seconds": round(time.time() - started, 2),
             "history": result.history,
+            "privacy": result.privacy,
         },
         "features": getattr(task, "feature_names", None),
         "notes": notes,

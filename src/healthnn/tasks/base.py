@@ -111,8 +111,13 @@ class Task:
         raise NotImplementedError
 
     def build_model(self) -> nn.Module:
-        return build_model(self.config.model.name, self.config.model.params,
-                           self.in_features(), self.out_features())
+        model = build_model(self.config.model.name, self.config.model.params,
+                            self.in_features(), self.out_features())
+        if self.config.train.privacy is not None:
+            from healthnn.training.privacy import make_private_compatible
+
+            model = make_private_compatible(model)
+        return model
 
     def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError

@@ -105,6 +105,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
     resumed_from: int | None = None
+    privacy: dict[str, float] | None = None
 
 
 def _to(x: Any, device: torch.device) -> Any:
@@ -180,6 +181,24 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = self._scheduler(optimizer)
+        step_optimizer = optimizer  # what takes the steps (a DP optimizer under DP-SGD)
+        dp = None
+        if cfg.privacy is not None:
+            from healthnn.training.privacy import DPState
+
+            if is_distributed():
+                raise ConfigError("differential privacy with --nproc > 1 is not supported yet",
+                                  key="train.privacy", hint="train with one process")
+            n_train = len(getattr(train_batches, "inputs", []))
+            dp = DPState(cfg.privacy, n_train=n_train, batch_size=cfg.batch_size,
+                         epochs=cfg.epochs)
+            train_batches = dp.batches(train_batches)
+            net, step_optimizer = dp.wrap(model, optimizer)
+            replaced = getattr(model, "dp_replaced_layers", [])
+            self.log(
+                f"differential privacy: epsilon {cfg.privacy.epsilon:g}, delta "
+                f"{cfg.privacy.delta:g}, noise multiplier {dp.noise_multiplier:.3f}"
+                + (f"; {', '.join(replaced)} replaced by GroupNorm" if replaced else ""))
         monitor_loss = cfg.monitor == "val_loss"
         if not monitor_loss and score_fn is None:
             raise ConfigError(f"this task cannot monitor {cfg.monitor!r}", key="train.monitor",
@@ -202,6 +221,8 @@ class Trainer:
             history = state["history"]
             start_epoch = state["epoch"] + 1
             torch.set_rng_state(state["torch_rng"])
+            if dp is not None:
+                dp.load(state.get("dp_history", []))
             gen = getattr(train_batches, "generator", None)
             if gen is not None and state.get("batch_rng") is not None:
                 gen.set_state(state["batch_rng"])
@@ -217,7 +238,11 @@ class Trainer:
             total, count = 0.0, 0
             for inputs, targets in train_batches:
                 inputs, targets = _to(inputs, device), _to(targets, device)
-                optimizer.zero_grad(set_to_none=True)
+                if _batch_len(inputs) == 0:  # an empty Poisson batch: nothing to release
+                    if dp is not None:
+                        dp.step()
+                    continue
+                step_optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(net(inputs), targets)
                 if not torch.isfinite(loss):
                     raise HealthnnError(
@@ -225,9 +250,11 @@ class Trainer:
                         hint="try a lower train.lr, or check the data for extreme values",
                     )
                 loss.backward()
-                if cfg.grad_clip > 0:
+                if cfg.grad_clip > 0 and dp is None:  # DP-SGD clips per example instead
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
+                step_optimizer.step()
+                if dp is not None:
+                    dp.step()
                 n = _batch_len(inputs)
                 total += loss.item() * n
                 count += n
@@ -259,6 +286,7 @@ class Trainer:
                 best_epoch=best_epoch, bad_epochs=bad_epochs, best_state=best_state,
                 history=history, fingerprint=fingerprint,
                 batch_rng=_generator_state(train_batches),
+                dp_history=dp.state() if dp is not None else None,
             )
             if bar is not None:
                 bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}",
@@ -266,10 +294,13 @@ class Trainer:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        if dp is not None:
+            net._close()  # remove Opacus' hooks; the model is a plain module again
         model.load_state_dict(best_state)
         model.eval()
         return TrainResult(best_epoch=best_epoch, best_score=sign * best, history=history,
-                           stopped_early=stopped_early, resumed_from=resumed_from)
+                           stopped_early=stopped_early, resumed_from=resumed_from,
+                           privacy=dp.spent() if dp is not None else None)
 
     def _scheduler(self, optimizer: torch.optim.Optimizer):
         kind = self.config.scheduler
