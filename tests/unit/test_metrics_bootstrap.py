@@ -155,7 +155,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="at least one array"):
         bootstrap(fn, [])
     with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap(fn, [x], n_resamples=0)
+        bootstrap(fn, [x], n_resamples=-1)
+    no_ci = bootstrap(fn, [x], n_resamples=0)["m"]  # [eval] bootstrap = 0: no intervals
+    assert no_ci["value"] == 4.5 and np.isnan(no_ci["ci_low"]) and np.isnan(no_ci["ci_high"])
     with pytest.raises(ValueError, match="ci"):
         bootstrap(fn, [x], ci=1.0)
     with pytest.raises(ValueError, match="strata"):

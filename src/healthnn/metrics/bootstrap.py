@@ -63,7 +63,8 @@ def bootstrap(
     Raises
     ------
     ValueError
-        No arrays, arrays (or ``strata``) of different lengths, ``n_resamples < 1``,
+        No arrays, arrays (or ``strata``) of different lengths, ``n_resamples < 0``
+        (``0`` gives point estimates with NaN intervals),
         ``ci`` outside (0, 1), or ``metric_fn`` not returning a mapping. Errors of
         ``metric_fn`` on the full data propagate.
 
@@ -79,8 +80,8 @@ def bootstrap(
     >>> r["ci_low"] <= r["value"] <= r["ci_high"]
     True
     """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
+        raise ValueError(f"n_resamples must be a non-negative integer, got {n_resamples!r}")
     if not (0.0 < float(ci) < 1.0):
         raise ValueError(f"ci must be within (0, 1), got {ci!r}")
     data = [None if a is None else np.asarray(a) for a in arrays]
