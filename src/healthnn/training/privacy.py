@@ -36,20 +36,36 @@ def _opacus():
 
 
 def make_private_compatible(model: nn.Module) -> nn.Module:
-    """Replace layers DP-SGD cannot train (BatchNorm -> GroupNorm); record what changed."""
+    """Replace layers DP-SGD cannot train (BatchNorm -> GroupNorm); record what changed.
+
+    BatchNorm1d (features of a table, shape N x C) becomes GroupNorm with one group, which
+    normalises each example over its features; image BatchNorms become GroupNorm with up to 32
+    groups. (One group per channel would zero every feature of an N x C input.)
+    """
     _opacus()
     from opacus.validators import ModuleValidator
 
     changed = sorted({type(m).__name__ for m in model.modules()
                       if isinstance(m, nn.modules.batchnorm._BatchNorm)})
-    if changed:
-        model = ModuleValidator.fix(model)
+    model = _replace_batchnorm(model)
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
         raise ConfigError(f"this model cannot be trained with differential privacy: {errors[0]}",
                           key="train.privacy")
     model.dp_replaced_layers = changed  # type: ignore[attr-defined]
     return model
+
+
+def _replace_batchnorm(module: nn.Module) -> nn.Module:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        c = module.num_features
+        groups = 1
+        if not isinstance(module, nn.BatchNorm1d):
+            groups = max(g for g in range(1, min(32, c) + 1) if c % g == 0)
+        return nn.GroupNorm(groups, c, affine=module.affine)
+    for name, child in module.named_children():
+        setattr(module, name, _replace_batchnorm(child))
+    return module
 
 
 class PoissonBatches:
