@@ -1,0 +1,183 @@
+"""Benchmark ``healthnn deid`` on the PhysioNet deid 1.1 gold standard (token-level).
+
+The gold standard is GPL-2.0 data: it is read from a path and never copied into the project::
+
+    python bench/deid_physionet.py [--data DIR] [--years] [--presidio /tmp/presidio-venv/bin/python]
+
+``--data`` defaults to $HEALTHNN_DEID_GOLD, then ../shared/data/text/physionet_deid_gold. A token is
+a maximal run of letters or of digits. A gold token is recalled when any predicted span covers
+it (whatever label); a predicted token is correct when it lies in any gold span. By default the
+engine keeps bare years (HIPAA Safe Harbor allows them) while the gold marks them (DateYear):
+the report shows recall with and without them, and ``--years`` removes years too.
+Prints a table and writes bench/out/deid_physionet.json. No note text is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from healthnn.privacy.deid import Deidentifier  # noqa: E402
+
+PUBLISHED = {"deid.pl v1.1 (Neamatullah et al. 2008)": (0.967, 0.748)}
+TOKEN = re.compile(r"[A-Za-z]+|\d+")
+RECORD = re.compile(r"START_OF_RECORD=(\d+)\|\|\|\|(\d+)\|\|\|\|\n(.*?)\|\|\|\|END_OF_RECORD", re.S)
+
+
+def load(data: Path):
+    text = (data / "id.text").read_text(encoding="utf-8", errors="replace")
+    notes = {(int(m.group(1)), int(m.group(2))): m.group(3) for m in RECORD.finditer(text)}
+    gold: dict[tuple[int, int], list[tuple[int, int, str]]] = defaultdict(list)
+    for line in (data / "id-phi.phrase").read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split(None, 5)
+        if len(parts) >= 5:
+            gold[(int(parts[0]), int(parts[1]))].append((int(parts[2]), int(parts[3]), parts[4]))
+    return notes, gold
+
+
+def token_sets(text, spans):
+    out = {}
+    for m in TOKEN.finditer(text):
+        for s, e, lab in spans:
+            if m.start() < e and m.end() > s:
+                out[(m.start(), m.end())] = lab
+                break
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
+    ap.add_argument("--data", type=Path, default=Path(default))
+    ap.add_argument("--years", action="store_true", help="also remove bare years")
+    ap.add_argument("--presidio", help="python of a venv with presidio-analyzer, for a speed ratio")
+    ap.add_argument("--errors", type=int, default=0, help="print N missed/false tokens (local debugging only: prints note text)")
+    a = ap.parse_args()
+    if not (a.data / "id.text").exists():
+        print(f"gold standard not found in {a.data} (set --data or HEALTHNN_DEID_GOLD)", file=sys.stderr)
+        return 2
+    notes, gold = load(a.data)
+    engine = Deidentifier(keep_year=not a.years)
+    keys = sorted(notes)
+    t0 = time.perf_counter()
+    pred = {k: engine.find(notes[k]) for k in keys}
+    secs = time.perf_counter() - t0
+
+    g_tot = Counter(); g_hit = Counter(); p_tot = Counter(); p_hit = Counter()
+    misses = []; fps = []
+    for k in keys:
+        text = notes[k]
+        g = token_sets(text, gold.get(k, []))
+        p = token_sets(text, [(s.start, s.end, s.label) for s in pred[k]])
+        for tok, lab in g.items():
+            g_tot[lab] += 1
+            if tok in p:
+                g_hit[lab] += 1
+            else:
+                misses.append((k, tok, lab))
+        for tok, lab in p.items():
+            p_tot[lab] += 1
+            if tok in g:
+                p_hit[lab] += 1
+            else:
+                fps.append((k, tok, lab))
+
+    def ratio(a_, b_):
+        return a_ / b_ if b_ else float("nan")
+
+    all_g, all_h = sum(g_tot.values()), sum(g_hit.values())
+    noyr_g = all_g - g_tot["DateYear"]; noyr_h = all_h - g_hit["DateYear"]
+    prec = ratio(sum(p_hit.values()), sum(p_tot.values()))
+    result = {
+        "notes": len(keys), "seconds": round(secs, 2), "notes_per_s": round(len(keys) / secs, 1),
+        "keep_year": not a.years,
+        "recall": round(ratio(all_h, all_g), 4), "recall_without_years": round(ratio(noyr_h, noyr_g), 4),
+        "precision": round(prec, 4),
+        "gold_tokens": all_g, "predicted_tokens": sum(p_tot.values()),
+        "recall_by_gold_type": {t: [g_hit[t], g_tot[t], round(ratio(g_hit[t], g_tot[t]), 4)] for t in sorted(g_tot)},
+        "precision_by_label": {t: [p_hit[t], p_tot[t], round(ratio(p_hit[t], p_tot[t]), 4)] for t in sorted(p_tot)},
+    }
+    print(f"PhysioNet deid gold: {len(keys)} notes, {all_g} gold PHI tokens, {secs:.1f} s single process ({len(keys)/secs:.0f} notes/s)")
+    print(f"{'':30s} {'recall':>8s} {'precision':>10s}")
+    print(f"{'healthnn (all gold types)':30s} {result['recall']:8.3f} {prec:10.3f}")
+    print(f"{'healthnn (without DateYear)':30s} {result['recall_without_years']:8.3f}")
+    for name, (r, p_) in PUBLISHED.items():
+        print(f"{name:30s} {r:8.3f} {p_:10.3f}   (instance level, published)")
+    print("recall by gold type:")
+    for t, (h, n, r) in result["recall_by_gold_type"].items():
+        print(f"  {t:20s} {h:5d}/{n:<5d} {r:.3f}")
+    print("precision by predicted label:")
+    for t, (h, n, r) in result["precision_by_label"].items():
+        print(f"  {t:20s} {h:5d}/{n:<5d} {r:.3f}")
+
+    if a.presidio:
+        result["presidio"] = presidio_ratio(a.presidio, notes, keys, secs)
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "deid_physionet.json").write_text(json.dumps(result, indent=2))
+    if a.errors:
+        for label, rows in (("MISSED", misses), ("FALSE", fps)):
+            for (k, (s, e), lab) in rows[: a.errors]:
+                t = notes[k]
+                print(label, lab, k, repr(t[max(0, s - 40):s]), "<<", t[s:e], ">>", repr(t[e:e + 25]))
+    return 0
+
+
+def presidio_ratio(python: str, notes, keys, our_secs):
+    """Time Presidio's pattern recognizers on the same notes in a separate interpreter."""
+    import subprocess
+    import tempfile
+
+    script = r'''
+import json, sys, time, os
+os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NlpEngineProvider
+prov = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": "blank_en"}]})
+'''
+    script = r'''
+import json, sys, time, os
+import spacy
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import SpacyNlpEngine
+class Blank(SpacyNlpEngine):
+    def __init__(self):
+        self.nlp = {"en": spacy.blank("en")}
+        self.nlp_configuration = {}
+    def load(self):
+        pass
+reg = RecognizerRegistry(); reg.load_predefined_recognizers()
+engine = AnalyzerEngine(registry=reg, nlp_engine=Blank(), supported_languages=["en"])
+texts = json.load(open(sys.argv[1]))
+engine.analyze(text=texts[0], language="en")
+t0 = time.perf_counter()
+for t in texts:
+    engine.analyze(text=t, language="en")
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+'''
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "notes.json"
+        p.write_text(json.dumps([notes[k] for k in keys]))
+        s = Path(d) / "presidio_time.py"
+        s.write_text(script)
+        env = dict(os.environ, TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="")
+        r = subprocess.run([python, str(s), str(p)], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            print("presidio failed:", r.stderr[-2000:], file=sys.stderr)
+            return None
+        pres = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+    print(f"Presidio (pattern recognizers, blank spaCy): {pres:.1f} s; healthnn is {pres / our_secs:.1f}x faster")
+    return {"seconds": round(pres, 2), "speedup": round(pres / our_secs, 2)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

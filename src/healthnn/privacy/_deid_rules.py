@@ -1,0 +1,676 @@
+"""Detectors of the de-identifier: regular expressions, dictionaries and context rules.
+
+Each detector takes a :class:`_Note` and yields ``(start, end, label, score)`` tuples with
+offsets into the original text. :func:`detect` runs them all and resolves overlaps.
+No detector logs or returns text: only offsets and labels leave this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from healthnn.privacy._deid_lexicon import (
+    CLINICAL_KEEP,
+    CREDENTIALS,
+    HOLIDAYS,
+    MONTHS,
+    RELATIONS,
+    STREET_TYPES,
+    STRONG_TITLES,
+    US_STATES,
+    lexicon,
+)
+
+Hit = tuple[int, int, str, float]
+
+# Higher wins when two spans overlap.
+PRIORITY = {
+    "EMAIL": 90, "URL": 88, "IP": 87, "SSN": 86, "PHONE": 80, "ID": 75, "ADDRESS": 72,
+    "ZIP": 70, "DATE": 65, "AGE": 64, "HOSPITAL": 55, "ORGANIZATION": 54, "NAME": 50,
+    "CITY": 45,
+}
+
+_WORD = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
+
+_MONTH_ALT = "|".join(sorted(MONTHS, key=len, reverse=True))
+_ORD = r"(?:st|nd|rd|th)?"
+_ORDINAL_WORDS = (
+    "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    "thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+    "twenty-first|twenty-second|twenty-third|twenty-fourth|twenty-fifth|twenty-sixth|"
+    "twenty-seventh|twenty-eighth|twenty-ninth|thirtieth|thirty-first"
+)
+_I = re.IGNORECASE
+
+RE_EMAIL = re.compile(r"\b[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+RE_URL = re.compile(
+    r"\b(?:https?://|www\.)[^\s<>\"')\]]+|\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
+    r"(?:com|org|net|edu|gov|info|io|us|uk)(?:/[^\s<>\"')\]]*)?\b",
+    _I,
+)
+RE_IPV4 = re.compile(
+    r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
+)
+RE_IPV6 = re.compile(r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){2,6}:(?:[0-9a-f]{1,4})?\b", _I)
+RE_SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
+RE_SSN_CTX = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s*[:#]?\s*(\d{9}|\d{3} \d{2} \d{4})\b", _I)
+RE_PHONE = re.compile(
+    r"(?<![\w/.])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\d{3}\s*[\s./-]\s*)\d{3}\s*[\s./-]\s*\d{4,5}(?![\w/-])"
+    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?",
+    _I,
+)
+RE_PHONE7 = re.compile(r"(?<![\w/.-])(?:\d{3}-\d{4}|\d{6}-\d{4}|\d{3} \d{7})(?![\w/-])")
+_PHONE_CUE = re.compile(
+    r"(call|phone|tel|cell|home|work|office|pager|beeper|number|contact|reach|reached|#|fax|mobile|"
+    r"son|daughter|wife|husband|sister|brother|friend|\(|-)\W*$",
+    re.IGNORECASE,
+)
+RE_PHONE_CTX = re.compile(
+    r"\b(?:pager|page|paged|pg|pgr|beeper|beep|bpr|ext|extension|phone|ph|tel|telephone|cell|"
+    r"mobile|fax|callback|call back|contact|number|no|#|x)\s*[:#.]?\s*(?:#|is|at|number)?\s*"
+    r"[:#]?\s*(\d{4,5}|\d{3}[ -]\d{4})(?!\d|[/:]|\.\d)",
+    _I,
+)
+RE_ID_CTX = re.compile(
+    r"\b(?:mrn|mr#|mr ?no|medical record(?: number| no\.?| #)?|record(?: number| no\.?| #)|"
+    r"acct|account(?: number| no\.?| #)?|policy(?: number| no\.?| #)?|member(?: id)?|"
+    r"subscriber(?: id)?|plan(?: id| number| #)|insurance(?: id| number| #)|group(?: number| #)|"
+    r"licen[cs]e(?: number| no\.?| #)?|lic(?:\.|#)?|dea(?: #)?|npi|serial(?: number| no\.?| #)?|"
+    r"s/n|device(?: id| number| #)|vin|plate(?: number| #)?|tag(?: number| #)|"
+    r"ref(?:erence)?(?: number| no\.?| #)?|case(?: number| no\.?| #)|claim(?: number| #)?|"
+    r"unit(?: number| no\.?)|hospital (?:number|no\.?|#)|id(?: number| no\.?| #)?|pin|"
+    r"history number|hx #|policy #)\s*(?:is|was)?\s*[:#=.]?\s*(?:#\s*)?"
+    r"((?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,})",
+    _I,
+)
+RE_LONG_NUMBER = re.compile(r"(?<![\d.,/:-])\d{7,}(?![\d.,/:%-])")
+RE_VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b")
+RE_AGE = re.compile(
+    r"\b(9\d|1[0-4]\d)(?=\s*(?:-\s*)?(?:yo\b|y/o|y\.o\.|yr|yrs|year|years|y\b|yoM|yoF|yowm|yowf|"
+    r"[MF]\b|-year-old|year-old|yo[mfwb]))",
+    _I,
+)
+RE_AGE_CTX = re.compile(r"\b(?:age|aged|age:)\s*(9\d|1[0-4]\d)\b", _I)
+RE_DATE_FULL = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
+RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2})(?![\d/-]|\.\d)")
+RE_DATE_MD = re.compile(r"(?<![\d/.:-])(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d)")
+RE_DATE_MY = re.compile(r"(?<![\d/.:-])(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
+RE_DATE_MONTH = re.compile(
+    rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
+    rf"|(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}|the\s+(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}))"
+    rf"(?:\s+of)?[\s-]*(?:{_MONTH_ALT})\.?(?:[\s,-]*(?:\d{{4}}|'?\d{{2}}\b))?"
+    rf"|(?:{_MONTH_ALT})\.?,?\s*(?:of\s+)?(?:\d{{4}}|'\d{{2}}))(?![A-Za-z])",
+    _I,
+)
+RE_MONTH_WORD = re.compile(
+    r"\b(january|february|april|june|july|august|september|october|november|december|"
+    r"march|may|sept)\b",
+    _I,
+)
+RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
+RE_YEAR = re.compile(r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?![\d/.:%-])")
+_STREET_ALT = "|".join(sorted(STREET_TYPES, key=len, reverse=True))
+_STREET_FULL = ["Street", "Avenue", "Road", "Boulevard", "Lane", "Drive", "Court", "Way", "Place",
+                "Terrace", "Circle", "Highway", "Parkway", "Square", "Trail", "Alley", "Pike",
+                "Turnpike"]
+_STREET_ABBR = ["St", "Ave", "Av", "Rd", "Blvd", "Ln", "Dr", "Ct", "Pl", "Ter", "Cir", "Hwy",
+                "Pkwy", "Sq", "Trl", "Rte"]
+_STREET_FORMS = "|".join(
+    _STREET_FULL + [w.upper() for w in _STREET_FULL] + [w.lower() for w in _STREET_FULL]
+    + [a + r"\b\.?" for a in _STREET_ABBR] + [a.upper() + r"\." for a in _STREET_ABBR]
+)
+RE_ADDRESS = re.compile(
+    r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'-]*\.?\s+|[a-z][a-z'-]+\s+){1,3}"
+    rf"(?:{_STREET_FORMS})(?![A-Za-z])"
+    r"(?:,?\s*(?:apt|apartment|suite|ste|unit|#)\.?\s*#?\s*[A-Za-z0-9-]+)?"
+)
+RE_POBOX = re.compile(r"\bP\.?\s?O\.?\s*Box\s+\d+\b", _I)
+_STATE_ALT = "|".join(list(US_STATES) + [s for s in US_STATES.values()])
+RE_ZIP = re.compile(rf"\b(?:{_STATE_ALT}),?\s+(\d{{5}}(?:-\d{{4}})?)\b", _I)
+RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _I)
+
+# Words before or after "a/b" that make it a measurement, not a date.
+_NOT_DATE_BEFORE = set(
+    """
+    bp b/p nbp abp sbp dbp map art aline a-line cuff bps pressure pressures peep ps cpap bipap
+    ipap epap vent psv imv simv ac fio2 strength str motor pain grade gr murmur sem ratio ie i:e
+    rails x times apgar apgars score gcs ett abg vbg hr rr sats sat spo2 o2 tv vt rate rates
+    pa pap pas cvp pcwp wedge svr co ci ef lvef rvsp tr pr dose doses drip mm cm ml mg
+    bipap cpap flowby perrl perrla pupils
+    """.split()
+)
+_NOT_DATE_AFTER = set(
+    """
+    sem sm hsm murmur murmurs ns strength str pain rails assist assists scale ratio mmhg mm
+    hg ml cc mg mcg units u peep ps ie times x systolic diastolic hsm holosystolic drip
+    tablet tablets tab tabs strength ns d5 nss lr bipap cpap bl bottles bottle bc bcx cx
+    """.split()
+)
+_FRACTIONS = {"1/2", "1/3", "2/3", "1/4", "3/4", "1/8"}
+_DATE_CUES = set(
+    """
+    on since from until till by admitted admit adm dc dc'd discharged seen started began begun
+    last since date dated dos doa dob born surgery procedure cabg cath echo ct mri placed
+    changed removed due scheduled appt appointment visit s/p sp
+    """.split()
+)
+
+_ORG_GENERIC = {
+    "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
+    "rehabilitation", "nursing", "home", "infirmary", "healthcare", "hospice", "manor",
+    "institute", "ew", "er", "ed", "icu", "ccu",
+}
+_ORG_NAMEPART = {"memorial", "general", "university", "regional", "community", "medical",
+                 "va", "vamc", "adventist", "sacred", "heart", "holy", "cross", "mercy", "saint"}
+_ORG_HEAD = {
+    "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
+    "rehabilitation", "infirmary", "healthcare", "hospice", "manor", "institute", "memorial",
+    "general", "vamc", "medical", "nursing", "ew", "er", "ed",
+}
+_TRANSFER_VERBS = set(
+    """
+    transferred transfered transfer trans tx txd xfer xferred xfered admitted admit sent
+    discharged dc'd dcd returned return came arrived brought taken went go going back
+    transported flown medflighted flew referred presented
+    """.split()
+)
+_LOCATION_STOP = set(
+    """
+    the a an his her their this that floor unit home rehab hospital ccu micu sicu csru nicu
+    icu ed er or pacu ct mri cath lab ir us ultrasound xray x-ray radiology room bed ward
+    stepdown step tele telemetry nursing dialysis surgery medicine service team osh ew ew.
+    """.split()
+)
+
+
+class _Note:
+    """Text plus a word tokenisation and the case style of the note."""
+
+    __slots__ = ("text", "tokens", "words", "case")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        # indices of alphabetic tokens
+        self.words = [i for i, t in enumerate(self.tokens) if t[2][0].isalpha()]
+        letters = [c for c in text[:20000] if c.isalpha()]
+        upper = sum(c.isupper() for c in letters)
+        n = max(len(letters), 1)
+        self.case = "upper" if upper > 0.7 * n else ("lower" if upper < 0.02 * n else "mixed")
+
+    def capitalised(self, i: int) -> bool:
+        w = self.tokens[i][2]
+        if self.case != "mixed":
+            return True  # no case information: every word could be a name
+        return w[0].isupper()
+
+
+def _prev_word(note: _Note, i: int, skip: str = ".,:;'") -> int | None:
+    j = i - 1
+    while j >= 0 and note.tokens[j][2] in skip:
+        j -= 1
+    return j if j >= 0 and note.tokens[j][2][0].isalpha() else None
+
+
+def _next_tok(note: _Note, i: int) -> int | None:
+    return i + 1 if i + 1 < len(note.tokens) else None
+
+
+def _gap(note: _Note, i: int, j: int) -> str:
+    return note.text[note.tokens[i][1]:note.tokens[j][0]]
+
+
+# ---------------------------------------------------------------------------------- patterns
+
+def _patterns(note: _Note) -> Iterator[Hit]:
+    t = note.text
+    for m in RE_EMAIL.finditer(t):
+        yield m.start(), m.end(), "EMAIL", 0.99
+    for m in RE_URL.finditer(t):
+        s = m.group()
+        if "." in s and not re.fullmatch(r"[\d.]+", s):
+            yield m.start(), m.end(), "URL", 0.95
+    for m in RE_IPV4.finditer(t):
+        yield m.start(), m.end(), "IP", 0.95
+    for m in RE_IPV6.finditer(t):
+        if m.group().count(":") >= 3:
+            yield m.start(), m.end(), "IP", 0.9
+    for m in RE_SSN.finditer(t):
+        yield m.start(), m.end(), "SSN", 0.95
+    for m in RE_SSN_CTX.finditer(t):
+        yield m.start(1), m.end(1), "SSN", 0.95
+    for m in RE_PHONE.finditer(t):
+        yield m.start(), m.end(), "PHONE", 0.9
+    for m in RE_PHONE7.finditer(t):
+        if len(m.group()) > 8 or _PHONE_CUE.search(t[max(0, m.start() - 30):m.start()]):
+            yield m.start(), m.end(), "PHONE", 0.7
+    for m in RE_PHONE_CTX.finditer(t):
+        yield m.start(1), m.end(1), "PHONE", 0.8
+    for m in RE_ID_CTX.finditer(t):
+        yield m.start(1), m.end(1), "ID", 0.9
+    for m in RE_LONG_NUMBER.finditer(t):
+        yield m.start(), m.end(), "ID", 0.6
+    for m in RE_VIN.finditer(t):
+        yield m.start(), m.end(), "ID", 0.8
+    for m in RE_AGE.finditer(t):
+        yield m.start(1), m.end(1), "AGE", 0.9
+    for m in RE_AGE_CTX.finditer(t):
+        yield m.start(1), m.end(1), "AGE", 0.9
+    for m in RE_ADDRESS.finditer(t):
+        parts = re.findall(r"[A-Za-z]+", m.group())
+        lex = lexicon()
+        if any(p.lower() in _FUNCTION_WORDS or p.lower() in CLINICAL_KEEP
+               or p.lower() in lex.common and p.lower() in _CLINICAL_ONLY for p in parts[:-1]):
+            continue
+        yield m.start(), m.end(), "ADDRESS", 0.85
+    for m in RE_POBOX.finditer(t):
+        yield m.start(), m.end(), "ADDRESS", 0.9
+    for m in RE_ZIP.finditer(t):
+        yield m.start(1), m.end(1), "ZIP", 0.9
+    for m in RE_ZIP_CTX.finditer(t):
+        yield m.start(1), m.end(1), "ZIP", 0.9
+
+
+# ------------------------------------------------------------------------------------- dates
+
+def _word_before(text: str, pos: int) -> str:
+    m = re.search(r"([A-Za-z][A-Za-z0-9:/'-]*)[\s:=,(]*$", text[max(0, pos - 25):pos])
+    return m.group(1).lower() if m else ""
+
+
+def _word_after(text: str, pos: int) -> str:
+    m = re.match(r"[\s,]*([A-Za-z][A-Za-z0-9']*)", text[pos:pos + 25])
+    return m.group(1).lower() if m else ""
+
+
+def _measurement_context(text: str, start: int, end: int) -> bool:
+    before = _word_before(text, start)
+    after = _word_after(text, end)
+    if before in _NOT_DATE_BEFORE or after in _NOT_DATE_AFTER:
+        return True
+    window = text[max(0, start - 30):start].lower()
+    # "pain 4/10", "strength 5/5", "murmur II/VI"
+    if re.search(r"\b(pain|strength|murmur|bp|b/p|peep|ps|vent|settings?|abg|apgars?|bipap|cpap|perrla?|pupils)\b\W*(\w+\W+){0,2}$", window):
+        return True
+    return False
+
+
+def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
+    t = note.text
+    for m in RE_DATE_FULL.finditer(t):
+        a, b = int(m.group(1)), int(m.group(3))
+        if (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31):
+            if m.group(2) == "." and len(m.group(4)) == 2:
+                continue  # "1.5.10" is rarely a date
+            yield m.start(), m.end(), "DATE", 0.95
+    for m in RE_DATE_ISO.finditer(t):
+        if 1 <= int(m.group(3)) <= 12 and 1 <= int(m.group(4)) <= 31:
+            yield m.start(), m.end(), "DATE", 0.95
+    for m in RE_DATE_MD.finditer(t):
+        a, b = int(m.group(1)), int(m.group(2))
+        if not (1 <= a <= 12 and 1 <= b <= 31):
+            continue
+        if m.group(1).startswith("0") and len(m.group(1)) == 1:
+            continue
+        if _measurement_context(t, m.start(), m.end()):
+            continue
+        score = 0.85
+        if m.group() in _FRACTIONS and _word_before(t, m.start()) not in _DATE_CUES:
+            continue
+        yield m.start(), m.end(), "DATE", score
+    for m in RE_DATE_MY.finditer(t):
+        a, y = int(m.group(1)), m.group(2)
+        if 1 <= a <= 12 and (len(y) == 4 or int(y) > 31) and not _measurement_context(t, m.start(), m.end()):
+            yield m.start(), m.end(), "DATE", 0.8
+    for m in RE_DATE_MONTH.finditer(t):
+        s = m.group()
+        if s[:3].lower() == "may" and not s[0].isdigit():
+            # "may 15" is a date, "may 2 tabs" or "May 3 times" are not always: need a plain day
+            if re.match(r"may\s+\d{1,2}\s*(?:mg|cc|ml|tabs?|times|x|hours?|hrs?|days?)\b", s + t[m.end():m.end() + 10], _I):
+                continue
+        if s[:3].lower() in {"mar", "dec", "jun", "jan", "oct", "nov", "aug", "sep", "apr", "feb", "jul"} and not re.match(r"[A-Za-z]+\.?\s*\d", s) and not re.match(r"\d", s):
+            pass
+        yield m.start(), m.end(), "DATE", 0.9
+    for m in RE_MONTH_WORD.finditer(t):
+        w = m.group().lower()
+        if w in ("may", "march"):
+            before = _word_before(t, m.start())
+            if before not in {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during", "this"}:
+                continue
+            if w == "may" and m.group() == "may" and note.case == "mixed":
+                continue
+        yield m.start(), m.end(), "DATE", 0.7
+    for m in RE_HOLIDAY.finditer(t):
+        yield m.start(), m.end(), "DATE", 0.75
+    if not keep_year:
+        for m in RE_YEAR.finditer(t):
+            yield m.start(), m.end(), "DATE", 0.6
+
+
+# ------------------------------------------------------------------------------------- names
+
+def _is_initial(note: _Note, i: int) -> bool:
+    w = note.tokens[i][2]
+    nxt = note.tokens[i + 1][2] if i + 1 < len(note.tokens) else ""
+    return len(w) == 1 and w.isalpha() and nxt == "." and (w.isupper() or note.case != "mixed")
+
+
+def _name_like(note: _Note, i: int, strong: bool) -> bool:
+    """Could token i be (part of) a person's name?"""
+    lex = lexicon()
+    w = note.tokens[i][2]
+    if not w[0].isalpha():
+        return False
+    lw = w.lower()
+    if lw in CREDENTIALS or lw in STRONG_TITLES:
+        return False
+    if strong:
+        if lw in lex.common and not lex.is_name_word(lw):
+            return False
+        if lw in lex.common and not note.capitalised(i):
+            return False
+        if note.case == "mixed" and not w[0].isupper() and lw in lex.common:
+            return False
+        if len(w) == 1:
+            return _is_initial(note, i) or (
+                i + 2 < len(note.tokens) and note.tokens[i + 1][2] == "'" and w in "OoDd"
+                and note.tokens[i + 2][2][0].isalpha() and _gap(note, i, i + 2) == "'"
+            )
+        return True
+    return lex.unambiguous_name(lw) and note.capitalised(i)
+
+
+def _extend(note: _Note, i: int, j: int) -> tuple[int, int]:
+    """Grow the name token range [i, j] over adjacent first names, surnames and initials."""
+    lex = lexicon()
+    toks = note.tokens
+
+    def joinable(a: int, b: int) -> bool:
+        g = _gap(note, a, b)
+        return g in (" ", "  ", "") or (g.strip() == "" and "\n" not in g and len(g) < 4)
+
+    # left: a first name or an initial before a surname
+    while True:
+        k = i - 1
+        if k >= 1 and toks[k][2] == "." and _is_initial(note, k - 1) and joinable(k, i):
+            i = k - 1
+            continue
+        if k >= 0 and toks[k][2][0].isalpha() and joinable(k, i):
+            lw = toks[k][2].lower()
+            if (lw in lex.first_names and note.capitalised(k) and lw not in lex.common
+                    and lw not in CLINICAL_KEEP and lw not in STRONG_TITLES and lw not in RELATIONS):
+                i = k
+                continue
+        break
+    # right: surnames, hyphenated or apostrophe parts, initials
+    while True:
+        k = j + 1
+        if _is_initial(note, j) and k + 1 < len(toks) and toks[k + 1][2][0].isalpha() \
+                and "\n" not in _gap(note, k, k + 1) and len(toks[k + 1][2]) > 1:
+            lw = toks[k + 1][2].lower()
+            if lw not in lex.common or lex.is_name_word(lw) and note.capitalised(k + 1):
+                j = k + 1
+                continue
+        if k + 1 < len(toks) and toks[k][2] in "-'" and _gap(note, j, k) == "" and toks[k + 1][2][0].isalpha() \
+                and _gap(note, k, k + 1) == "" and len(toks[k + 1][2]) > 1 and toks[k + 1][2].lower() != "s":
+            j = k + 1
+            continue
+        if k < len(toks) and toks[k][2][0].isalpha() and joinable(j, k):
+            lw = toks[k][2].lower()
+            if _is_initial(note, k) and k + 2 < len(toks) and toks[k + 2][2][0].isalpha() \
+                    and lexicon().is_name_word(toks[k + 2][2].lower()):
+                j = k
+                continue
+            if (lex.is_name_word(lw) and note.capitalised(k) and lw not in lex.common
+                    and lw not in CLINICAL_KEEP and lw not in CREDENTIALS and lw not in STRONG_TITLES):
+                j = k
+                continue
+        break
+    return i, j
+
+
+def _names(note: _Note) -> tuple[list[Hit], set[str]]:
+    lex = lexicon()
+    toks = note.tokens
+    hits: list[Hit] = []
+    strong_words: set[str] = set()
+
+    def add(i: int, j: int, score: float, strong: bool) -> None:
+        i, j = _extend(note, i, j)
+        hits.append((toks[i][0], toks[j][1], "NAME", score))
+        if strong:
+            for k in range(i, j + 1):
+                lw = toks[k][2].lower()
+                if len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in lex.common:
+                    strong_words.add(lw)
+
+    for i in note.words:
+        lw = toks[i][2].lower()
+        p = _prev_word(note, i)
+        plw = toks[p][2].lower() if p is not None else ""
+        # 1. after a title: "Dr. Smith", "mr renzi", "Dr J. Smith"
+        if plw in STRONG_TITLES and p is not None and "\n" not in _gap(note, p, i):
+            if _name_like(note, i, strong=True) and lw not in lex.states:
+                add(i, i, 0.95, True)
+                continue
+        # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Carlson)"
+        if plw in RELATIONS and p is not None and "\n" not in _gap(note, p, i):
+            gap = _gap(note, p, i)
+            if gap.strip() in ("", ",", "(", ":", "-", ",(") and lw in lex.first_names \
+                    and lw not in CLINICAL_KEEP and lw not in _FUNCTION_WORDS \
+                    and (note.case != "mixed" or note.capitalised(i) or lw not in lex.common):
+                add(i, i, 0.85, True)
+                continue
+        # 3. before a credential: "Marie Munroe, RN", "David Murray RRT"
+        n = i + 1
+        while n < len(toks) and toks[n][2] in ",.":
+            n += 1
+        if n < len(toks) and toks[n][2].lower() in CREDENTIALS and _name_like(note, i, strong=True) \
+                and "\n" not in _gap(note, i, n) and lw not in _FUNCTION_WORDS and lw not in lex.common:
+            end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n" or "\n" in _gap(note, n, n + 1) \
+                or n + 1 < len(toks) and toks[n + 1][2][0].isalpha()
+            if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed"):
+                add(i, i, 0.85, True)
+                continue
+        # 3b. "name is Barbara Hosty", "B. Kargas" (an initial and a surname)
+        if plw == "is" and p is not None and p >= 1:
+            q = _prev_word(note, p)
+            if q is not None and note.tokens[q][2].lower() == "name" and note.capitalised(i) \
+                    and lw not in _FUNCTION_WORDS and (lw not in lex.common or lex.is_name_word(lw)):
+                add(i, i, 0.85, True)
+                continue
+        if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
+                and len(lw) > 2 and lw not in lex.common and lw not in CLINICAL_KEEP:
+            if note.case == "mixed" or lex.is_name_word(lw):
+                add(i - 2, i, 0.8, True)
+                continue
+        # 4. the dictionaries alone
+        if _name_like(note, i, strong=False):
+            add(i, i, 0.6, False)
+    # "Drs. Ballou and Dutter", "Dr Klein & Tyro": the word after "and" joins a strong name
+    ends = {h[1] for h in hits if h[3] >= 0.85}
+    for i in note.words:
+        if toks[i][2].lower() in ("and", "&") and i >= 1 and toks[i - 1][1] in ends:
+            k = i + 1
+            if k < len(toks) and toks[k][2][0].isalpha() and _name_like(note, k, strong=True) \
+                    and toks[k][2].lower() not in lex.common and toks[k][2].lower() not in STRONG_TITLES:
+                add(k, k, 0.8, True)
+    return hits, strong_words
+
+
+from healthnn.privacy._deid_lexicon import CLINICAL_WORDS as _CLINICAL_ONLY  # noqa: E402
+
+_FUNCTION_WORDS = set(
+    """
+    will may can is was at in on to and or the a an here there aware called came visited
+    phoned updated notified present with from by for of who that this not per pt via see
+    seen spoke paged informed told asked
+    """.split()
+)
+
+
+# ---------------------------------------------------------------------------------- places
+
+def _places(note: _Note) -> tuple[list[Hit], set[str]]:
+    lex = lexicon()
+    toks = note.tokens
+    hits: list[Hit] = []
+    found: set[str] = set()
+
+    def place_word(k: int) -> bool:
+        w = toks[k][2]
+        lw = w.lower()
+        if not w[0].isalpha() or lw in _LOCATION_STOP or lw in CREDENTIALS:
+            return False
+        if note.case == "mixed" and not w[0].isupper():
+            return lw in {"of", "st"}
+        return lw not in lex.common or lw in _ORG_NAMEPART or lw in lex.cities
+
+    # 1. names before a hospital word: "Calvert Hospital", "kernan hosp", "Harford Memorial"
+    for i in note.words:
+        lw = toks[i][2].lower()
+        if lw not in _ORG_HEAD:
+            continue
+        j = i - 1
+        start = None
+        n = 0
+        while j >= 0 and n < 4:
+            w = toks[j][2]
+            if w in ".'" and j > 0:
+                j -= 1
+                continue
+            if w.lower() in ("s",) and j > 0 and toks[j - 1][2] == "'":
+                j -= 1
+                continue
+            if w[0].isalpha() and (place_word(j) or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
+                start = j
+                n += 1
+                j -= 1
+                continue
+            break
+        if start is None:
+            continue
+        words = [toks[k][2].lower() for k in range(start, i) if toks[k][2][0].isalpha()]
+        if all(w in _ORG_NAMEPART or w in ("of", "st", "s", "the") for w in words) and lw in _ORG_GENERIC:
+            if not any(w in ("memorial", "general", "adventist", "sacred", "holy", "mercy") for w in words):
+                continue
+        if words and all(w in lex.common and w not in _ORG_NAMEPART for w in words):
+            continue
+        end = i if lw not in _ORG_GENERIC else i - 1
+        while end > start and not toks[end][2][0].isalnum():
+            end -= 1
+        hits.append((toks[start][0], toks[end][1], "HOSPITAL", 0.85))
+        for k in range(start, end + 1):
+            w = toks[k][2].lower()
+            if w[0].isalpha() and w not in _ORG_NAMEPART and w not in lex.common and len(w) > 1:
+                found.add(w)
+
+    # 2. transfer context: "transferred to GH", "admitted to Quartermain 3", "from Kernan"
+    for i in note.words:
+        lw = toks[i][2].lower()
+        if lw not in ("to", "from", "at", "@"):
+            continue
+        p = _prev_word(note, i)
+        if p is None or toks[p][2].lower() not in _TRANSFER_VERBS | {"followed", "seen", "lives", "living", "resides", "work", "works"}:
+            continue
+        k = i + 1
+        if k < len(toks) and toks[k][2].lower() == "the":
+            k += 1
+        ks = []
+        while k < len(toks) and len(ks) < 3 and toks[k][2][0].isalpha() and place_word(k) \
+                and toks[k][2].lower() not in _ORG_HEAD and toks[k][2].lower() not in ("of",):
+            ks.append(k)
+            k += 1
+        if ks:
+            label = "CITY" if toks[p][2].lower() in ("lives", "living", "resides") else "HOSPITAL"
+            hits.append((toks[ks[0]][0], toks[ks[-1]][1], label, 0.75))
+            for q in ks:
+                w = toks[q][2].lower()
+                if w not in lex.common and len(w) > 1:
+                    found.add(w)
+
+    # 3. "University of X", "U of X", "St. Mary's"
+    for m in re.finditer(r"\b(?:university|univ|u)\.?\s+(?:of\s+)?([A-Z][a-z]+|[a-z]+|[A-Z]+)\b", note.text, _I):
+        w = m.group(1).lower()
+        if w in lex.states or w in lex.cities:
+            hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
+    for m in re.finditer(r"\b(?:st|saint)\.?\s+([A-Za-z]+)'s\b", note.text, _I):
+        if m.group(1).lower() in lex.first_names:
+            hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
+
+    # 4. cities from the bundled list (one to three words)
+    words = note.words
+    for idx, i in enumerate(words):
+        for n in (3, 2, 1):
+            if idx + n > len(words):
+                continue
+            ks = words[idx:idx + n]
+            if ks[-1] - ks[0] != n - 1:
+                continue
+            name = " ".join(toks[k][2].lower() for k in ks)
+            if name not in lex.cities:
+                continue
+            if n == 1 and (name in lex.common or name in lex.first_names or name in CLINICAL_KEEP
+                           or name in lex.states or len(name) < 4):
+                continue
+            if n > 1 and all(toks[k][2].lower() in lex.common for k in ks):
+                continue
+            if not all(note.capitalised(k) for k in ks):
+                continue
+            hits.append((toks[ks[0]][0], toks[ks[-1]][1], "CITY", 0.7))
+            break
+    return hits, found
+
+
+# ------------------------------------------------------------------------------- resolution
+
+def _propagate(note: _Note, words: set[str], label: str, already: list[Hit]) -> Iterator[Hit]:
+    """Every other occurrence of a word found with strong context is PHI too."""
+    if not words:
+        return
+    for i in note.words:
+        lw = note.tokens[i][2].lower()
+        if lw in words:
+            yield note.tokens[i][0], note.tokens[i][1], label, 0.8
+
+
+def _keep_eponyms(note: _Note, hits: list[Hit]) -> list[Hit]:
+    """Drop dictionary-only hits that are eponyms followed by a clinical noun."""
+    return hits
+
+
+def detect(text: str, *, keep_year: bool = True) -> list[Hit]:
+    """All PHI spans in ``text`` as non-overlapping ``(start, end, label, score)``, sorted."""
+    if not text:
+        return []
+    note = _Note(text)
+    hits: list[Hit] = list(_patterns(note))
+    hits.extend(_dates(note, keep_year))
+    name_hits, strong_names = _names(note)
+    place_hits, places = _places(note)
+    hits.extend(name_hits)
+    hits.extend(place_hits)
+    hits.extend(_propagate(note, places - strong_names, "HOSPITAL", place_hits))
+    hits.extend(_propagate(note, strong_names, "NAME", name_hits))
+    return resolve(hits)
+
+
+def resolve(hits: list[Hit]) -> list[Hit]:
+    """Keep the best of overlapping spans (priority, then length, then score)."""
+    hits = [h for h in hits if h[1] > h[0]]
+    hits.sort(key=lambda h: (-PRIORITY.get(h[2], 0), -(h[1] - h[0]), -h[3], h[0]))
+    taken: list[Hit] = []
+    occupied: list[tuple[int, int]] = []
+    import bisect
+
+    for h in hits:
+        k = bisect.bisect_left(occupied, (h[0], -1))
+        if k > 0 and occupied[k - 1][1] > h[0]:
+            continue
+        if k < len(occupied) and occupied[k][0] < h[1]:
+            continue
+        occupied.insert(k, (h[0], h[1]))
+        taken.append(h)
+    taken.sort()
+    return taken
