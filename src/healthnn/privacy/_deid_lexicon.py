@@ -173,6 +173,9 @@ class Lexicon:
         # surnames beyond this rank are too rare to count on their own: they collide with
         # abbreviations and misspellings far more often than they are names
         self.frequent_surnames = set(self.surnames_ranked[:30000])
+        self.top_surnames = set(self.surnames_ranked[:2000])
+        self.first_rank = {w: i for i, w in enumerate(self.first_names_ranked)}
+        self.surname_rank = {w: i for i, w in enumerate(self.surnames_ranked)}
         self.states = set(US_STATES.values())
 
     def is_name_word(self, w: str) -> bool:

@@ -27,8 +27,8 @@ Hit = tuple[int, int, str, float]
 # Higher wins when two spans overlap.
 PRIORITY = {
     "EMAIL": 90, "URL": 88, "IP": 87, "SSN": 86, "PHONE": 80, "ID": 75, "ADDRESS": 72,
-    "ZIP": 70, "DATE": 65, "AGE": 64, "HOSPITAL": 55, "ORGANIZATION": 54, "NAME": 50,
-    "CITY": 45,
+    "ZIP": 70, "DATE": 65, "AGE": 64, "HOSPITAL": 50, "ORGANIZATION": 50, "NAME": 50,
+    "CITY": 50,
 }
 
 _WORD = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
@@ -422,7 +422,9 @@ def _extend(note: _Note, i: int, j: int) -> tuple[int, int]:
                     and lexicon().is_name_word(toks[k + 2][2].lower()):
                 j = k
                 continue
-            if (lex.is_name_word(lw) and note.capitalised(k) and lw not in lex.common
+            if (lex.is_name_word(lw) and note.capitalised(k)
+                    and (lw not in lex.common or note.case == "mixed" or lw in lex.top_surnames)
+                    and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY
                     and lw not in CLINICAL_KEEP and lw not in CREDENTIALS and lw not in STRONG_TITLES):
                 j = k
                 continue
