@@ -109,7 +109,7 @@ RE_MONTH_WORD = re.compile(
     _I,
 )
 RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
-RE_YEAR = re.compile(r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?![\d/.:%-])")
+RE_YEAR = re.compile(r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)")
 _STREET_ALT = "|".join(sorted(STREET_TYPES, key=len, reverse=True))
 _STREET_FULL = ["Street", "Avenue", "Road", "Boulevard", "Lane", "Drive", "Court", "Way", "Place",
                 "Terrace", "Circle", "Highway", "Parkway", "Square", "Trail", "Alley", "Pike",
@@ -366,6 +366,11 @@ def _name_like(note: _Note, i: int, strong: bool) -> bool:
     if lw in CREDENTIALS or lw in STRONG_TITLES:
         return False
     if strong:
+        if len(w) == 1:
+            return _is_initial(note, i) or (
+                i + 2 < len(note.tokens) and note.tokens[i + 1][2] == "'" and w in "OoDd"
+                and note.tokens[i + 2][2][0].isalpha() and _gap(note, i, i + 2) == "'"
+            )
         if lw in lex.common and not lex.is_name_word(lw):
             return False
         if lw in lex.common and not note.capitalised(i):
@@ -381,7 +386,7 @@ def _name_like(note: _Note, i: int, strong: bool) -> bool:
     return lex.unambiguous_name(lw) and note.capitalised(i)
 
 
-def _extend(note: _Note, i: int, j: int) -> tuple[int, int]:
+def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int]:
     """Grow the name token range [i, j] over adjacent first names, surnames and initials."""
     lex = lexicon()
     toks = note.tokens
@@ -422,6 +427,11 @@ def _extend(note: _Note, i: int, j: int) -> tuple[int, int]:
                     and lexicon().is_name_word(toks[k + 2][2].lower()):
                 j = k
                 continue
+            if strong and note.capitalised(k) and lw not in lex.common and len(lw) > 1 \
+                    and lw not in CLINICAL_KEEP and lw not in CREDENTIALS and lw not in STRONG_TITLES \
+                    and (note.case == "mixed" or lex.is_name_word(lw) or len(lw) > 3):
+                j = k
+                continue
             if (lex.is_name_word(lw) and note.capitalised(k)
                     and (lw not in lex.common or note.case == "mixed" or lw in lex.top_surnames)
                     and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY
@@ -439,7 +449,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
     strong_words: set[str] = set()
 
     def add(i: int, j: int, score: float, strong: bool) -> None:
-        i, j = _extend(note, i, j)
+        i, j = _extend(note, i, j, strong)
         hits.append((toks[i][0], toks[j][1], "NAME", score))
         if strong:
             for k in range(i, j + 1):
