@@ -170,6 +170,7 @@ class Lexicon:
         self.surnames = set(self.surnames_ranked)
         self.first_names = set(self.first_names_ranked)
         self.cities = set(self.cities_ranked)
+        self.city_first = {c.split()[0] for c in self.cities_ranked}
         # surnames beyond this rank are too rare to count on their own: they collide with
         # abbreviations and misspellings far more often than they are names
         self.frequent_surnames = set(self.surnames_ranked[:30000])

@@ -103,6 +103,7 @@ RE_DATE_MONTH = re.compile(
     rf"|(?:{_MONTH_ALT})\.?,?\s*(?:of\s+)?(?:\d{{4}}|'\d{{2}}))(?![A-Za-z])",
     _I,
 )
+_RE_MONTH_TOKEN = re.compile(rf"(?<![A-Za-z])(?:{_MONTH_ALT})(?![A-Za-z])", _I)
 RE_MONTH_WORD = re.compile(
     r"\b(january|february|april|june|july|august|september|october|november|december|"
     r"march|may|sept)\b",
@@ -127,7 +128,8 @@ RE_ADDRESS = re.compile(
 )
 RE_POBOX = re.compile(r"\bP\.?\s?O\.?\s*Box\s+\d+\b", _I)
 _STATE_ALT = "|".join(list(US_STATES) + [s for s in US_STATES.values()])
-RE_ZIP = re.compile(rf"\b(?:{_STATE_ALT}),?\s+(\d{{5}}(?:-\d{{4}})?)\b", _I)
+RE_ZIP = re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])")
+_RE_STATE_BEFORE = re.compile(rf"\b(?:{_STATE_ALT}),?\s+$", _I)
 RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _I)
 
 # Words before or after "a/b" that make it a measurement, not a date.
@@ -267,7 +269,8 @@ def _patterns(note: _Note) -> Iterator[Hit]:
     for m in RE_POBOX.finditer(t):
         yield m.start(), m.end(), "ADDRESS", 0.9
     for m in RE_ZIP.finditer(t):
-        yield m.start(1), m.end(1), "ZIP", 0.9
+        if _RE_STATE_BEFORE.search(t[max(0, m.start() - 25):m.start()]):
+            yield m.start(), m.end(), "ZIP", 0.9
     for m in RE_ZIP_CTX.finditer(t):
         yield m.start(1), m.end(1), "ZIP", 0.9
 
@@ -323,7 +326,14 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
         a, y = int(m.group(1)), m.group(2)
         if 1 <= a <= 12 and (len(y) == 4 or int(y) > 31) and not _measurement_context(t, m.start(), m.end()):
             yield m.start(), m.end(), "DATE", 0.8
-    for m in RE_DATE_MONTH.finditer(t):
+    seen_month = set()
+    month_matches = []
+    for mw in _RE_MONTH_TOKEN.finditer(t):
+        for m in RE_DATE_MONTH.finditer(t, max(0, mw.start() - 24), min(len(t), mw.end() + 12)):
+            if m.start() <= mw.start() < m.end() and (m.start(), m.end()) not in seen_month:
+                seen_month.add((m.start(), m.end()))
+                month_matches.append(m)
+    for m in month_matches:
         s = m.group()
         if s[:3].lower() == "may" and not s[0].isdigit():
             # "may 15" is a date, "may 2 tabs" or "May 3 times" are not always: need a plain day
@@ -614,6 +624,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     # 4. cities from the bundled list (one to three words)
     words = note.words
     for idx, i in enumerate(words):
+        if toks[i][2].lower() not in lex.city_first:
+            continue
         for n in (3, 2, 1):
             if idx + n > len(words):
                 continue
