@@ -38,7 +38,8 @@ CLINICAL_KEEP = set(
     ranson child pugh meld wells killip nyha timi grace curb apache sofa rass cam braden morse
     richmond riker ramsay norton waterlow hunt hess fisher spetzler
     allen allens adson mcmurray lachman phalen tinel chvostek trousseau cullen grey turner
-    kehr rovsing psoas obturator mcburney kerley
+    kehr rovsing psoas obturator mcburney kerley quinton quentin muir allegra ranitidine
+    blocker marg dec lis sa un ro tod reck house jesus christ god lord essen kling
     ace ativan bipap cpap peep picc ett ogt ngt mae aox perrl perrla
     """.split()
 )
@@ -100,7 +101,7 @@ RELATIONS = {
     "granddaughter", "grandchild", "children", "sibling", "siblings", "parents", "parent",
     "daughter-in-law", "son-in-law", "brother-in-law", "sister-in-law", "caregiver", "roommate",
     "chaplain", "priest", "rabbi", "pastor", "attending", "intern", "resident", "fellow",
-    "neice", "neices", "nephews", "nieces", "neighbors", "grandsons", "granddaughters", "bro",
+    "neice", "neices", "grandaughter", "grandaughters", "grand-daughter", "grand-son", "nephews", "nieces", "neighbors", "grandsons", "granddaughters", "bro",
     "sis", "gf", "bf", "fiancé", "fiancée", "husb", "dtr", "grandma", "grandpa", "stepmother",
     "stepfather", "godmother", "godfather", "exwife", "ex-wife", "ex-husband", "widow",
 }

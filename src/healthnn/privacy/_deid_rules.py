@@ -92,10 +92,10 @@ RE_AGE = re.compile(
     _I,
 )
 RE_AGE_CTX = re.compile(r"\b(?:age|aged|age:)\s*(9\d|1[0-4]\d)\b", _I)
-RE_DATE_FULL = re.compile(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
+RE_DATE_FULL = re.compile(r"(?<![\d/])(?<!\d[.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
 RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2})(?![\d/-]|\.\d)")
-RE_DATE_MD = re.compile(r"(?<![\d/.:-])(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d)")
-RE_DATE_MY = re.compile(r"(?<![\d/.:-])(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
+RE_DATE_MD = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d)")
+RE_DATE_MY = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
 RE_DATE_MONTH = re.compile(
     rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
     rf"|(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}|the\s+(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}))"
@@ -110,7 +110,10 @@ RE_MONTH_WORD = re.compile(
     _I,
 )
 RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
-RE_YEAR = re.compile(r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)")
+RE_YEAR = re.compile(
+    r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)|(?<![\w'])'\d{2}(?![\d'])|(?<![\w/.'])\d{2}'(?![\w'])"
+)
+RE_DAY_ORDINAL = re.compile(r"\b(?:the|on|of)\s+(\d{1,2}(?:st|nd|rd|th))\b", _I)
 _STREET_ALT = "|".join(sorted(STREET_TYPES, key=len, reverse=True))
 _STREET_FULL = ["Street", "Avenue", "Road", "Boulevard", "Lane", "Drive", "Court", "Way", "Place",
                 "Terrace", "Circle", "Highway", "Parkway", "Square", "Trail", "Alley", "Pike",
@@ -294,7 +297,14 @@ def _measurement_context(text: str, start: int, end: int) -> bool:
         return True
     window = text[max(0, start - 30):start].lower()
     # "pain 4/10", "strength 5/5", "murmur II/VI"
-    if re.search(r"\b(pain|strength|murmur|bp|b/p|peep|ps|vent|settings?|abg|apgars?|bipap|cpap|perrla?|pupils)\b\W*(\w+\W+){0,2}$", window):
+    if re.search(r"\b(pain|strength|murmur|bp|b/p|peep|ps|psv|simv|fio2|vent|settings?|abg|"
+                 r"apgars?|bipap|bi-pap|cpap|perrla?|pupils|discomfort|headache|scale)\b\W*(\w+\W+){0,2}$", window):
+        return True
+    if re.search(r"\b(wean|weaned|weaning|changed|decreased|increased|down|up)\s+(back\s+)?to\s*$", window):
+        return True
+    if text[end:end + 1] == "/" or re.match(r"\s*(x|X)\s*\d", text[end:end + 4]):
+        return True
+    if "%" in text[max(0, start - 12):start] or text[end:end + 2].startswith((" %", "%")):
         return True
     return False
 
@@ -351,6 +361,9 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
             if w == "may" and m.group() == "may" and note.case == "mixed":
                 continue
         yield m.start(), m.end(), "DATE", 0.7
+    for m in RE_DAY_ORDINAL.finditer(t):
+        if 1 <= int(re.match(r"\d+", m.group(1)).group()) <= 31:
+            yield m.start(1), m.end(1), "DATE", 0.7
     for m in RE_HOLIDAY.finditer(t):
         yield m.start(), m.end(), "DATE", 0.75
     if not keep_year:
@@ -452,6 +465,25 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
     return i, j
 
 
+def _title_ok(note: _Note, p: int, i: int) -> bool:
+    """"MS" is also mental status, morphine sulfate and multiple sclerosis."""
+    t = note.tokens[p][2]
+    if t.lower() != "ms":
+        return True
+    lw = note.tokens[i][2].lower()
+    lex = lexicon()
+    if note.case == "mixed":
+        return t == "Ms" and note.tokens[i][2][0].isupper()
+    return lex.is_name_word(lw) and lw not in lex.common
+
+
+def _line_start_name(note: _Note, i: int) -> bool:
+    """A signature line: the name words start the line ("anita morris rn")."""
+    line_start = note.text.rfind("\n", 0, note.tokens[i][0]) + 1
+    before = note.text[line_start:note.tokens[i][0]]
+    return len(before.split()) <= 2
+
+
 def _names(note: _Note) -> tuple[list[Hit], set[str]]:
     lex = lexicon()
     toks = note.tokens
@@ -472,15 +504,18 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         p = _prev_word(note, i)
         plw = toks[p][2].lower() if p is not None else ""
         # 1. after a title: "Dr. Smith", "mr renzi", "Dr J. Smith"
-        if plw in STRONG_TITLES and p is not None and "\n" not in _gap(note, p, i):
+        if plw in STRONG_TITLES and p is not None and "\n" not in _gap(note, p, i) and _title_ok(note, p, i):
             if _name_like(note, i, strong=True) and lw not in lex.states:
                 add(i, i, 0.95, True)
                 continue
         # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Carlson)"
         if plw in RELATIONS and p is not None and "\n" not in _gap(note, p, i):
             gap = _gap(note, p, i)
-            if gap.strip() in ("", ",", "(", ":", "-", ",(") and lw in lex.first_names \
-                    and lw not in CLINICAL_KEEP and lw not in _FUNCTION_WORDS \
+            known = lw in lex.first_names and (lw not in CLINICAL_KEEP or note.case == "mixed" and note.capitalised(i))
+            unknown = (lw not in lex.common and lw not in _CLINICAL_ONLY and lw not in CLINICAL_KEEP
+                       and len(lw) > 2 and (note.case != "mixed" or toks[i][2][0].isupper()))
+            if gap.strip() in ("", ",", "(", ":", "-", ",(") and (known or unknown) \
+                    and lw not in _FUNCTION_WORDS and lw not in RELATIONS \
                     and (note.case != "mixed" or note.capitalised(i) or lw not in lex.common):
                 add(i, i, 0.85, True)
                 continue
@@ -489,7 +524,8 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         while n < len(toks) and toks[n][2] in ",.":
             n += 1
         if n < len(toks) and toks[n][2].lower() in CREDENTIALS and _name_like(note, i, strong=True) \
-                and "\n" not in _gap(note, i, n) and lw not in _FUNCTION_WORDS and lw not in lex.common:
+                and "\n" not in _gap(note, i, n) and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
+                and (lw not in lex.common or lex.is_name_word(lw) and _line_start_name(note, i)):
             end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n" or "\n" in _gap(note, n, n + 1) \
                 or n + 1 < len(toks) and toks[n + 1][2][0].isalpha()
             if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed"):
@@ -503,12 +539,13 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 add(i, i, 0.85, True)
                 continue
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
-                and len(lw) > 2 and lw not in lex.common and lw not in CLINICAL_KEEP:
+                and len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in _CLINICAL_ONLY \
+                and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames):
             if note.case == "mixed" or lex.is_name_word(lw):
                 add(i - 2, i, 0.8, True)
                 continue
         # 4. the dictionaries alone
-        if _name_like(note, i, strong=False):
+        if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
     # "Drs. Ballou and Dutter", "Dr Klein & Tyro": the word after "and" joins a strong name
     ends = {h[1] for h in hits if h[3] >= 0.85}
