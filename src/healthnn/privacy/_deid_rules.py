@@ -94,7 +94,7 @@ RE_AGE = re.compile(
 RE_AGE_CTX = re.compile(r"\b(?:age|aged|age:)\s*(9\d|1[0-4]\d)\b", _I)
 RE_DATE_FULL = re.compile(r"(?<![\d/])(?<!\d[.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
 RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2})(?![\d/-]|\.\d)")
-RE_DATE_MD = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d)")
+RE_DATE_MD = re.compile(r"(?<![\d/:A-Za-z])(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
 RE_DATE_MY = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
 RE_DATE_MONTH = re.compile(
     rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
@@ -113,7 +113,9 @@ RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAY
 RE_YEAR = re.compile(
     r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)|(?<![\w'])'\d{2}(?![\d'])|(?<![\w/.'])\d{2}'(?![\w'])"
 )
-RE_DAY_ORDINAL = re.compile(r"\b(?:the|on|of)\s+(\d{1,2}(?:st|nd|rd|th))\b", _I)
+RE_DAY_ORDINAL = re.compile(
+    r"\b(?:the|on|of)\s+(\d{1,2}(?:st|nd|rd|th))\b(?=\s*(?:[.,;:)!?\"']|$|of\b|at\b|and\b|in\b|\n))", _I
+)
 _STREET_ALT = "|".join(sorted(STREET_TYPES, key=len, reverse=True))
 _STREET_FULL = ["Street", "Avenue", "Road", "Boulevard", "Lane", "Drive", "Court", "Way", "Place",
                 "Terrace", "Circle", "Highway", "Parkway", "Square", "Trail", "Alley", "Pike",
@@ -141,7 +143,7 @@ _NOT_DATE_BEFORE = set(
     bp b/p nbp abp sbp dbp map art aline a-line cuff bps pressure pressures peep ps cpap bipap
     ipap epap vent psv imv simv ac fio2 strength str motor pain grade gr murmur sem ratio ie i:e
     rails x times apgar apgars score gcs ett abg vbg hr rr sats sat spo2 o2 tv vt rate rates
-    pa pap pas cvp pcwp wedge svr co ci ef lvef rvsp tr pr dose doses drip mm cm ml mg
+    pa pap pas cvp pcwp wedge svr co ci co/ci ef lvef rvsp tr pr dose doses drip mm cm ml mg
     bipap cpap flowby perrl perrla pupils
     """.split()
 )
@@ -179,6 +181,28 @@ _TRANSFER_VERBS = set(
     discharged dc'd dcd returned return came arrived brought taken went go going back
     transported flown medflighted flew referred presented
     """.split()
+)
+_NOT_HOSPITAL_NAME = set(
+    """
+    outside other local previous prior another referring transferring current state private
+    psychiatric same this that community county city regional teaching receiving sending
+    their his her the a an our your any
+    """.split()
+)
+_CLINICAL_ACRONYMS = set(
+    """
+    ich sdh edh sah bph lvh rvh pah pph nph iph ash dh ch mch mchc tsh fsh lh acth adh
+    pth ldh gh hh th bh pdh hmh ugh nh mh hs prn hs ohs bmc
+    """.split()
+)
+_DRUG_SUFFIX = re.compile(
+    r"(?:one|ine|ide|pam|lam|lol|pril|sartan|mycin|cillin|azole|statin|parin|mab|nib|ium|ate|"
+    r"ol|ex|in|il|cin|xin|fen|done|tion|ing|ed|al|ic|ive|ous)$"
+)
+_RE_RELIGIOUS_HOSPITAL = re.compile(
+    r"\b(?:holy\s+cross|sacred\s+heart|good\s+sam(?:aritan)?|holy\s+family|our\s+lady\s+of\s+\w+|"
+    r"mercy\s+(?:hospital|medical))\b",
+    _I,
 )
 _LOCATION_STOP = set(
     """
@@ -313,6 +337,8 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
     t = note.text
     for m in RE_DATE_FULL.finditer(t):
         a, b = int(m.group(1)), int(m.group(3))
+        if len(m.group(4)) == 4 and not 1900 <= int(m.group(4)) <= 2099:
+            continue
         if (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31):
             if m.group(2) == "." and len(m.group(4)) == 2:
                 continue  # "1.5.10" is rarely a date
@@ -327,6 +353,10 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
         if m.group(1).startswith("0") and len(m.group(1)) == 1:
             continue
         if _measurement_context(t, m.start(), m.end()):
+            continue
+        if a == b and a <= 5:
+            continue  # "5/5" strength or vent settings far more often than May 5
+        if b == 10 and re.search(r"(pain|\bcp\b|ache|discomfort|c/o|rates?|scale|#)", t[max(0, m.start() - 40):m.end() + 15], _I):
             continue
         score = 0.85
         if m.group() in _FRACTIONS and _word_before(t, m.start()) not in _DATE_CUES:
@@ -356,7 +386,7 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
         w = m.group().lower()
         if w in ("may", "march"):
             before = _word_before(t, m.start())
-            if before not in {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during", "this"}:
+            if before not in {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during"}:
                 continue
             if w == "may" and m.group() == "may" and note.case == "mixed":
                 continue
@@ -602,7 +632,11 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if w.lower() in ("s",) and j > 0 and toks[j - 1][2] == "'":
                 j -= 1
                 continue
-            if w[0].isalpha() and (place_word(j) or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
+            loose = (n == 0 and lw in ("memorial", "hospital", "hosp") and w[0].isalpha() and note.case == "mixed"
+                     and w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
+                     and w.lower() not in _LOCATION_STOP and w.lower() not in _NOT_HOSPITAL_NAME
+                     and len(w) > 2 and (note.case != "mixed" or w[0].isupper()))
+            if w[0].isalpha() and (place_word(j) or loose or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
                 start = j
                 n += 1
                 j -= 1
@@ -614,7 +648,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
         if all(w in _ORG_NAMEPART or w in ("of", "st", "s", "the") for w in words) and lw in _ORG_GENERIC:
             if not any(w in ("memorial", "general", "adventist", "sacred", "holy", "mercy") for w in words):
                 continue
-        if words and all(w in lex.common and w not in _ORG_NAMEPART for w in words):
+        if words and all(w in lex.common and w not in _ORG_NAMEPART for w in words) \
+                and (lw not in ("memorial", "general", "hospital", "hosp") or any(w in _NOT_HOSPITAL_NAME for w in words)):
             continue
         end = i if lw not in _ORG_GENERIC else i - 1
         while end > start and not toks[end][2][0].isalnum():
@@ -649,14 +684,45 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
                 if w not in lex.common and len(w) > 1:
                     found.add(w)
 
-    # 3. "University of X", "U of X", "St. Mary's"
+    # 3. "University of X", "U of MD", "St. Mary's", "Holy Cross"
     for m in re.finditer(r"\b(?:university|univ|u)\.?\s+(?:of\s+)?([A-Z][a-z]+|[a-z]+|[A-Z]+)\b", note.text, _I):
         w = m.group(1).lower()
-        if w in lex.states or w in lex.cities:
+        if w in lex.states or w in lex.cities or m.group(1).upper() in US_STATES and len(w) == 2:
             hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
-    for m in re.finditer(r"\b(?:st|saint)\.?\s+([A-Za-z]+)'s\b", note.text, _I):
-        if m.group(1).lower() in lex.first_names:
+    for m in re.finditer(r"\b(?:st|saint)\.?\s+([A-Za-z]+)(?:'s)?\b", note.text, _I):
+        w = m.group(1).lower()
+        if w in lex.first_names and w not in lex.common and (note.case != "mixed" or m.group(1)[0].isupper()):
             hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
+    for m in _RE_RELIGIOUS_HOSPITAL.finditer(note.text):
+        hits.append((m.start(), m.end(), "HOSPITAL", 0.75))
+
+    # 3b. a ward or site followed by its number: "to Quartermain 3", "on QUARTERMAIN 2";
+    #     a hospital acronym: "to GH", "at GBMC", "from VAMC"
+    for i in note.words:
+        lw = toks[i][2].lower()
+        if lw not in ("to", "from", "at", "in", "on", "@"):
+            continue
+        k = i + 1
+        if lw == "on" and (k >= len(toks) or not toks[k][2].isupper() or note.case != "mixed"):
+            continue
+        if k >= len(toks) or not toks[k][2][0].isalpha():
+            continue
+        w = toks[k][2]
+        wl = w.lower()
+        if wl in _LOCATION_STOP or wl in _CLINICAL_ONLY or wl in CLINICAL_KEEP or wl in _FUNCTION_WORDS:
+            continue
+        nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
+        numbered = (nxt.isdigit() and len(nxt) <= 2 and _gap(note, k, k + 1) in (" ", "")
+                    and (k + 2 >= len(toks) or not toks[k + 2][2][0].isalpha() or _gap(note, k + 1, k + 2) != ""))
+        if numbered and wl not in lex.common and len(wl) > 3 and (note.case != "mixed" or w[0].isupper()) \
+                and not _DRUG_SUFFIX.search(wl):
+            hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
+            found.add(wl)
+            continue
+        if lw != "on" and w.isupper() and 2 <= len(w) <= 5 and re.fullmatch(r"[A-Z]+(?:H|MC|HC|HS)", w) \
+                and wl not in _CLINICAL_ACRONYMS and wl not in lex.common and (note.case == "mixed" or len(w) <= 4):
+            hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
+            found.add(wl)
 
     # 4. cities from the bundled list (one to three words)
     words = note.words
