@@ -405,6 +405,9 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
 
 def _is_initial(note: _Note, i: int) -> bool:
     w = note.tokens[i][2]
+    start = note.tokens[i][0]
+    if start > 0 and note.text[start - 1] not in " \t\n(\"":
+        return False  # "90'S.", "Q4H.", "d/c'd." are not initials
     nxt = note.tokens[i + 1][2] if i + 1 < len(note.tokens) else ""
     return len(w) == 1 and w.isalpha() and nxt == "." and (w.isupper() or note.case != "mixed")
 
@@ -480,6 +483,13 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                     and lexicon().is_name_word(toks[k + 2][2].lower()):
                 j = k
                 continue
+            if strong and note.capitalised(k) and lex.is_name_word(lw) and len(lw) > 2 \
+                    and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY and lw not in _TITLE_STOP \
+                    and lw not in CREDENTIALS and lw not in STRONG_TITLES and lw not in RELATIONS \
+                    and (note.case != "mixed" or toks[k][2][0].isupper()) \
+                    and not (k + 1 < len(toks) and toks[k + 1][2] == "'"):
+                j = k
+                continue
             if strong and note.capitalised(k) and lw not in lex.common and len(lw) > 1 \
                     and lw not in CLINICAL_KEEP and lw not in CREDENTIALS and lw not in STRONG_TITLES \
                     and (note.case == "mixed" or lex.is_name_word(lw) or len(lw) > 3):
@@ -493,6 +503,42 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                 continue
         break
     return i, j
+
+
+SOFT_TITLES = {
+    "np", "rn", "md", "nurse", "caseworker", "attending", "resident", "fellow",
+    "intern", "chaplain", "pharmacist", "rrt", "pa-c", "manager", "worker",
+    "therapist", "dietician", "dietitian", "nutritionist", "physician", "surgeon", "cardiologist",
+    "oncologist", "neurologist", "intensivist", "hospitalist", "coordinator", "liaison", "dr's",
+    "nurses", "nsg", "rn's", "msw", "lcsw", "licsw", "cnm", "crna", "anesthesiologist",
+}
+_TITLE_STOP = set(
+    """
+    aware notified called paged informed office orders order note notes team here present
+    unaware made making said states stated wants wanted ordered ordering following follow
+    came come came called updated spoke talked rounds rounded saw see sees evaluated examined
+    service services staff input consult consulted aware. re regarding about also already
+    """.split()
+)
+
+
+def _title_target(note: _Note, i: int) -> bool:
+    """Can token i be the name after "Dr."? Anything but function, clinical and role words."""
+    lex = lexicon()
+    w = note.tokens[i][2]
+    lw = w.lower()
+    if not w[0].isalpha():
+        return False
+    if len(w) == 1:
+        return _name_like(note, i, strong=True)
+    if lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in _TITLE_STOP or lw in CREDENTIALS \
+            or lw in STRONG_TITLES or lw in RELATIONS:
+        return False
+    if lw.endswith(("ed", "ing")) and not lex.is_name_word(lw):
+        return False
+    if note.case == "mixed" and not w[0].isupper() and lw in lex.common and not lex.is_name_word(lw):
+        return False
+    return True
 
 
 def _title_ok(note: _Note, p: int, i: int) -> bool:
@@ -535,9 +581,17 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         plw = toks[p][2].lower() if p is not None else ""
         # 1. after a title: "Dr. Smith", "mr renzi", "Dr J. Smith"
         if plw in STRONG_TITLES and p is not None and "\n" not in _gap(note, p, i) and _title_ok(note, p, i):
-            if _name_like(note, i, strong=True) and lw not in lex.states:
+            if _title_target(note, i) and lw not in lex.states:
                 add(i, i, 0.95, True)
                 continue
+        # 1b. after a role: "NP Carol", "nurse Virginia Sallese", "caseworker Leona"
+        if plw in SOFT_TITLES and p is not None and "\n" not in _gap(note, p, i) and _gap(note, p, i).strip() in ("", ":", ",") \
+                and _title_target(note, i) and len(lw) > 2 and lw not in CLINICAL_KEEP \
+                and (lw not in lex.common or lw in lex.first_names and note.case == "mixed") \
+                and (note.case != "mixed" or toks[i][2][0].isupper()) \
+                and (lex.is_name_word(lw) or note.case == "mixed"):
+            add(i, i, 0.85, True)
+            continue
         # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Carlson)"
         if plw in RELATIONS and p is not None and "\n" not in _gap(note, p, i):
             gap = _gap(note, p, i)
@@ -556,7 +610,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         if n < len(toks) and toks[n][2].lower() in CREDENTIALS and _name_like(note, i, strong=True) \
                 and "\n" not in _gap(note, i, n) and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
                 and (lw not in lex.common or lex.is_name_word(lw) and _line_start_name(note, i)):
-            end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n" or "\n" in _gap(note, n, n + 1) \
+            end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n/)" or "\n" in _gap(note, n, n + 1) \
                 or n + 1 < len(toks) and toks[n + 1][2][0].isalpha()
             if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed"):
                 add(i, i, 0.85, True)
@@ -571,17 +625,32 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
                 and len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in _CLINICAL_ONLY \
                 and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames):
-            if note.case == "mixed" or lex.is_name_word(lw):
-                add(i - 2, i, 0.8, True)
+            add(i - 2, i, 0.8, True)
+            continue
+        # 3c. a name before its relation: "Hank Przybylo (son)", "Nancy Cetrone his neice"
+        n = i + 1
+        while n < len(toks) and toks[n][2] in "(,-" :
+            n += 1
+        if n < len(toks) and n > i + 0 and "\n" not in _gap(note, i, n):
+            q = n
+            if toks[q][2].lower() in ("his", "her", "their", "pt's", "pts") and q + 1 < len(toks):
+                q += 1
+            if toks[q][2].lower() in RELATIONS and toks[q][2].lower() not in ("attending", "resident", "fellow", "intern", "pcp") \
+                    and (toks[n - 1][2] == "(" or q > n) and _title_target(note, i) and len(lw) > 2 \
+                    and (lex.is_name_word(lw) or lw not in lex.common) and note.capitalised(i) \
+                    and (note.case != "mixed" or toks[i][2][0].isupper()):
+                add(i, i, 0.8, True)
                 continue
         # 4. the dictionaries alone
         if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
-    # "Drs. Ballou and Dutter", "Dr Klein & Tyro": the word after "and" joins a strong name
-    ends = {h[1] for h in hits if h[3] >= 0.85}
-    for i in note.words:
-        if toks[i][2].lower() in ("and", "&") and i >= 1 and toks[i - 1][1] in ends:
+    # "Drs. Ballou and Dutter", "Sons Smokey, Morris and Roger": a list continues a strong name
+    ends = {h[1] for h in hits if h[3] >= 0.8}
+    for i in range(1, len(toks)):
+        if toks[i][2].lower() in ("and", "&", ",") and toks[i - 1][1] in ends:
             k = i + 1
+            if k < len(toks) and toks[k][2].lower() in ("and", "&"):
+                k += 1
             if k < len(toks) and toks[k][2][0].isalpha() and _name_like(note, k, strong=True) \
                     and toks[k][2].lower() not in lex.common and toks[k][2].lower() not in STRONG_TITLES:
                 add(k, k, 0.8, True)
