@@ -82,7 +82,8 @@ CLINICAL_WORDS = set(
     hep heme onc gyn ob uro neph pulm cards ortho ent ophtho derm id psych pt ot slp rt sw cm
     vna snf ltc alf hospice rehab
     monitored monitor titrated weaned sedated extubated intubated suctioned repositioned
-    cpap angio ercp pcu usoh catscan ctscan introducer commode pre prev normal
+    cpap angio ercp pcu usoh catscan ctscan introducer commode pre prev normal destin desitin
+    napa greenfield hurst
     """.split()
 )
 

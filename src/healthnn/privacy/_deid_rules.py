@@ -192,13 +192,19 @@ _NOT_HOSPITAL_NAME = set(
 _CLINICAL_ACRONYMS = set(
     """
     ich sdh edh sah bph lvh rvh pah pph nph iph ash dh ch mch mchc tsh fsh lh acth adh
-    pth ldh gh hh th bh pdh hmh ugh nh mh hs prn hs ohs bmc
+    pth ldh hh th bh pdh hmh ugh nh mh hs prn hs ohs
     """.split()
 )
 _DRUG_SUFFIX = re.compile(
     r"(?:one|ine|ide|pam|lam|lol|pril|sartan|mycin|cillin|azole|statin|parin|mab|nib|ium|ate|"
-    r"ol|ex|in|il|cin|xin|fen|done|tion|ing|ed|al|ic|ive|ous)$"
+    r"olol|cin|xin|fen|done|tion|ing|ed|ive|ous|id|ix|ex|yl|ol)$"
 )
+_AMBIGUOUS_STATES = {"PA", "IN", "OR", "ID", "CO", "ME", "OK", "HI", "DE", "LA", "AL", "MS", "MO", "SC",
+                     "NE", "MD", "VA", "MA", "CT", "NC", "ND", "SD", "UT", "MI", "GA", "WA", "DC"}
+_RE_STATE_AFTER = re.compile(
+    r",[ \t]*(" + "|".join(US_STATES) + r")\b(?:[ \t]*(\d{5})(?:-\d{4})?\b|(?=[ \t]*(?:\n|$|[.;)])))"
+)
+_RE_CITY_BEFORE = re.compile(r"((?:[A-Z][a-z]+|[A-Z]{3,})(?:[ \t](?:[A-Z][a-z]+|[A-Z]{3,})){0,2})$")
 _RE_RELIGIOUS_HOSPITAL = re.compile(
     r"\b(?:holy\s+cross|sacred\s+heart|good\s+sam(?:aritan)?|holy\s+family|our\s+lady\s+of\s+\w+|"
     r"mercy\s+(?:hospital|medical))\b",
@@ -769,11 +775,11 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     #     a hospital acronym: "to GH", "at GBMC", "from VAMC"
     for i in note.words:
         lw = toks[i][2].lower()
-        if lw not in ("to", "from", "at", "in", "on", "@"):
+        if lw not in ("to", "from", "at", "in", "on", "@", "by"):
             continue
         k = i + 1
-        if lw == "on" and (k >= len(toks) or not toks[k][2].isupper() or note.case != "mixed"):
-            continue
+        if k < len(toks) and toks[k][2].lower() == "the":
+            k += 1
         if k >= len(toks) or not toks[k][2][0].isalpha():
             continue
         w = toks[k][2]
@@ -783,7 +789,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
         nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
         numbered = (nxt.isdigit() and len(nxt) <= 2 and _gap(note, k, k + 1) in (" ", "")
                     and (k + 2 >= len(toks) or not toks[k + 2][2][0].isalpha() or _gap(note, k + 1, k + 2) != ""))
-        if numbered and wl not in lex.common and len(wl) > 3 and (note.case != "mixed" or w[0].isupper()) \
+        if numbered and lw != "by" and wl not in lex.common and len(wl) > 3 and (note.case != "mixed" or w[0].isupper()) \
                 and not _DRUG_SUFFIX.search(wl):
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
@@ -792,6 +798,19 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
                 and wl not in _CLINICAL_ACRONYMS and wl not in lex.common and (note.case == "mixed" or len(w) <= 4):
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
+
+    # 3c. "Middle River, MD", "Towson, MD 21204": words before a state abbreviation
+    for m in _RE_STATE_AFTER.finditer(note.text):
+        if m.group(1) in _AMBIGUOUS_STATES and not m.group(2) and note.case != "mixed":
+            continue
+        c = _RE_CITY_BEFORE.search(note.text, max(0, m.start() - 40), m.start())
+        if not c:
+            continue
+        ws = c.group(1).split()
+        if all(w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
+               and w.lower() not in CLINICAL_KEEP and (note.case == "mixed" or w.lower() not in lex.common)
+               for w in ws):
+            hits.append((c.start(1), c.end(1), "CITY", 0.7))
 
     # 4. cities from the bundled list (one to three words)
     words = note.words
