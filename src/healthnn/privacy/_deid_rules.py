@@ -94,7 +94,7 @@ RE_AGE = re.compile(
 RE_AGE_CTX = re.compile(r"\b(?:age|aged|age:)\s*(9\d|1[0-4]\d)\b", _I)
 RE_DATE_FULL = re.compile(r"(?<![\d/])(?<!\d[.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
 RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2})(?![\d/-]|\.\d)")
-RE_DATE_MD = re.compile(r"(?<![\d/:A-Za-z])(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
+RE_DATE_MD = re.compile(r"(?<![\d/A-Za-z])(?<!\d:)(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
 RE_DATE_MY = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
 RE_DATE_MONTH = re.compile(
     rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
@@ -141,9 +141,9 @@ RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5
 _NOT_DATE_BEFORE = set(
     """
     bp b/p nbp abp sbp dbp map art aline a-line cuff bps pressure pressures peep ps cpap bipap
-    ipap epap vent psv imv simv ac fio2 strength str motor pain grade gr murmur sem ratio ie i:e
+    ipap epap vent psv imv simv fio2 strength str motor pain grade gr murmur sem ratio ie i:e
     rails x times apgar apgars score gcs ett abg vbg hr rr sats sat spo2 o2 tv vt rate rates
-    pa pap pas cvp pcwp wedge svr co ci co/ci ef lvef rvsp tr pr dose doses drip mm cm ml mg
+    pa pap pas cvp pcwp wedge svr co ci co/ci ef lvef rvsp tr pr drip mm cm ml mg
     bipap cpap flowby perrl perrla pupils
     """.split()
 )
@@ -328,13 +328,13 @@ def _measurement_context(text: str, start: int, end: int) -> bool:
     window = text[max(0, start - 30):start].lower()
     # "pain 4/10", "strength 5/5", "murmur II/VI"
     if re.search(r"\b(pain|strength|murmur|bp|b/p|peep|ps|psv|simv|fio2|vent|settings?|abg|"
-                 r"apgars?|bipap|bi-pap|cpap|perrla?|pupils|discomfort|headache|scale)\b\W*(\w+\W+){0,2}$", window):
+                 r"apgars?|bipap|bi-pap|cpap|perrla?|pupils|discomfort|headache|scale)\b\W*(\w+\W+){0,1}$", window):
         return True
     if re.search(r"\b(wean|weaned|weaning|changed|decreased|increased|down|up)\s+(back\s+)?to\s*$", window):
         return True
     if text[end:end + 1] == "/" or re.match(r"\s*(x|X)\s*\d", text[end:end + 4]):
         return True
-    if "%" in text[max(0, start - 12):start] or text[end:end + 2].startswith((" %", "%")):
+    if "%" in text[max(0, start - 6):start] or text[end:end + 2].startswith((" %", "%")):
         return True
     return False
 
