@@ -35,7 +35,7 @@ CLINICAL_KEEP = set(
     insulin lantus humalog novolog kayexalate lovenox plavix aspirin nitro ntg tpa integrilin
     amiodarone captopril lisinopril norvasc hydralazine labetalol nipride precedex ambien
     glucerna pulmocare jevity nepro promote impact osmolite ensure boost peptamen vivonex
-    ranson child pugh meld wells killip nyha timi grace curb apache sofa rass cam braden morse
+    ranson child pugh meld wells killip nyha timi curb apache sofa rass cam braden morse
     richmond riker ramsay norton waterlow hunt hess fisher spetzler
     allen allens adson mcmurray lachman phalen tinel chvostek trousseau cullen grey turner
     kehr rovsing psoas obturator mcburney kerley quinton quentin muir allegra ranitidine

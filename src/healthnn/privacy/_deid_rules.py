@@ -469,10 +469,20 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                     and lw not in CLINICAL_KEEP and lw not in STRONG_TITLES and lw not in RELATIONS):
                 i = k
                 continue
+            if strong and lw in lex.first_names and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
+                    and lw not in _TITLE_STOP and lw not in STRONG_TITLES and lw not in RELATIONS \
+                    and lw not in SOFT_TITLES and lw not in CREDENTIALS \
+                    and (note.case != "mixed" or toks[k][2][0].isupper() or _line_start_name(note, k)):
+                i = k
+                continue
         break
     # right: surnames, hyphenated or apostrophe parts, initials
     while True:
         k = j + 1
+        if len(toks[j][2]) == 1 and toks[j][2].isupper() and k < len(toks) and _gap(note, j, k) == " " \
+                and toks[k][2][0].isupper() and len(toks[k][2]) > 2 and toks[k][2].lower() not in lex.common:
+            j = k
+            continue
         if _is_initial(note, j) and k + 1 < len(toks) and toks[k + 1][2][0].isalpha() \
                 and "\n" not in _gap(note, k, k + 1) and len(toks[k + 1][2]) > 1:
             lw = toks[k + 1][2].lower()
@@ -536,6 +546,10 @@ def _title_target(note: _Note, i: int) -> bool:
     if not w[0].isalpha():
         return False
     if len(w) == 1:
+        nxt = note.tokens[i + 1] if i + 1 < len(note.tokens) else None
+        if w.isupper() and nxt is not None and nxt[2][0].isupper() and len(nxt[2]) > 2 \
+                and _gap(note, i, i + 1) == " " and nxt[2].lower() not in lex.common:
+            return True  # "Dr B Muse"
         return _name_like(note, i, strong=True)
     if lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in _TITLE_STOP or lw in CREDENTIALS \
             or lw in STRONG_TITLES or lw in RELATIONS:
@@ -545,6 +559,25 @@ def _title_target(note: _Note, i: int) -> bool:
     if note.case == "mixed" and not w[0].isupper() and lw in lex.common and not lex.is_name_word(lw):
         return False
     return True
+
+
+def _signature(note: _Note) -> tuple[int, int] | None:
+    lex = lexicon()
+    toks = note.tokens
+    end = len(note.text.rstrip())
+    start = note.text.rfind("\n", 0, end) + 1
+    idx = [k for k, t in enumerate(toks) if t[0] >= start and t[1] <= end]
+    words = [k for k in idx if toks[k][2][0].isalpha()]
+    while words and toks[words[-1]][2].lower() in CREDENTIALS | {"bsn", "rn", "msn"}:
+        words.pop()
+    if not 2 <= len(words) <= 4 or any(toks[k][2] not in ".,-'/" for k in idx if not toks[k][2][0].isalpha()):
+        return None
+    lws = [toks[k][2].lower() for k in words]
+    if any(w in _FUNCTION_WORDS or w in _CLINICAL_ONLY or w in _TITLE_STOP for w in lws):
+        return None
+    if not any(w in lex.first_names for w in lws) or not any(len(w) > 2 and w not in lex.common for w in lws):
+        return None
+    return words[0], words[-1]
 
 
 def _title_ok(note: _Note, p: int, i: int) -> bool:
@@ -593,7 +626,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         # 1b. after a role: "NP Carol", "nurse Virginia Sallese", "caseworker Leona"
         if plw in SOFT_TITLES and p is not None and "\n" not in _gap(note, p, i) and _gap(note, p, i).strip() in ("", ":", ",") \
                 and _title_target(note, i) and len(lw) > 2 and lw not in CLINICAL_KEEP \
-                and (lw not in lex.common or lw in lex.first_names and note.case == "mixed") \
+                and (lw not in lex.common or lw in lex.first_names) \
                 and (note.case != "mixed" or toks[i][2][0].isupper()) \
                 and (lex.is_name_word(lw) or note.case == "mixed"):
             add(i, i, 0.85, True)
@@ -650,6 +683,10 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         # 4. the dictionaries alone
         if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
+    # a signature: the last line of the note is two to four name words ("Karen Ann Yanulis")
+    sig = _signature(note)
+    if sig is not None:
+        add(sig[0], sig[1], 0.8, True)
     # "Drs. Ballou and Dutter", "Sons Smokey, Morris and Roger": a list continues a strong name
     ends = {h[1] for h in hits if h[3] >= 0.8}
     for i in range(1, len(toks)):
