@@ -83,7 +83,9 @@ CLINICAL_WORDS = set(
     vna snf ltc alf hospice rehab
     monitored monitor titrated weaned sedated extubated intubated suctioned repositioned
     cpap angio ercp pcu usoh catscan ctscan introducer commode pre prev normal destin desitin
-    napa greenfield hurst
+    napa greenfield hurst candida staphylococcus streptococcus enterococcus klebsiella
+    pseudomonas serratia proteus clostridium listeria legionella shigella salmonella morganella
+    aspergillus cryptococcus pneumocystis mycobacterium helicobacter escherichia acinetobacter
     """.split()
 )
 

@@ -97,7 +97,7 @@ RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2
 RE_DATE_MD = re.compile(r"(?<![\d/A-Za-z])(?<!\d:)(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
 RE_DATE_MY = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
 RE_DATE_MONTH = re.compile(
-    rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
+    rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}(?!\d){_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
     rf"|(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}|the\s+(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}))"
     rf"(?:\s+of)?[\s-]*(?:{_MONTH_ALT})\.?(?:[\s,-]*(?:\d{{4}}|'?\d{{2}}\b))?"
     rf"|(?:{_MONTH_ALT})\.?,?\s*(?:of\s+)?(?:\d{{4}}|'\d{{2}}))(?![A-Za-z])",
@@ -229,6 +229,8 @@ class _Note:
         self.tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
         # indices of alphabetic tokens
         self.words = [i for i, t in enumerate(self.tokens) if t[2][0].isalpha()]
+        # case style: "upper" (mostly capitals), "lower" (almost none), else "mixed"; only
+        # "mixed" text carries case information about names
         letters = [c for c in text[:20000] if c.isalpha()]
         upper = sum(c.isupper() for c in letters)
         n = max(len(letters), 1)
@@ -663,7 +665,8 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 continue
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
                 and len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in _CLINICAL_ONLY \
-                and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames):
+                and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames) \
+                and (note.case != "mixed" or lex.is_name_word(lw)):
             add(i - 2, i, 0.8, True)
             continue
         # 3c. a name before its relation: "Hank Przybylo (son)", "Nancy Cetrone his neice"
@@ -726,7 +729,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             return False
         if note.case == "mixed" and not w[0].isupper():
             return lw in {"of", "st"}
-        return lw not in lex.common or lw in _ORG_NAMEPART or lw in lex.cities
+        return lw not in lex.common or lw in _ORG_NAMEPART or (lw in lex.cities and len(lw) > 3 and lw not in _CLINICAL_ONLY)
 
     # 1. names before a hospital word: "Calvert Hospital", "kernan hosp", "Harford Memorial"
     for i in note.words:
@@ -887,9 +890,30 @@ def _propagate(note: _Note, words: set[str], label: str, already: list[Hit]) -> 
             yield note.tokens[i][0], note.tokens[i][1], label, 0.8
 
 
-def _keep_eponyms(note: _Note, hits: list[Hit]) -> list[Hit]:
-    """Drop dictionary-only hits that are eponyms followed by a clinical noun."""
-    return hits
+_EPONYM_NOUN = re.compile(
+    r"(?:'s)?[\s-]+(?:[A-Z][a-z]+[\s-]+)?(?:disease|syndrome|sign|signs|cell|cells|virus|test|score|"
+    r"scale|catheter|tube|procedure|operation|classification|criteria|tumou?r|sarcoma|lymphoma|ulcer|"
+    r"reflex|maneuver|manoeuvre|position|phenomenon|gland|glands|duct|space|node|nodes|body|bodies|"
+    r"canal|fracture|palsy|an(?:a)?emia|edema|oedema|disorder|infection|stain|staining|method|"
+    r"technique|index|formula|equation|law|effect|ratio|line|filter|shunt|valve|clamp|forceps|"
+    r"retractor|needle|mask|collar|splint|cast|traction|stockings|bed|mattress|boots|apparatus|"
+    r"rat|rats|mice|mouse|strain|assay|blot|plot|analysis|curve|regression|coefficient|"
+    r"albicans|aureus|pylori|coli|difficile|pneumoniae|cholerae|aeruginosa)\b",
+    _I,
+)
+
+
+def _keep_clinical(note: _Note, hits: list[Hit]) -> list[Hit]:
+    """Drop names and places that are eponyms ("Buerger's disease", "Merkel cell") or touch a
+    digit ("VO2"); a title before them ("Dr. Merkel", score 0.95) still makes them names."""
+    out = []
+    t = note.text
+    for h in hits:
+        if h[2] in ("NAME", "CITY") and h[3] < 0.95:
+            if _EPONYM_NOUN.match(t, h[1]) or (h[2] == "NAME" and h[1] < len(t) and t[h[1]].isdigit()):
+                continue
+        out.append(h)
+    return out
 
 
 def detect(text: str, *, keep_year: bool = True) -> list[Hit]:
@@ -905,7 +929,7 @@ def detect(text: str, *, keep_year: bool = True) -> list[Hit]:
     hits.extend(place_hits)
     hits.extend(_propagate(note, places - strong_names, "HOSPITAL", place_hits))
     hits.extend(_propagate(note, strong_names, "NAME", name_hits))
-    return resolve(hits)
+    return resolve(_keep_clinical(note, hits))
 
 
 def resolve(hits: list[Hit]) -> list[Hit]:
