@@ -137,6 +137,9 @@ RE_ZIP = re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])")
 _RE_STATE_BEFORE = re.compile(rf"\b(?:{_STATE_ALT}),?\s+$", _I)
 RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _I)
 
+_URL_HINTS = ("http", "www", ".com", ".org", ".net", ".edu", ".gov", ".info", ".io", ".us", ".uk")
+_HAS_17 = re.compile(r"[A-Z0-9]{17}")
+
 # Words before or after "a/b" that make it a measurement, not a date.
 _NOT_DATE_BEFORE = set(
     """
@@ -219,6 +222,10 @@ _LOCATION_STOP = set(
 )
 
 
+_NOT_UPPER = re.compile(r"[^A-Z]+")
+_NOT_LETTER = re.compile(r"[^A-Za-z]+")
+
+
 class _Note:
     """Text plus a word tokenisation and the case style of the note."""
 
@@ -231,9 +238,9 @@ class _Note:
         self.words = [i for i, t in enumerate(self.tokens) if t[2][0].isalpha()]
         # case style: "upper" (mostly capitals), "lower" (almost none), else "mixed"; only
         # "mixed" text carries case information about names
-        letters = [c for c in text[:20000] if c.isalpha()]
-        upper = sum(c.isupper() for c in letters)
-        n = max(len(letters), 1)
+        head = text[:20000]
+        upper = len(_NOT_UPPER.sub("", head))
+        n = max(len(_NOT_LETTER.sub("", head)), 1)
         self.case = "upper" if upper > 0.7 * n else ("lower" if upper < 0.02 * n else "mixed")
 
     def capitalised(self, i: int) -> bool:
@@ -262,19 +269,25 @@ def _gap(note: _Note, i: int, j: int) -> str:
 
 def _patterns(note: _Note) -> Iterator[Hit]:
     t = note.text
-    for m in RE_EMAIL.finditer(t):
-        yield m.start(), m.end(), "EMAIL", 0.99
-    for m in RE_URL.finditer(t):
-        s = m.group()
-        if "." in s and not re.fullmatch(r"[\d.]+", s):
-            yield m.start(), m.end(), "URL", 0.95
-    for m in RE_IPV4.finditer(t):
-        yield m.start(), m.end(), "IP", 0.95
-    for m in RE_IPV6.finditer(t):
-        if m.group().count(":") >= 3:
-            yield m.start(), m.end(), "IP", 0.9
-    for m in RE_SSN.finditer(t):
-        yield m.start(), m.end(), "SSN", 0.95
+    tl = t.lower()
+    if "@" in t:
+        for m in RE_EMAIL.finditer(t):
+            yield m.start(), m.end(), "EMAIL", 0.99
+    if any(k in tl for k in _URL_HINTS):
+        for m in RE_URL.finditer(t):
+            s = m.group()
+            if "." in s and not re.fullmatch(r"[\d.]+", s):
+                yield m.start(), m.end(), "URL", 0.95
+    if t.count(".") >= 3:
+        for m in RE_IPV4.finditer(t):
+            yield m.start(), m.end(), "IP", 0.95
+    if "::" in t or t.count(":") >= 5:
+        for m in RE_IPV6.finditer(t):
+            if m.group().count(":") >= 3:
+                yield m.start(), m.end(), "IP", 0.9
+    if "-" in t:
+        for m in RE_SSN.finditer(t):
+            yield m.start(), m.end(), "SSN", 0.95
     for m in RE_SSN_CTX.finditer(t):
         yield m.start(1), m.end(1), "SSN", 0.95
     for m in RE_PHONE.finditer(t):
@@ -288,8 +301,9 @@ def _patterns(note: _Note) -> Iterator[Hit]:
         yield m.start(1), m.end(1), "ID", 0.9
     for m in RE_LONG_NUMBER.finditer(t):
         yield m.start(), m.end(), "ID", 0.6
-    for m in RE_VIN.finditer(t):
-        yield m.start(), m.end(), "ID", 0.8
+    if _HAS_17.search(t):
+        for m in RE_VIN.finditer(t):
+            yield m.start(), m.end(), "ID", 0.8
     for m in RE_AGE.finditer(t):
         yield m.start(1), m.end(1), "AGE", 0.9
     for m in RE_AGE_CTX.finditer(t):
