@@ -108,19 +108,22 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spans", type=Path, default=None, help="also write detected spans (JSONL)")
     p.add_argument("--key-file", type=Path, default=None,
                    help="secret key for surrogate mode (default: file named by $HEALTHNN_KEY_FILE)")
+    p.add_argument("--terms", type=Path, default=None,
+                   help="local dictionary: LABEL<TAB>phrase per line (your sites, wards, staff)")
     p.add_argument("--remove-years", action="store_true", help="also remove bare years (kept by default)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
     from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key
+    from healthnn.privacy.deid import load_key, load_terms
 
     key = load_key(args.key_file) if args.mode == "surrogate" else None
+    terms = load_terms(args.terms) if args.terms else None
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
-        mode=args.mode, key=key, keep_year=not args.remove_years, spans_path=args.spans,
-        workers=args.workers,
+        mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
+        spans_path=args.spans, workers=args.workers,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")

@@ -130,6 +130,7 @@ def deidentify_file(
     mode: str = "tag",
     key: bytes | None = None,
     keep_year: bool = True,
+    terms: dict | None = None,
     spans_path: str | os.PathLike | None = None,
     workers: int | None = None,
     chunk_rows: int = 500,
@@ -164,8 +165,8 @@ def deidentify_file(
     from healthnn.privacy.deid import Deidentifier
 
     # validate mode and key in this process, so errors come before any work
-    Deidentifier(mode=mode, key=key, keep_year=keep_year)
-    options = {"mode": mode, "key": key, "keep_year": keep_year}
+    Deidentifier(mode=mode, key=key, keep_year=keep_year, terms=terms)
+    options = {"mode": mode, "key": key, "keep_year": keep_year, "terms": terms}
     workers = max(1, workers if workers else (os.cpu_count() or 1))
     report = DeidReport()
     t0 = time.perf_counter()

@@ -680,7 +680,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
                 and len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in _CLINICAL_ONLY \
                 and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames) \
-                and (note.case != "mixed" or lex.is_name_word(lw)):
+                and (note.case != "lower" or lex.is_name_word(lw)):
             add(i - 2, i, 0.8, True)
             continue
         # 3c. a name before its relation: "Hank Przybylo (son)", "Nancy Cetrone his neice"

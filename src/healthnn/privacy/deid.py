@@ -38,7 +38,7 @@ from pathlib import Path
 
 from healthnn.errors import DataError
 
-__all__ = ["Span", "Deidentifier", "load_key", "LABELS", "MODES", "KEY_ENV"]
+__all__ = ["Span", "Deidentifier", "load_key", "load_terms", "LABELS", "MODES", "KEY_ENV"]
 
 LABELS = (
     "NAME", "DATE", "AGE", "PHONE", "EMAIL", "SSN", "ID", "ADDRESS", "CITY", "ZIP", "HOSPITAL",
@@ -88,6 +88,33 @@ def load_key(path: str | os.PathLike | None = None) -> bytes:
             hint="use 32 random bytes, e.g. secrets.token_hex(32)",
         )
     return key
+
+
+def load_terms(path: str | os.PathLike) -> dict[str, list[str]]:
+    """A local dictionary file: one ``LABEL<TAB>word or phrase`` per line, ``#`` starts a comment.
+
+    For the names a hospital knows are PHI in its own notes: its sites and wards, its staff.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError("terms file not found", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise DataError("terms file is not UTF-8 text", file=str(p)) from None
+    terms: dict[str, list[str]] = {}
+    for n, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        label, sep, phrase = line.partition("\t")
+        label = label.strip().upper()
+        if not sep or not phrase.strip():
+            raise DataError("expected LABEL<TAB>phrase", file=str(p), row=n)
+        if label not in LABELS:
+            raise DataError(f"unknown label {label!r}", file=str(p), row=n, hint=f"use one of {', '.join(LABELS)}")
+        terms.setdefault(label, []).append(phrase.strip())
+    return terms
 
 
 class Deidentifier:
