@@ -496,7 +496,8 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
     while True:
         k = j + 1
         if len(toks[j][2]) == 1 and toks[j][2].isupper() and k < len(toks) and _gap(note, j, k) == " " \
-                and toks[k][2][0].isupper() and len(toks[k][2]) > 2 and toks[k][2].lower() not in lex.common:
+                and toks[k][2][0].isupper() and len(toks[k][2]) > 2 \
+                and (toks[k][2].lower() not in lex.common or lex.is_name_word(toks[k][2].lower())):
             j = k
             continue
         if _is_initial(note, j) and k + 1 < len(toks) and toks[k + 1][2][0].isalpha() \
@@ -564,9 +565,11 @@ def _title_target(note: _Note, i: int) -> bool:
     if len(w) == 1:
         nxt = note.tokens[i + 1] if i + 1 < len(note.tokens) else None
         if w.isupper() and nxt is not None and nxt[2][0].isupper() and len(nxt[2]) > 2 \
-                and _gap(note, i, i + 1) == " " and nxt[2].lower() not in lex.common:
+                and _gap(note, i, i + 1) == " " and (nxt[2].lower() not in lex.common or lex.is_name_word(nxt[2].lower())):
             return True  # "Dr B Muse"
         return _name_like(note, i, strong=True)
+    if lw in _FUNCTION_WORDS and note.case == "mixed" and w[0].isupper() and lw in lex.first_names:
+        return True  # "Dr Will Cole", "Dr. May"
     if lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in _TITLE_STOP or lw in CREDENTIALS \
             or lw in STRONG_TITLES or lw in RELATIONS:
         return False
@@ -575,6 +578,9 @@ def _title_target(note: _Note, i: int) -> bool:
     if note.case == "mixed" and not w[0].isupper() and lw in lex.common and not lex.is_name_word(lw):
         return False
     return True
+
+
+_AFTER_NAME_CUES = {"aware", "notified", "paged", "informed", "updated", "called", "ordered"}
 
 
 def _signature(note: _Note) -> tuple[int, int] | None:
@@ -667,7 +673,8 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 and (lw not in lex.common or lex.is_name_word(lw) and _line_start_name(note, i)):
             end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n/)" or "\n" in _gap(note, n, n + 1) \
                 or n + 1 < len(toks) and toks[n + 1][2][0].isalpha()
-            if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed"):
+            prev_first = i >= 1 and toks[i - 1][2].lower() in lex.first_names and _gap(note, i - 1, i) == " "
+            if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed" or prev_first):
                 add(i, i, 0.85, True)
                 continue
         # 3b. "name is Barbara Hosty", "B. Kargas" (an initial and a surname)
@@ -697,6 +704,20 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                     and (note.case != "mixed" or toks[i][2][0].isupper()):
                 add(i, i, 0.8, True)
                 continue
+        # 3d. "grace dudak aware", "BEA TURA AWARE", "per carol wolfe"
+        n = i + 1
+        if n < len(toks) and toks[n][2].lower() in _AFTER_NAME_CUES and _gap(note, i, n) in (" ", "  ") \
+                and len(lw) > 2 and _title_target(note, i) and lw not in lex.common and lw not in CLINICAL_KEEP \
+                and lw not in SOFT_TITLES and (note.case != "mixed" or toks[i][2][0].isupper()) \
+                and (lex.is_name_word(lw) or i >= 1 and toks[i - 1][2].lower() in lex.first_names):
+            add(i, i, 0.8, True)
+            continue
+        if plw == "per" and p is not None and lw in lex.first_names and lw not in _FUNCTION_WORDS \
+                and lw not in _CLINICAL_ONLY and i + 1 < len(toks) and _gap(note, i, i + 1) == " " \
+                and toks[i + 1][2][0].isalpha() and len(toks[i + 1][2]) > 2 \
+                and toks[i + 1][2].lower() not in lex.common and toks[i + 1][2].lower() not in _CLINICAL_ONLY:
+            add(i, i + 1, 0.8, True)
+            continue
         # 4. the dictionaries alone
         if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
