@@ -850,7 +850,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     #     a hospital acronym: "to GH", "at GBMC", "from VAMC"
     for i in note.words:
         lw = toks[i][2].lower()
-        if lw not in ("to", "from", "at", "in", "on", "@", "by"):
+        if lw not in ("to", "from", "at", "in", "on", "@", "by", "into", "leave", "left"):
             continue
         k = i + 1
         if k < len(toks) and toks[k][2].lower() == "the":
@@ -864,12 +864,14 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
         nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
         numbered = (nxt.isdigit() and len(nxt) <= 2 and _gap(note, k, k + 1) in (" ", "")
                     and (k + 2 >= len(toks) or not toks[k + 2][2][0].isalpha() or _gap(note, k + 1, k + 2) != ""))
-        if numbered and lw != "by" and wl not in lex.common and len(wl) > 3 and (note.case != "mixed" or w[0].isupper()) \
+        if numbered and lw != "by" and wl not in lex.common and len(wl) > 3 \
+                and (note.case != "mixed" or w[0].isupper() or len(wl) > 6) \
                 and not _DRUG_SUFFIX.search(wl):
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
             continue
-        if lw != "on" and w.isupper() and 2 <= len(w) <= 5 and re.fullmatch(r"[A-Z]+(?:H|MC|HC|HS)", w) \
+        if lw != "on" and (w.isupper() or note.case == "lower" and len(w) <= 4) and 2 <= len(w) <= 5 \
+                and re.fullmatch(r"[A-Z]+(?:H|MC|HC|HS)", w.upper()) \
                 and wl not in _CLINICAL_ACRONYMS and wl not in lex.common and (note.case == "mixed" or len(w) <= 4):
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
