@@ -65,15 +65,29 @@ def _init_worker(options: dict) -> None:
     _ENGINE = Deidentifier(**options)
 
 
-def _work(batch: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple]]]:
+WITHHELD = "[DEID_ERROR]"
+
+
+def _work(batch: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple], str | None]]:
+    """De-identify a batch; a note the engine fails on is withheld, never passed through."""
     out = []
     for text, patient in batch:
         if not text:
-            out.append((text, []))
+            out.append((text, [], None))
             continue
-        new, spans = _ENGINE.deidentify(text, patient=patient)
-        out.append((new, [(s.start, s.end, s.label, s.score) for s in spans]))
+        try:
+            new, spans = _ENGINE.deidentify(text, patient=patient)
+        except Exception as exc:  # an engine bug must not stop the batch nor leak the note
+            out.append((WITHHELD, [], f"de-identification failed ({type(exc).__name__}); text withheld as {WITHHELD}"))
+            continue
+        out.append((new, [(s.start, s.end, s.label, s.score) for s in spans], None))
     return out
+
+
+def _note_failures(results, report: DeidReport, first_row: int, column: str | None) -> None:
+    for k, r in enumerate(results):
+        if r[2]:
+            report.add(first_row + k, column, r[2])
 
 
 def _ordered_map(batches: Iterable, options: dict, workers: int) -> Iterator:
@@ -210,7 +224,7 @@ def _run_csv(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
     try:
         reader = pd.read_csv(
             src, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows,
-            encoding="utf-8", encoding_errors="surrogateescape",
+            encoding="utf-8-sig", encoding_errors="surrogateescape",
         )
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", file=str(src), hint=f"expected a header row with a '{col}' column") from None
@@ -233,7 +247,8 @@ def _run_csv(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
         for (row0, chunk), results in _ordered_map(batches(), options, workers):
             chunk = chunk.copy()
             chunk[col] = [r[0] for r in results]
-            for k, (text, spans) in enumerate(results):
+            _note_failures(results, report, row0 + 1, col)
+            for k, (text, spans, _) in enumerate(results):
                 row = row0 + k + 1
                 if not text:
                     report.n_empty += 1
@@ -319,7 +334,8 @@ def _run_jsonl(src, dst, col, id_col, options, workers, chunk_rows, report, span
     try:
         with open(tmp, "wb") as out:
             for (row0, rows), results in _ordered_map(batches(), options, workers):
-                for k, ((kind, line, obj), (text, spans)) in enumerate(zip(rows, results)):
+                _note_failures(results, report, row0, col)
+                for k, ((kind, line, obj), (text, spans, _)) in enumerate(zip(rows, results)):
                     row = row0 + k
                     if kind == "blank":
                         out.write(line.encode("utf-8", "surrogateescape"))
@@ -378,12 +394,13 @@ def _run_parquet(src, dst, col, id_col, options, workers, chunk_rows, report, sp
     try:
         for (row0, rb, texts), results in _ordered_map(batches(), options, workers):
             new = [None if t is None else r[0] for t, r in zip(texts, results)]
+            _note_failures(results, report, row0 + 1, col)
             idx = rb.schema.get_field_index(col)
             rb = rb.set_column(idx, rb.schema.field(col), pa.array(new, type=ftype))
             if writer is None:
                 writer = pq.ParquetWriter(tmp, rb.schema)
             writer.write_batch(rb)
-            for k, (text, spans) in enumerate(results):
+            for k, (text, spans, _) in enumerate(results):
                 if not text:
                     report.n_empty += 1
                 report.n_spans += len(spans)
@@ -421,7 +438,8 @@ def _run_txt(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
             yield (i, group), batch
 
     for (i, group), results in _ordered_map(batches(), options, workers):
-        for k, (p, (text, spans)) in enumerate(zip(group, results)):
+        _note_failures(results, report, i + 1, None)
+        for k, (p, (text, spans, _)) in enumerate(zip(group, results)):
             rel = p.relative_to(src)
             target = dst / rel
             target.parent.mkdir(parents=True, exist_ok=True)
