@@ -7,9 +7,11 @@ No detector logs or returns text: only offsets and labels leave this module.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 
+from healthnn.privacy._deid_lexicon import CLINICAL_WORDS as _CLINICAL_ONLY
 from healthnn.privacy._deid_lexicon import (
     CLINICAL_KEEP,
     CREDENTIALS,
@@ -257,10 +259,6 @@ def _prev_word(note: _Note, i: int, skip: str = ".,:;'") -> int | None:
     return j if j >= 0 and note.tokens[j][2][0].isalpha() else None
 
 
-def _next_tok(note: _Note, i: int) -> int | None:
-    return i + 1 if i + 1 < len(note.tokens) else None
-
-
 def _gap(note: _Note, i: int, j: int) -> str:
     return note.text[note.tokens[i][1]:note.tokens[j][0]]
 
@@ -401,8 +399,11 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
             # "may 15" is a date, "may 2 tabs" or "May 3 times" are not always: need a plain day
             if re.match(r"may\s+\d{1,2}\s*(?:mg|cc|ml|tabs?|times|x|hours?|hrs?|days?)\b", s + t[m.end():m.end() + 10], _I):
                 continue
-        if s[:3].lower() in {"mar", "dec", "jun", "jan", "oct", "nov", "aug", "sep", "apr", "feb", "jul"} and not re.match(r"[A-Za-z]+\.?\s*\d", s) and not re.match(r"\d", s):
-            pass
+        mt = _RE_MONTH_TOKEN.search(s)
+        abbreviated = mt is not None and len(mt.group()) <= 4 and mt.group().lower() not in ("may", "june", "july")
+        if abbreviated and s[0].isdigit() and not re.search(r"\d{2,4}", s[mt.end():]) \
+                and not (note.case == "mixed" and mt.group()[0].isupper()) and not s[mt.end():].startswith("."):
+            continue  # "02 dec from 4": "dec" is "decreased"
         yield m.start(), m.end(), "DATE", 0.9
     for m in RE_MONTH_WORD.finditer(t):
         w = m.group().lower()
@@ -738,8 +739,6 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
     return hits, strong_words
 
 
-from healthnn.privacy._deid_lexicon import CLINICAL_WORDS as _CLINICAL_ONLY  # noqa: E402
-
 _FUNCTION_WORDS = set(
     """
     will may can is was at in on to and or the a an here there aware called came visited
@@ -917,7 +916,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
 
 # ------------------------------------------------------------------------------- resolution
 
-def _propagate(note: _Note, words: set[str], label: str, already: list[Hit]) -> Iterator[Hit]:
+def _propagate(note: _Note, words: set[str], label: str) -> Iterator[Hit]:
     """Every other occurrence of a word found with strong context is PHI too."""
     if not words:
         return
@@ -964,8 +963,8 @@ def detect(text: str, *, keep_year: bool = True) -> list[Hit]:
     place_hits, places = _places(note)
     hits.extend(name_hits)
     hits.extend(place_hits)
-    hits.extend(_propagate(note, places - strong_names, "HOSPITAL", place_hits))
-    hits.extend(_propagate(note, strong_names, "NAME", name_hits))
+    hits.extend(_propagate(note, places - strong_names, "HOSPITAL"))
+    hits.extend(_propagate(note, strong_names, "NAME"))
     return resolve(_keep_clinical(note, hits))
 
 
@@ -975,8 +974,6 @@ def resolve(hits: list[Hit]) -> list[Hit]:
     hits.sort(key=lambda h: (-PRIORITY.get(h[2], 0), -(h[1] - h[0]), -h[3], h[0]))
     taken: list[Hit] = []
     occupied: list[tuple[int, int]] = []
-    import bisect
-
     for h in hits:
         k = bisect.bisect_left(occupied, (h[0], -1))
         if k > 0 and occupied[k - 1][1] > h[0]:
