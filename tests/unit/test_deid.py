@@ -64,6 +64,15 @@ PHI = [
     ("Transferred to Quartermain 3 after cath.", "Quartermain", "HOSPITAL"),
     ("Portal: https://portal.example.org/pt/123 for results.", "https://portal.example.org/pt/123", "URL"),
     ("Device IP 10.12.0.7 reported an alarm.", "10.12.0.7", "IP"),
+    ("BP 88/40. NP CAROL MADE AWARE.", "CAROL", "NAME"),
+    ("Grace Dudak aware of the change.", "Dudak", "NAME"),
+    ("Spoke with Hank Przybylo (son) at length.", "Przybylo", "NAME"),
+    ("Pt resting comfortably.\nKaren Ann Yanulis\n", "Yanulis", "NAME"),
+    ("Checked by Dr B Muse at noon.", "Muse", "NAME"),
+    ("Pt transferred to GBMC for surgery.", "GBMC", "HOSPITAL"),
+    ("Had surgery at Union Memorial last year.", "Union", "HOSPITAL"),
+    ("Daughter lives in Middle River, MD 21220.", "Middle River", "CITY"),
+    ("Seen on the 11th.", "11th", "DATE"),
 ]
 
 
@@ -102,6 +111,12 @@ KEEP = [
     ("Wolff-Parkinson-White pattern on EKG.", ["Wolff", "Parkinson", "White"]),
     ("Pt alert and oriented x3, MAE, PERRL.", ["alert", "MAE", "PERRL"]),
     ("Son will call tonight; wife aware of plan.", ["will", "aware"]),
+    ("Greenfield filter in place; Quinton catheter flushed.", ["Greenfield", "Quinton"]),
+    ("Hx of Buerger's disease and Candida albicans infection.", ["Buerger", "Candida"]),
+    ("MS ALERT, MAE, FOLLOWS COMMANDS. PA LINE INTACT.", ["ALERT", "LINE"]),
+    ("VO2 max 25 ml/kg/min; Framingham risk score 12%.", ["VO", "Framingham"]),
+    ("Returned to normal rhythm; weaned to 5/5, back to PS 10/5.", ["normal", "5/5", "10/5"]),
+    ("02 dec from 4 L NC, sats 98%.", ["dec"]),
 ]
 
 
