@@ -157,6 +157,8 @@ def test_missing_input_and_wrong_output_type(tmp_path, capsys):
     assert code == 2 and "format" in err
     code, out, err = run(capsys, src, "--out", src)
     assert code == 2 and "overwrite" in err
+    code, out, err = run(capsys, src, "--out", tmp_path / "no" / "such" / "o.csv")
+    assert code == 2 and "does not exist" in err
 
 
 def test_one_huge_note(tmp_path, capsys):

@@ -171,6 +171,8 @@ def deidentify_file(
                 file=str(dst),
                 hint=f"name it *{src.suffix}",
             )
+    if not dst.parent.exists():
+        raise DataError("the output's folder does not exist", file=str(dst), hint="create it first")
     if dst.resolve() == src.resolve():
         raise DataError("output would overwrite the input", file=str(dst), hint="choose another --out")
     if spans_path is not None and Path(spans_path).resolve() in (src.resolve(), dst.resolve()):
