@@ -247,3 +247,12 @@ def test_one_huge_note_is_linear(tagger):
 def test_span_is_plain_data():
     s = Span(1, 4, "NAME", 0.9)
     assert s.to_dict() == {"start": 1, "end": 4, "label": "NAME", "score": 0.9}
+
+
+def test_surrogate_years_and_written_days():
+    d = Deidentifier("surrogate", key=KEY, keep_year=False)
+    shift = d.date_shift_days("p1")
+    new, _ = d.deidentify("MI in 1992, CABG '95. Born on the fourteenth of March.", patient="p1")
+    assert str((dt.date(1992, 7, 1) + dt.timedelta(days=shift)).year) in new
+    assert "'" + f"{(dt.date(1995, 7, 1) + dt.timedelta(days=shift)).year % 100:02d}" in new
+    assert "fourteenth" not in new and "[DATE]" in new

@@ -193,13 +193,20 @@ class Surrogates:
                 return None
             n = d + days
             return f"{_pad(n.month, m.group(1))}/{n.year if len(y) == 4 else f'{n.year % 100:02d}'}"
+        m = re.fullmatch(r"(')?((?:19|20)?\d{2})(')?", v)
+        if m and (len(m.group(2)) == 4 or m.group(1) or m.group(3)):
+            y = m.group(2)
+            year = int(y) if len(y) == 4 else (2000 + int(y) if int(y) <= 30 else 1900 + int(y))
+            n = dt.date(year, 7, 1) + days
+            ys = str(n.year) if len(y) == 4 else f"{n.year % 100:02d}"
+            return f"{m.group(1) or ''}{ys}{m.group(3) or ''}"
         return self._written_date(v, days)
 
     def _written_date(self, v: str, days: dt.timedelta) -> str | None:
         words = re.findall(r"[A-Za-z]+", v)
         month_word = next((w for w in words if w.lower() in MONTHS), None)
-        if month_word is None:
-            return None
+        if month_word is None or any(w.lower() in _ORDINAL_WORDS for w in words):
+            return None  # a written-out day ("the fourteenth of March") becomes [DATE]
         month = MONTHS[month_word.lower()]
         nums = re.findall(r"\d+", v)
         day = next((int(n) for n in nums if len(n) <= 2 and not v.endswith("'" + n)), None)
@@ -221,6 +228,13 @@ class Surrogates:
         if year is not None:
             out = out.replace(str(year), str(n.year), 1)
         return out.replace("\x00", new_month)
+
+
+_ORDINAL_WORDS = {
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+    "eighteenth", "nineteenth", "twentieth", "twenty", "thirtieth", "thirty",
+}
 
 
 def _safe_date(year: int, month: int, day: int) -> dt.date | None:
