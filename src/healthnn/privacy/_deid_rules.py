@@ -686,6 +686,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 add(i, i, 0.85, True)
                 continue
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
+                and _gap(note, i - 1, i) in (" ", "") \
                 and len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in _CLINICAL_ONLY \
                 and lw not in _FUNCTION_WORDS and (lw not in lex.common or lw in lex.frequent_surnames) \
                 and (note.case != "lower" or lex.is_name_word(lw)):

@@ -31,7 +31,7 @@ def _case_like(src: str, new: str) -> str:
     if src.islower():
         return new.lower()
     if src[:1].isupper():
-        return new[:1].upper() + new[1:].lower()
+        return " ".join(w[:1].upper() + w[1:].lower() for w in new.split(" "))
     return new
 
 
