@@ -163,13 +163,13 @@ def test_missing_input_and_wrong_output_type(tmp_path, capsys):
 
 def test_one_huge_note(tmp_path, capsys):
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    big = "BP 120/80, K 3.9, Lasix 40 mg. " * 12000 + "Dr. Haverford aware."
+    big = "BP 120/80, K 3.9, Lasix 40 mg. " * 6000 + "Dr. Haverford aware."
     pd.DataFrame({"text": ["short note", big, "Wife Margaret here"]}).to_csv(src, index=False)
     code, out, err = run(capsys, src, "--out", dst, "--workers", "1")
     assert code == 0
     got = pd.read_csv(dst, dtype=str, keep_default_na=False)["text"].tolist()
     assert len(got) == 3 and got[0] == "short note"
-    assert got[1].endswith("Dr. [NAME] aware.") and len(got[1]) > 350000
+    assert got[1].endswith("Dr. [NAME] aware.") and len(got[1]) > 180000
     assert got[2] == "Wife [NAME] here"
 
 
