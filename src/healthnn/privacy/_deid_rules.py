@@ -496,6 +496,19 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
     # right: surnames, hyphenated or apostrophe parts, initials
     while True:
         k = j + 1
+        if strong and k + 2 < len(toks) and toks[k][2] in ("O", "o", "D", "d") and toks[k + 1][2] == "'" \
+                and _gap(note, j, k) == " " and _gap(note, k, k + 2) == "'" and toks[k + 2][2][0].isalpha():
+            j = k + 2  # "Sarah O'Driscoll"
+            continue
+        if strong and note.case == "mixed" and k < len(toks) and toks[k][2][:1].isupper() \
+                and not toks[k][2].isupper() and len(toks[k][2]) > 2 and _gap(note, j, k) == " " \
+                and toks[k][2].lower() not in _FUNCTION_WORDS and toks[k][2].lower() not in _TITLE_STOP \
+                and toks[k][2].lower() not in _CLINICAL_ONLY and toks[k][2].lower() not in CREDENTIALS \
+                and toks[k][2].lower() not in STRONG_TITLES and toks[k][2].lower() not in RELATIONS \
+                and not _EPONYM_NOUN.match(note.text, toks[k][1]) and toks[j][2][:1].isupper() \
+                and toks[j][2].lower() in lex.first_names and toks[k][2].lower() not in SOFT_TITLES:
+            j = k  # "Dr. Ferdinand Halfpenny": a capitalised word after a first name
+            continue
         if len(toks[j][2]) == 1 and toks[j][2].isupper() and k < len(toks) and _gap(note, j, k) == " " \
                 and toks[k][2][0].isupper() and len(toks[k][2]) > 2 \
                 and (toks[k][2].lower() not in lex.common or lex.is_name_word(toks[k][2].lower())):
@@ -569,8 +582,9 @@ def _title_target(note: _Note, i: int) -> bool:
                 and _gap(note, i, i + 1) == " " and (nxt[2].lower() not in lex.common or lex.is_name_word(nxt[2].lower())):
             return True  # "Dr B Muse"
         return _name_like(note, i, strong=True)
-    if lw in _FUNCTION_WORDS and note.case == "mixed" and w[0].isupper() and lw in lex.first_names:
-        return True  # "Dr Will Cole", "Dr. May"
+    if note.case == "mixed" and w[0].isupper() and not w.isupper() and lex.is_name_word(lw) \
+            and lw not in _TITLE_STOP and lw not in CREDENTIALS and lw not in STRONG_TITLES:
+        return True  # "Dr Will Cole", "Dr. Art White", "Dr. Foley"
     if lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in _TITLE_STOP or lw in CREDENTIALS \
             or lw in STRONG_TITLES or lw in RELATIONS:
         return False
