@@ -596,6 +596,7 @@ def _title_target(note: _Note, i: int) -> bool:
 
 
 _AFTER_NAME_CUES = {"aware", "notified", "paged", "informed", "updated", "called", "ordered"}
+_VISIT_CUES = {"visited", "called", "phoned", "came", "verbalizes", "verbalized", "states", "stated"}
 
 
 def _signature(note: _Note) -> tuple[int, int] | None:
@@ -722,6 +723,11 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 continue
         # 3d. "grace dudak aware", "BEA TURA AWARE", "per carol wolfe"
         n = i + 1
+        if n < len(toks) and toks[n][2].lower() in _VISIT_CUES and _gap(note, i, n) in (" ", "  ") \
+                and lw in lex.first_names and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
+                and lw not in CLINICAL_KEEP and len(lw) > 2 and (note.case != "mixed" or toks[i][2][0].isupper()):
+            add(i, i, 0.8, True)  # "social: bill called", "Bob visited"
+            continue
         if n < len(toks) and toks[n][2].lower() in _AFTER_NAME_CUES and _gap(note, i, n) in (" ", "  ") \
                 and len(lw) > 2 and _title_target(note, i) and lw not in lex.common and lw not in CLINICAL_KEEP \
                 and lw not in SOFT_TITLES and (note.case != "mixed" or toks[i][2][0].isupper()) \
@@ -758,7 +764,7 @@ _FUNCTION_WORDS = set(
     """
     will may can is was at in on to and or the a an here there aware called came visited
     phoned updated notified present with from by for of who that this not per pt via see
-    seen spoke paged informed told asked
+    seen spoke paged informed told asked she he they we it his her him them their also then
     """.split()
 )
 
