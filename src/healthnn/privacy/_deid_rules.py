@@ -169,14 +169,14 @@ _DATE_CUES = set(
 )
 
 _ORG_GENERIC = {
-    "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
+    "campus", "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
     "rehabilitation", "nursing", "home", "infirmary", "healthcare", "hospice", "manor",
     "institute", "ew", "er", "ed", "icu", "ccu",
 }
 _ORG_NAMEPART = {"memorial", "general", "university", "regional", "community", "medical",
                  "va", "vamc", "adventist", "sacred", "heart", "holy", "cross", "mercy", "saint"}
 _ORG_HEAD = {
-    "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
+    "campus", "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
     "rehabilitation", "infirmary", "healthcare", "hospice", "manor", "institute", "memorial",
     "general", "vamc", "medical", "nursing", "ew", "er", "ed",
 }
@@ -802,11 +802,12 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if w.lower() in ("s",) and j > 0 and toks[j - 1][2] == "'":
                 j -= 1
                 continue
-            loose = (n == 0 and lw in ("memorial", "hospital", "hosp") and w[0].isalpha() and note.case == "mixed"
+            loose = (n == 0 and lw in ("memorial", "hospital", "hosp", "campus") and w[0].isalpha() and note.case == "mixed"
                      and w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
                      and w.lower() not in _LOCATION_STOP and w.lower() not in _NOT_HOSPITAL_NAME
                      and len(w) > 2 and (note.case != "mixed" or w[0].isupper()))
-            if w[0].isalpha() and (place_word(j) or loose or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
+            state = w.lower() in lex.states and lw in ("rehab", "hospital", "hosp", "medical", "general", "memorial")
+            if w[0].isalpha() and (place_word(j) or loose or state or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
                 start = j
                 n += 1
                 j -= 1
@@ -819,7 +820,9 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if not any(w in ("memorial", "general", "adventist", "sacred", "holy", "mercy") for w in words):
                 continue
         if words and all(w in lex.common and w not in _ORG_NAMEPART for w in words) \
-                and (lw not in ("memorial", "general", "hospital", "hosp") or any(w in _NOT_HOSPITAL_NAME for w in words)):
+                and not any(w in lex.states for w in words) \
+                and (lw not in ("memorial", "general", "hospital", "hosp", "campus")
+                     or any(w in _NOT_HOSPITAL_NAME for w in words)):
             continue
         end = i if lw not in _ORG_GENERIC else i - 1
         while end > start and not toks[end][2][0].isalnum():
