@@ -80,11 +80,14 @@ class Surrogates:
         return _case_like(w, new.title())
 
     def _words(self, value: str, patient: str, kind: str, keep: set[str] = frozenset()) -> str:
-        return re.sub(
-            r"[A-Za-z]+",
-            lambda m: m.group() if m.group().lower() in keep else self._word(m.group(), patient, kind),
-            value,
-        )
+        def one(m: re.Match) -> str:
+            w = m.group()
+            if w.lower() in keep or (w in ("s", "S") and m.start() > 0 and value[m.start() - 1] == "'") \
+                    or (w in ("O", "o", "D", "d") and value[m.end():m.end() + 1] == "'"):
+                return w  # kept words, the possessive "'s" and the O' of O'Rourke
+            return self._word(w, patient, kind)
+
+        return re.sub(r"[A-Za-z]+", one, value)
 
     def _name(self, value: str, patient: str) -> str:
         return self._words(value, patient, "NAME")
