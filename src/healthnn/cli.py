@@ -239,6 +239,44 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_deid(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deid", help="remove protected health information from clinical notes")
+    p.add_argument("input", type=Path, help="CSV, Parquet, JSONL, or a folder of .txt files")
+    p.add_argument("--out", type=Path, required=True, help="output (same format as the input)")
+    p.add_argument("--text-column", default="text", help="column holding the notes (default: text)")
+    p.add_argument("--id-column", default=None, help="patient column: scopes surrogates and date shifts")
+    p.add_argument("--mode", choices=["tag", "surrogate", "mask"], default="tag",
+                   help="tag: [NAME]; surrogate: consistent fake values (needs a key); mask: ****")
+    p.add_argument("--spans", type=Path, default=None, help="also write detected spans (JSONL)")
+    p.add_argument("--key-file", type=Path, default=None,
+                   help="secret key for surrogate mode (default: file named by $HEALTHNN_KEY_FILE)")
+    p.add_argument("--terms", type=Path, default=None,
+                   help="local dictionary: LABEL<TAB>phrase per line (your sites, wards, staff)")
+    p.add_argument("--remove-years", action="store_true", help="also remove bare years (kept by default)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+
+def _run_deid(args: argparse.Namespace) -> int:
+    from healthnn.privacy._deid_io import deidentify_file
+    from healthnn.privacy.deid import load_key, load_terms
+
+    key = load_key(args.key_file) if args.mode == "surrogate" else None
+    terms = load_terms(args.terms) if args.terms else None
+    report = deidentify_file(
+        args.input, args.out, text_column=args.text_column, id_column=args.id_column,
+        mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
+        spans_path=args.spans, workers=args.workers,
+    )
+    for p in report.problems[:20]:
+        where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")
+        print(f"healthnn deid: {args.input}: {where}: {p.message}", file=sys.stderr)
+    if report.n_problems:
+        print(f"healthnn deid: {report.n_problems} row(s) with problems, all written", file=sys.stderr)
+    print(f"{report.n_notes} notes, {report.notes_per_s:.0f} notes/s "
+          f"({report.n_spans} PHI spans, {report.n_empty} empty) -> {args.out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
@@ -249,6 +287,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "decrypt": (_add_encrypt, _run_encrypt),
     "pseudonymize": (_add_pseudonymize, _run_pseudonymize),
     "demo": (_add_demo, _run_demo),
+    "deid": (_add_deid, _run_deid),
 }
 
 

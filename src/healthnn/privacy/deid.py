@@ -1,0 +1,213 @@
+"""De-identification of clinical notes: find protected health information (PHI) and replace it.
+
+A pattern, dictionary and context-rule engine that runs offline (nothing is downloaded)::
+
+    from healthnn.privacy.deid import Deidentifier
+
+    deid = Deidentifier(mode="tag")                 # or "surrogate" (needs a key) or "mask"
+    spans = deid.find(text)                         # [Span(start, end, label, score), ...]
+    new_text, spans = deid.deidentify(text, patient="p42")
+
+Labels: NAME, DATE, AGE (over 89), PHONE, EMAIL, SSN, ID (record, account, plan, licence,
+device, vehicle and other numbers), ADDRESS, CITY, ZIP, HOSPITAL, ORGANIZATION, URL, IP.
+Bare years are kept by default (HIPAA Safe Harbor allows them); ``keep_year=False`` removes them.
+
+Clinical meaning is kept: eponyms (Parkinson's disease, Foley catheter, Apgar score, Glasgow
+Coma Scale), drug names and doses, lab values, vital signs ("BP 120/80"), scores and times of
+day are not PHI.
+
+Modes
+-----
+``tag``        each PHI becomes ``[LABEL]``.
+``mask``       each PHI character becomes ``*`` (same length, line breaks kept).
+``surrogate``  each PHI becomes a realistic fake value chosen by keyed HMAC-SHA256 from
+               (key, patient, label, value): consistent within a note and across the notes of a
+               patient. Dates move back by a per-patient offset of 30-730 days, so intervals are
+               preserved. Needs a secret key (``load_key``).
+
+Spans always hold offsets into the *original* text. Nothing in this module logs text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from healthnn.errors import DataError
+
+__all__ = ["Span", "Deidentifier", "load_key", "load_terms", "LABELS", "MODES", "KEY_ENV"]
+
+LABELS = (
+    "NAME", "DATE", "AGE", "PHONE", "EMAIL", "SSN", "ID", "ADDRESS", "CITY", "ZIP", "HOSPITAL",
+    "ORGANIZATION", "URL", "IP",
+)
+MODES = ("tag", "surrogate", "mask")
+KEY_ENV = "HEALTHNN_KEY_FILE"
+MIN_KEY_BYTES = 16
+
+
+@dataclass(frozen=True)
+class Span:
+    """One PHI mention: ``text[start:end]`` of the original text."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_key(path: str | os.PathLike | None = None) -> bytes:
+    """The secret HMAC key from ``path``, or from the file named by $HEALTHNN_KEY_FILE."""
+    where = "--key-file"
+    if path is None:
+        path = os.environ.get(KEY_ENV)
+        where = KEY_ENV
+    if not path:
+        raise DataError(
+            "surrogate mode needs a secret key",
+            hint=f"pass --key-file KEY or set {KEY_ENV}; create one with "
+            "'python -c \"import secrets; print(secrets.token_hex(32))\" > deid.key'",
+        )
+    p = Path(path)
+    try:
+        key = p.read_bytes().strip()
+    except FileNotFoundError:
+        raise DataError("key file not found", file=str(p), hint=f"check {where}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read key file ({exc.strerror})", file=str(p)) from None
+    if len(key) < MIN_KEY_BYTES:
+        raise DataError(
+            f"key is too short ({len(key)} bytes; at least {MIN_KEY_BYTES})",
+            file=str(p),
+            hint="use 32 random bytes, e.g. secrets.token_hex(32)",
+        )
+    return key
+
+
+def load_terms(path: str | os.PathLike) -> dict[str, list[str]]:
+    """A local dictionary file: one ``LABEL<TAB>word or phrase`` per line, ``#`` starts a comment.
+
+    For the names a hospital knows are PHI in its own notes: its sites and wards, its staff.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError("terms file not found", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise DataError("terms file is not UTF-8 text", file=str(p)) from None
+    terms: dict[str, list[str]] = {}
+    for n, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        label, sep, phrase = line.partition("\t")
+        label = label.strip().upper()
+        if not sep or not phrase.strip():
+            raise DataError("expected LABEL<TAB>phrase", file=str(p), row=n)
+        if label not in LABELS:
+            raise DataError(f"unknown label {label!r}", file=str(p), row=n, hint=f"use one of {', '.join(LABELS)}")
+        terms.setdefault(label, []).append(phrase.strip())
+    return terms
+
+
+class Deidentifier:
+    """Find and replace PHI in clinical text.
+
+    Parameters
+    ----------
+    mode:
+        ``"tag"``, ``"surrogate"`` or ``"mask"``.
+    key:
+        Secret for surrogate mode (bytes or str, at least 16 bytes). See :func:`load_key`.
+    keep_year:
+        Keep bare years such as "1992" (HIPAA allows them). ``False`` removes them as DATE.
+    terms:
+        Local dictionaries, label -> words or phrases that are always PHI (the hospital's own
+        site names, staff lists), matched case-insensitively on word boundaries.
+    """
+
+    def __init__(
+        self,
+        mode: str = "tag",
+        key: bytes | str | None = None,
+        *,
+        keep_year: bool = True,
+        terms: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.keep_year = keep_year
+        self._surrogates = None
+        if mode == "surrogate":
+            if key is None:
+                key = load_key()
+            if isinstance(key, str):
+                key = key.encode("utf-8")
+            if len(key) < MIN_KEY_BYTES:
+                raise DataError(f"key is too short (at least {MIN_KEY_BYTES} bytes)")
+            from healthnn.privacy._deid_surrogate import Surrogates
+
+            self._surrogates = Surrogates(key)
+        self._terms: list[tuple[re.Pattern, str]] = []
+        for label, words in (terms or {}).items():
+            label = label.upper()
+            if label not in LABELS:
+                raise DataError(f"unknown label {label!r} in terms", hint=f"use one of {', '.join(LABELS)}")
+            words = sorted({w.strip() for w in words if w and w.strip()}, key=len, reverse=True)
+            if words:
+                alt = "|".join(re.escape(w) for w in words)
+                self._terms.append((re.compile(rf"(?<![A-Za-z0-9])(?:{alt})(?![A-Za-z0-9])", re.I), label))
+        from healthnn.privacy._deid_lexicon import lexicon
+
+        lexicon()  # load the dictionaries now, not inside the first note
+
+    def find(self, text: str) -> list[Span]:
+        """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
+        from healthnn.privacy._deid_rules import detect, resolve
+
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        hits = detect(text, keep_year=self.keep_year)
+        if self._terms:
+            extra = [(m.start(), m.end(), label, 0.99) for rx, label in self._terms for m in rx.finditer(text)]
+            hits = resolve(extra + hits)
+        return [Span(s, e, label, round(score, 3)) for s, e, label, score in hits]
+
+    def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:
+        """``text`` with each span replaced according to the mode."""
+        out = []
+        pos = 0
+        pid = "" if patient is None else str(patient)
+        for s in sorted(spans, key=lambda s: s.start):
+            if s.start < pos:
+                continue
+            out.append(text[pos:s.start])
+            value = text[s.start:s.end]
+            if self.mode == "tag":
+                out.append(f"[{s.label}]")
+            elif self.mode == "mask":
+                out.append(re.sub(r"[^\n]", "*", value))
+            else:
+                out.append(self._surrogates.replace(s.label, value, pid))
+            pos = s.end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def deidentify(self, text: str, patient: str | None = None) -> tuple[str, list[Span]]:
+        """``(new_text, spans)``; ``patient`` scopes surrogates and the date shift."""
+        spans = self.find(text)
+        return self.replace(text, spans, patient), spans
+
+    def date_shift_days(self, patient: str | None = None) -> int:
+        """The (negative) number of days surrogate mode moves this patient's dates by."""
+        if self._surrogates is None:
+            raise DataError("date shifting needs mode='surrogate'")
+        return self._surrogates.shift_days("" if patient is None else str(patient))
