@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from healthnn.cli import main
+from healthnn.privacy.keys import generate_key_file
 
 NOTES = [
     "Seen by Dr. Gregory Haverford on 3/14/2021. BP 120/80. Foley in place.",
@@ -71,8 +72,7 @@ def test_csv_tag_keeps_rows_columns_and_order(tmp_path, capsys, table):
 def test_surrogate_mode_consistent_per_patient(tmp_path, capsys, table, monkeypatch):
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     table.to_csv(src, index=False)
-    key = tmp_path / "deid.key"
-    key.write_text("0123456789abcdef0123456789abcdef")
+    key = generate_key_file(tmp_path / "deid.key")
     monkeypatch.setenv("HEALTHNN_KEY_FILE", str(key))
     code, out, err = run(capsys, src, "--out", dst, "--mode", "surrogate", "--id-column", "patient",
                          "--workers", "2")

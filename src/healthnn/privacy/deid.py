@@ -45,8 +45,8 @@ LABELS = (
     "ORGANIZATION", "URL", "IP",
 )
 MODES = ("tag", "surrogate", "mask")
+MIN_KEY_BYTES = 16  # keys passed in directly (key files hold 32 bytes)
 KEY_ENV = "HEALTHNN_KEY_FILE"
-MIN_KEY_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -63,29 +63,18 @@ class Span:
 
 
 def load_key(path: str | os.PathLike | None = None) -> bytes:
-    """The secret HMAC key from ``path``, or from the file named by $HEALTHNN_KEY_FILE."""
-    where = "--key-file"
-    if path is None:
-        path = os.environ.get(KEY_ENV)
-        where = KEY_ENV
-    if not path:
+    """The secret HMAC key from ``path``, or from the file named by $HEALTHNN_KEY_FILE.
+
+    The same key files as encryption and pseudonyms (:mod:`healthnn.privacy.keys`); create
+    one with ``healthnn keygen KEYFILE``.
+    """
+    from healthnn.privacy.keys import load_key as _load
+
+    key = _load(path, required=False)
+    if key is None:
         raise DataError(
             "surrogate mode needs a secret key",
-            hint=f"pass --key-file KEY or set {KEY_ENV}; create one with "
-            "'python -c \"import secrets; print(secrets.token_hex(32))\" > deid.key'",
-        )
-    p = Path(path)
-    try:
-        key = p.read_bytes().strip()
-    except FileNotFoundError:
-        raise DataError("key file not found", file=str(p), hint=f"check {where}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read key file ({exc.strerror})", file=str(p)) from None
-    if len(key) < MIN_KEY_BYTES:
-        raise DataError(
-            f"key is too short ({len(key)} bytes; at least {MIN_KEY_BYTES})",
-            file=str(p),
-            hint="use 32 random bytes, e.g. secrets.token_hex(32)",
+            hint=f"pass --key-file KEY or set {KEY_ENV}; create one with 'healthnn keygen KEY'",
         )
     return key
 
