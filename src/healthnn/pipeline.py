@@ -82,6 +82,7 @@ def train(
     strata = _strata(config, task, y)
 
     frames: dict[str, tuple[pd.DataFrame, dict[str, np.ndarray], Path]] = {}
+    preset = task.predefined_split(df)  # the data's own official split, if it has one
     if getattr(config.data, "test", None):
         test_file = config.resolve(config.data.test)
         df_test = task.read(test_file)
@@ -89,13 +90,14 @@ def train(
         _require_all(ok_test, test_file, task)
         data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
                              "rows": len(df_test)}
-        idx = split_indices(len(df), test_size=None, val_size=config.split.val_size,
-                            seed=config.split.seed, strata=strata, groups=groups)
+        idx = ({k: preset[k] for k in ("train", "val")} if preset else
+               split_indices(len(df), test_size=None, val_size=config.split.val_size,
+                             seed=config.split.seed, strata=strata, groups=groups))
         frames["test"] = (df_test.reset_index(drop=True), y_test, test_file)
     else:
-        idx = split_indices(len(df), test_size=config.split.test_size,
-                            val_size=config.split.val_size, seed=config.split.seed,
-                            strata=strata, groups=groups)
+        idx = preset or split_indices(len(df), test_size=config.split.test_size,
+                                      val_size=config.split.val_size, seed=config.split.seed,
+                                      strata=strata, groups=groups)
         frames["test"] = (df.iloc[idx["test"]], _take(y, idx["test"]), train_file)
     # split frames keep the file's row index, so errors found later name the right row
     for name in ("train", "val"):

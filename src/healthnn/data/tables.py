@@ -123,8 +123,17 @@ def numeric_column(
 
 
 def fingerprint(path: str | Path) -> str:
-    """The sha256 of a file's bytes, hex encoded: identifies exactly which data trained a model."""
+    """The sha256 of a file's bytes, hex encoded: identifies exactly which data trained a model.
+
+    For a folder (of images, say): the hash of every file's relative path and bytes, in order.
+    """
     h = hashlib.sha256()
+    path = Path(path)
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+            h.update(fingerprint(f).encode())
+        return h.hexdigest()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

@@ -28,8 +28,10 @@ from healthnn.metrics.classification import (
     binary_metrics,
     brier_score,
     calibration_slope_intercept,
+    confusion_matrix,
     expected_calibration_error,
     multiclass_metrics,
+    per_class_metrics,
     threshold_metrics,
 )
 from healthnn.metrics.regression import regression_metrics
@@ -54,6 +56,8 @@ __all__ = [
     "threshold_metrics",
     "binary_metrics",
     "multiclass_metrics",
+    "confusion_matrix",
+    "per_class_metrics",
     # regression
     "regression_metrics",
     # survival

@@ -40,6 +40,8 @@ __all__ = [
     "threshold_metrics",
     "binary_metrics",
     "multiclass_metrics",
+    "confusion_matrix",
+    "per_class_metrics",
 ]
 
 _P_CLIP = 1e-7
@@ -416,3 +418,54 @@ def multiclass_metrics(y_true: Any, y_prob: Any) -> dict[str, float]:
         "log_loss": float(-np.mean(np.log(p_true))),
         "ece": _ece(correct, p[np.arange(n), pred], 10),
     }
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
+    """Counts ``C[i, j]`` of samples of true class ``i`` predicted as class ``j``.
+
+    Codes are ``0 .. n_classes - 1`` (default: one more than the largest code seen); the same
+    matrix as ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(n_classes))``.
+
+    Examples
+    --------
+    >>> confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1]).tolist()
+    [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
+    """
+    t = as_float_array(y_true, "y_true")
+    p = as_float_array(y_pred, "y_pred")
+    check_same_length(y_true=t, y_pred=p)
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if a.size and (not np.array_equal(a, np.round(a)) or a.min() < 0):
+            raise DataError(f"{name} must contain integer class codes 0, 1, ...")
+    k = int(n_classes) if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
+    if t.size and max(t.max(), p.max()) > k - 1:
+        raise DataError(f"class codes must be below n_classes = {k}")
+    idx = t.astype(np.intp) * k + p.astype(np.intp)
+    return np.bincount(idx, minlength=k * k).reshape(k, k)
+
+
+def per_class_metrics(y_true: Any, y_prob: Any) -> dict[str, np.ndarray]:
+    """One-vs-rest sensitivity and specificity of each class, predicting the argmax class.
+
+    ``sensitivity[c]`` = recall of class ``c`` (``nan`` when ``c`` has no sample);
+    ``specificity[c]`` = the fraction of samples of other classes not predicted as ``c``.
+
+    Examples
+    --------
+    >>> m = per_class_metrics([0, 1, 2, 2], [[.8, .1, .1], [.1, .2, .7], [.1, .1, .8], [.2, .5, .3]])
+    >>> m["sensitivity"].tolist(), m["specificity"].tolist()
+    ([1.0, 0.0, 0.5], [1.0, 0.6666666666666666, 0.5])
+    """
+    p = as_probability(y_prob, "y_prob", ndim=2)
+    k = p.shape[1]
+    cm = confusion_matrix(y_true, np.argmax(p, axis=1), k).astype(float)
+    tp = np.diag(cm)
+    support = cm.sum(1)
+    predicted = cm.sum(0)
+    n = cm.sum()
+    fp = predicted - tp
+    negatives = n - support
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = np.where(support > 0, tp / support, np.nan)
+        spec = np.where(negatives > 0, (negatives - fp) / negatives, np.nan)
+    return {"sensitivity": sens, "specificity": spec}

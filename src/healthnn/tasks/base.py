@@ -74,6 +74,11 @@ class Task:
     def groups(self, df: pd.DataFrame) -> np.ndarray | None:
         return None
 
+    def predefined_split(self, df: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """Positions of the rows of ``df`` in ``train``/``val``/``test`` when the data carries
+        its own official split (a MedMNIST .npz); None lets ``[split]`` decide."""
+        return None
+
     def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
         """Identifier columns (such as a patient id) copied into prediction files, after the
         1-based ``row`` number that the pipeline always writes."""

@@ -146,6 +146,10 @@ class ClassificationTask(TableTask):
             raise ConfigError("classification needs [data] target (the label column)",
                               file=config.source, key="data.target")
         super().check_config(config)
+        cls._check_monitor(config)
+
+    @classmethod
+    def _check_monitor(cls, config: Config) -> None:
         m = config.train.monitor
         if m not in ("val_loss", "auroc", "accuracy", "auprc", "balanced_accuracy", "auroc_macro"):
             raise ConfigError(f"cannot monitor {m!r} for classification", file=config.source,
@@ -165,6 +169,11 @@ class ClassificationTask(TableTask):
         return y[self.config.data.target]
 
     def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        self._fit_classes(y, file)
+        return super().fit(df, y, file)
+
+    def _fit_classes(self, y: Labels, file: Path) -> None:
+        """The class list (natural order; a binary ``positive`` class last)."""
         col = self.config.data.target
         classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
         if len(classes) < 2:
@@ -182,7 +191,6 @@ class ClassificationTask(TableTask):
             if len(classes) == 2:
                 classes = [c for c in classes if c != pos] + [pos]
         self.classes_ = classes
-        return super().fit(df, y, file)
 
     def out_features(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
