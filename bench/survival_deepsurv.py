@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"[{name}] pycox CoxPH C "
                   f"{fmt_mean_sd([r['c_index'] for r in res['pycox_coxph']])}", file=sys.stderr)
         results["sets"][name] = res
-    path = write_json("survival_deepsurv" + ("_quick" if args.quick else ""), results)
+    suffix = "" if args.sets == list(SETS) else "_" + "_".join(args.sets)
+    path = write_json("survival_deepsurv" + suffix + ("_quick" if args.quick else ""), results)
     print(report(results))
     print(f"\nresults: {path}")
     return results
