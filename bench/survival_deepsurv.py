@@ -179,7 +179,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: fastest for these small MLPs; 0 = torch default)")
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS),
+                   help="healthnn models to train (default both; none: baselines only)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip scikit-survival and pycox (to split a run over processes)")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="merge result files of split runs into bench/out/survival_deepsurv.json "
+                        "and print the table")
     args = p.parse_args(argv)
+    if args.merge:
+        return merge(args.merge)
     set_threads(args.threads)
     seeds = [0] if args.quick else list(range(args.seeds))
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
             tmp = Path(tmp)
             to_csv(data["train"], tmp / "train.csv")
             to_csv(data["test"], tmp / "test.csv")
-            for model in MODELS:
+            for model in args.models:
                 cfg = healthnn_config(name, model)
                 res["configs"][model] = cfg
                 runs = []
@@ -210,24 +219,57 @@ def main(argv: list[str] | None = None) -> dict:
                           f"({r['ci_low']:.3f}-{r['ci_high']:.3f}) {r['seconds']:.0f}s",
                           file=sys.stderr)
                 res[f"healthnn_{model}"] = runs
+            if args.no_baselines:
+                results["sets"][name] = res
+                continue
             base = sksurv_baselines(data, seeds, args.quick)
             res["sksurv_coxph"] = base["coxph"]
             res["sksurv_rsf"] = base["rsf"]
             print(f"[{name}] sksurv CoxPH C {base['coxph']['c_index']:.4f}; RSF "
                   f"{fmt_mean_sd([r['c_index'] for r in base['rsf']])}", file=sys.stderr)
-            cfg = res["configs"]["deepsurv"]
+            cfg = healthnn_config(name, "deepsurv")
             res["pycox_coxph"] = [run_pycox(cfg, data, s, args.quick) for s in seeds]
             print(f"[{name}] pycox CoxPH C "
                   f"{fmt_mean_sd([r['c_index'] for r in res['pycox_coxph']])}", file=sys.stderr)
         results["sets"][name] = res
     suffix = "" if args.sets == list(SETS) else "_" + "_".join(args.sets)
+    if args.models != list(MODELS) or args.no_baselines:
+        suffix += "_" + ("_".join(args.models) or "baselines") + (
+            "_nobaselines" if args.no_baselines else "")
     path = write_json("survival_deepsurv" + suffix + ("_quick" if args.quick else ""), results)
     print(report(results))
     print(f"\nresults: {path}")
     return results
 
 
-def _ci_text(runs: list[dict]) -> str:
+def merge(files: list[str]) -> dict:
+    """One result from runs split over processes (same seeds and code, different sets/models)."""
+    merged: dict = {}
+    for f in files:
+        part = json.loads(Path(f).read_text())
+        if not merged:
+            merged = {**part, "sets": {}, "command": [], "machine": []}
+        merged["command"].append(part["command"])
+        merged["machine"].append(part["machine"])
+        for name, res in part["sets"].items():
+            into = merged["sets"].setdefault(name, {})
+            configs = {**into.get("configs", {}), **res.get("configs", {})}
+            into.update(res)
+            into["configs"] = configs
+    merged["sets"] = {k: merged["sets"][k] for k in SETS if k in merged["sets"]}
+    path = write_json("survival_deepsurv", merged)
+    print(report(merged))
+    print(f"\nresults: {path}")
+    return merged
+
+
+def _c(runs: list[dict] | None) -> str:
+    return fmt_mean_sd([x["c_index"] for x in runs], 4) if runs else "–"
+
+
+def _ci_text(runs: list[dict] | None) -> str:
+    if not runs:
+        return "–"
     lo, _ = mean_sd([r["ci_low"] for r in runs])
     hi, _ = mean_sd([r["ci_high"] for r in runs])
     return f"{lo:.3f}–{hi:.3f}"
@@ -236,21 +278,18 @@ def _ci_text(runs: list[dict]) -> str:
 def report(results: dict) -> str:
     n = len(results["seeds"])
     header = ["data set (train/test)", "DeepSurv published",
-              f"healthnn deepsurv (mean ± sd, {n} seeds)", "95% CI (mean of seeds)",
-              "healthnn logistic_hazard", "95% CI", "pycox CoxPH (same MLP)",
+              f"healthnn deepsurv (mean ± sd, {n} seeds)", "its 95% CI (mean over seeds)",
+              "healthnn logistic_hazard", "its 95% CI", "pycox CoxPH (same MLP)",
               "sksurv Cox PH [95% CI]", "sksurv RSF", "Cox PH published"]
     rows = []
     for name, r in results["sets"].items():
-        ds, lh, pc, rsf = (r["healthnn_deepsurv"], r["healthnn_logistic_hazard"],
-                           r["pycox_coxph"], r["sksurv_rsf"])
-        cox = r["sksurv_coxph"]
+        ds, lh = r.get("healthnn_deepsurv"), r.get("healthnn_logistic_hazard")
+        cox = r.get("sksurv_coxph")
         rows.append([
             f"{LABEL[name]} ({r['n_train']}/{r['n_test']})", f"{r['published_deepsurv']:.4f}",
-            fmt_mean_sd([x["c_index"] for x in ds], 4), _ci_text(ds),
-            fmt_mean_sd([x["c_index"] for x in lh], 4), _ci_text(lh),
-            fmt_mean_sd([x["c_index"] for x in pc], 4),
-            f"{cox['c_index']:.4f} [{cox['ci_low']:.3f}–{cox['ci_high']:.3f}]",
-            fmt_mean_sd([x["c_index"] for x in rsf], 4), f"{r['published_coxph']:.3f}"])
+            _c(ds), _ci_text(ds), _c(lh), _ci_text(lh), _c(r.get("pycox_coxph")),
+            f"{cox['c_index']:.4f} [{cox['ci_low']:.3f}–{cox['ci_high']:.3f}]" if cox else "–",
+            _c(r.get("sksurv_rsf")), f"{r['published_coxph']:.3f}"])
     return markdown_table(header, rows)
 
 
