@@ -110,7 +110,7 @@ def c_with_ci(t: np.ndarray, e: np.ndarray, risk: np.ndarray, n: int = 1000) -> 
     return {"c_index": res["value"], "ci_low": res["ci_low"], "ci_high": res["ci_high"]}
 
 
-def sksurv_baselines(data, seeds: list[int], quick: bool) -> dict:
+def sksurv_baselines(data, seeds: list[int], quick: bool, trees: int = 200) -> dict:
     from sklearn.preprocessing import StandardScaler
     from sksurv.ensemble import RandomSurvivalForest
     from sksurv.linear_model import CoxPHSurvivalAnalysis
@@ -128,7 +128,7 @@ def sksurv_baselines(data, seeds: list[int], quick: bool) -> dict:
     runs = []
     for seed in seeds:
         started = time.perf_counter()
-        rsf = RandomSurvivalForest(n_estimators=20 if quick else 200, min_samples_leaf=15,
+        rsf = RandomSurvivalForest(n_estimators=20 if quick else trees, min_samples_leaf=15,
                                    max_features="sqrt", n_jobs=-1, random_state=seed,
                                    low_memory=True).fit(xs, y)
         runs.append({"seed": seed, **c_with_ci(tt, et, rsf.predict(xts)),
@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="healthnn models to train (default both; none: baselines only)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip scikit-survival and pycox (to split a run over processes)")
+    p.add_argument("--rsf-trees", type=int, default=200, help="trees per random survival forest")
+    p.add_argument("--rsf-seeds", type=int, default=None,
+                   help="forests to fit (default: one per seed; the forest is slow on SUPPORT)")
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="merge result files of split runs into bench/out/survival_deepsurv.json "
                         "and print the table")
@@ -193,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [0] if args.quick else list(range(args.seeds))
     warnings.filterwarnings("ignore", category=UserWarning)
     results: dict = {"benchmark": "survival_deepsurv", "command": command_line(),
-                     "quick": args.quick, "threads": args.threads, "seeds": seeds, "machine": machine(),
+                     "quick": args.quick, "threads": args.threads, "seeds": seeds,
+                     "rsf_trees": args.rsf_trees, "rsf_seeds": args.rsf_seeds, "machine": machine(),
                      "versions": versions("healthnn", "torch", "pycox", "torchtuples",
                                           "scikit-survival", "scikit-learn", "numpy"),
                      "sets": {}}
@@ -222,15 +226,15 @@ def main(argv: list[str] | None = None) -> dict:
             if args.no_baselines:
                 results["sets"][name] = res
                 continue
-            base = sksurv_baselines(data, seeds, args.quick)
-            res["sksurv_coxph"] = base["coxph"]
-            res["sksurv_rsf"] = base["rsf"]
-            print(f"[{name}] sksurv CoxPH C {base['coxph']['c_index']:.4f}; RSF "
-                  f"{fmt_mean_sd([r['c_index'] for r in base['rsf']])}", file=sys.stderr)
             cfg = healthnn_config(name, "deepsurv")
             res["pycox_coxph"] = [run_pycox(cfg, data, s, args.quick) for s in seeds]
             print(f"[{name}] pycox CoxPH C "
                   f"{fmt_mean_sd([r['c_index'] for r in res['pycox_coxph']])}", file=sys.stderr)
+            base = sksurv_baselines(data, seeds[:args.rsf_seeds], args.quick, args.rsf_trees)
+            res["sksurv_coxph"] = base["coxph"]
+            res["sksurv_rsf"] = base["rsf"]
+            print(f"[{name}] sksurv CoxPH C {base['coxph']['c_index']:.4f}; RSF "
+                  f"{fmt_mean_sd([r['c_index'] for r in base['rsf']])}", file=sys.stderr)
         results["sets"][name] = res
     suffix = "" if args.sets == list(SETS) else "_" + "_".join(args.sets)
     if args.models != list(MODELS) or args.no_baselines:
