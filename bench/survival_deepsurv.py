@@ -14,7 +14,7 @@ x, t, e; bench/data/deepsurv, MIT). For each data set:
   trained in the same run (the forest once per seed).
 * pycox ``CoxPH`` with the same MLP (layers, batch norm, dropout), optimiser (AdamW, same lr
   and weight decay), batch size, epochs and early-stopping patience as healthnn's deepsurv,
-  on the same validation carve, once per seed.
+  on a 15% validation carve of its own (scikit-learn, stratified by event), once per seed.
 
 Every C-index here is Harrell's C from ``healthnn.metrics`` on the test rows (ties in the risk
 count one half); baselines get a 95% stratified bootstrap interval from
