@@ -54,14 +54,14 @@ def token_sets(text, spans):
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
     ap.add_argument("--data", type=Path, default=Path(default))
     ap.add_argument("--years", action="store_true", help="also remove bare years")
     ap.add_argument("--presidio", help="python of a venv with presidio-analyzer, for a speed ratio")
     ap.add_argument("--errors", type=int, default=0, help="print N missed/false tokens (local debugging only: prints note text)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if not (a.data / "id.text").exists():
         print(f"gold standard not found in {a.data} (set --data or HEALTHNN_DEID_GOLD)", file=sys.stderr)
         return 2

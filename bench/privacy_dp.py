@@ -66,14 +66,14 @@ def run(folds: int, epsilons: list[float | None], epochs: int, seed: int) -> dic
     return {"auroc": results, "epsilon_spent": spent}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epsilons", default="1,3,8")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="2 folds, 10 epochs (smoke run)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.quick:
         args.folds, args.epochs = 2, 10
     epsilons: list[float | None] = [float(e) for e in args.epsilons.split(",")] + [None]

@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or the ones named) and print their tables.
 
-    python bench/run.py                      # survival, speed, classification
+    python bench/run.py                      # survival, speed, classification, privacy, ...
     python bench/run.py survival             # one of them
     python bench/run.py survival --quick     # options after the names go to each script
 
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "survival": "survival_deepsurv",
     "speed": "speed_pycox",
     "classification": "classification_cv",
+    "privacy": "privacy_dp",
+    "deid": "deid_physionet",
 }
 
 
