@@ -74,8 +74,9 @@ def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, met
     return render_report(out)
 
 
-def render_report(directory: str | Path) -> Path:
-    """(Re)write ``report.html`` in ``directory`` from its report.json and metrics.json."""
+def render_report(directory: str | Path, out: str | Path | None = None) -> Path:
+    """(Re)write ``report.html`` in ``directory`` (or ``out``) from the directory's
+    report.json and metrics.json; returns the HTML path."""
     from healthnn.report.render import render_html
 
     directory = Path(directory)
@@ -90,6 +91,7 @@ def render_report(directory: str | Path) -> Path:
             files[name] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise BundleError(f"cannot read: {exc}", file=str(path)) from None
-    out = directory / REPORT_HTML
+    out = Path(out) if out is not None else directory / REPORT_HTML
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(files[REPORT_JSON], files["metrics.json"]), encoding="utf-8")
     return out

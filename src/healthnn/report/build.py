@@ -72,12 +72,20 @@ def _importance(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], file: P
     rng = np.random.default_rng(seed)
     rows = []
     frame = df.reset_index(drop=True)
+    groups = task.report_feature_groups()
     for col in cols:
         drops = []
         for _ in range(repeats):
-            perm = frame.copy()
-            perm[col] = frame[col].to_numpy()[rng.permutation(len(frame))]
-            x, _ = task.encode(perm, file)
+            perm = rng.permutation(len(frame))
+            if groups is not None and isinstance(inputs, torch.Tensor):
+                # shuffling a column's encoded block = shuffling the column, without re-encoding
+                x = inputs.clone()
+                idx = torch.as_tensor(groups[col], dtype=torch.long)
+                x[:, idx] = inputs[torch.as_tensor(perm)][:, idx]
+            else:
+                shuffled = frame.copy()
+                shuffled[col] = frame[col].to_numpy()[perm]
+                x, _ = task.encode(shuffled, file)
             score = task.score(bundle.outputs(x), targets).get(metric, math.nan)
             drops.append(sign * (base[metric] - score))
         d = np.asarray(drops, dtype=float)
@@ -86,6 +94,17 @@ def _importance(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], file: P
     rows.sort(key=lambda r: -r["mean"])
     return {"metric": metric, "baseline": float(base[metric]), "repeats": repeats,
             "columns": rows}
+
+
+def _events(task: Any, outputs: torch.Tensor, y: dict[str, np.ndarray]) -> int | None:
+    """Positives of a binary outcome, or events of a survival outcome (None otherwise)."""
+    view = task.class_probabilities(outputs, y)
+    if view is not None:
+        return int(np.sum(view[0] == 1)) if view[1].shape[1] == 2 else None
+    strata = task.strata(y)
+    if strata is not None and np.asarray(strata).dtype.kind in "iub":
+        return int(np.sum(np.asarray(strata) > 0))
+    return None
 
 
 def _subgroups(task: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: torch.Tensor,
@@ -98,14 +117,13 @@ def _subgroups(task: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: t
         if col not in df.columns:
             notes.append(f"subgroup column '{col}' is not in the evaluated data")
             continue
-        levels, how = subgroup_levels(df[col].reset_index(drop=True))
+        levels, how, order = subgroup_levels(df[col].reset_index(drop=True),
+                                             min_size=min_size)
         entries = []
-        for level in sorted(levels.unique(), key=str):
+        for level in order:
             idx = np.flatnonzero((levels == level).to_numpy())
             entry: dict[str, Any] = {"level": str(level), "n": int(idx.size), "metrics": None}
-            strata = task.strata(_take(y, idx))
-            if strata is not None and np.asarray(strata).dtype.kind in "iub":
-                entry["events"] = int(np.sum(np.asarray(strata) > 0))
+            entry["events"] = _events(task, task.subset(outputs, idx), _take(y, idx))
             if idx.size < min_size:
                 entry["note"] = f"fewer than {min_size} rows: not estimated"
             else:

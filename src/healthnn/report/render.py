@@ -167,6 +167,10 @@ def _facts(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
         valid = (f"Evaluated on {splits['evaluation']['rows']} rows of new labelled data "
                  f"({rep.get('evaluation', {}).get('rows_with_errors', 0)} rows could not be "
                  "used).")
+    elif "test" in b.get("data", {}):
+        valid = (f"Validation on a separate test file of {splits.get('test', {}).get('rows')} "
+                 f"rows; trained on {splits.get('train', {}).get('rows')} rows with "
+                 f"{splits.get('val', {}).get('rows')} for early stopping.")
     else:
         valid = ("Internal validation on a held-out test split of "
                  f"{splits.get('test', {}).get('rows')} rows; trained on "
@@ -297,7 +301,8 @@ def _subgroups(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
         for lv in g["levels"]:
             label = lv["level"] + (" " if not lv.get("flag") else "")
             cells: list[Any] = [(f'<span class="flag">{_e(lv["level"])}</span>' if lv.get("flag")
-                                 else _e(lv["level"]), False), lv["n"], lv.get("events", "")]
+                                 else _e(lv["level"]), False), lv["n"],
+                                 "" if lv.get("events") is None else lv["events"]]
             for n in shown:
                 m = (lv.get("metrics") or {}).get(n)
                 cells.append(_metric_cell(f"subgroup:{g['column']}={lv['level']}", n, m) if m

@@ -11,6 +11,8 @@ import pandas as pd
 __all__ = ["describe_split", "shift", "subgroup_levels", "flag_gaps", "SMD_FLAG"]
 
 SMD_FLAG = 0.1  # |standardised mean difference| above this is flagged (Austin, 2009)
+MIN_CELL = 5  # category levels with fewer rows are pooled, never named (free text, rare values)
+SMALL = f"(levels with < {MIN_CELL} rows)"
 _MAX_LEVELS = 12
 
 
@@ -41,10 +43,16 @@ def _numeric_stats(v: np.ndarray) -> dict[str, Any]:
 
 
 def _categorical_stats(s: pd.Series) -> dict[str, Any]:
+    """Counts per level; levels with fewer than MIN_CELL rows are pooled into one entry so
+    that rare values (or free text put in a categorical column) are never written out."""
     lab = _labels(s)
     counts = lab.dropna().value_counts()
-    return {"n": int(len(s)), "missing": int(lab.isna().sum()),
-            "counts": {str(k): int(v) for k, v in counts.items()}}
+    big = counts[counts >= MIN_CELL]
+    out = {str(k): int(v) for k, v in big.items()}
+    small = int(counts[counts < MIN_CELL].sum())
+    if small:
+        out[SMALL] = small
+    return {"n": int(len(s)), "missing": int(lab.isna().sum()), "counts": out}
 
 
 def describe_split(df: pd.DataFrame | None, y: dict[str, np.ndarray],
@@ -133,22 +141,36 @@ def shift(reference: dict[str, Any], other: dict[str, Any]) -> list[dict[str, An
     return rows
 
 
-def subgroup_levels(s: pd.Series, *, max_levels: int = 10) -> tuple[pd.Series, str]:
+def subgroup_levels(s: pd.Series, *, max_levels: int = 10,
+                    min_size: int = MIN_CELL) -> tuple[pd.Series, str, list[str]]:
     """Level of every row for a subgroup column: the values themselves, or quartiles for a
-    numeric column with more than ``max_levels`` distinct values; missing values form
-    "(missing)". Returns (levels, how)."""
+    numeric column with more than ``max_levels`` distinct values (labelled by the inner cut
+    points only, never by a row's own minimum or maximum); missing values form "(missing)";
+    levels with fewer than ``min_size`` rows are pooled. Returns (levels, how, order).
+
+    >>> lv, how, order = subgroup_levels(pd.Series(range(20)))
+    >>> how, order
+    ('quartiles', ['< 4.75', '4.75 to < 9.5', '9.5 to < 14.25', '>= 14.25'])
+    """
     nums = pd.to_numeric(s, errors="coerce")
     present = s.notna() & (s.astype(str).str.strip() != "")
     if nums[present].notna().all() and nums[present].nunique() > max_levels:
-        edges = np.unique(np.quantile(nums[present], [0, 0.25, 0.5, 0.75, 1]))
-        idx = np.clip(np.searchsorted(edges[1:-1], nums.to_numpy(), side="right"), 0,
-                      edges.size - 2)
-        names = [f"{edges[i]:.4g} to {edges[i + 1]:.4g}" for i in range(edges.size - 1)]
+        cuts = np.unique(np.quantile(nums[present], [0.25, 0.5, 0.75]))
+        idx = np.searchsorted(cuts, nums.to_numpy(), side="right")
+        names = ([f"< {cuts[0]:.4g}"]
+                 + [f"{cuts[i]:.4g} to < {cuts[i + 1]:.4g}" for i in range(cuts.size - 1)]
+                 + [f">= {cuts[-1]:.4g}"])
         lv = pd.Series([names[i] for i in idx], index=s.index, dtype=object)
         lv[~present] = "(missing)"
-        return lv, "quartiles"
+        order = [n for n in names if (lv == n).any()] + (["(missing)"] if (~present).any()
+                                                          else [])
+        return lv, "quartiles", order
     lab = _labels(s).fillna("(missing)")
-    return lab, "levels"
+    counts = lab.value_counts()
+    small = counts.index[counts < min_size]
+    if len(small):
+        lab = lab.where(~lab.isin(small), f"(levels with < {min_size} rows)")
+    return lab, "levels", sorted(lab.unique(), key=lambda v: (v.startswith("("), v))
 
 
 def flag_gaps(overall: dict[str, Any] | None, levels: list[dict[str, Any]], metric: str) -> None:

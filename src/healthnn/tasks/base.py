@@ -156,6 +156,11 @@ class Task:
         permuted for feature importance: ``{"numeric": [...], "categorical": [...]}``."""
         return {"numeric": [], "categorical": []}
 
+    def report_feature_groups(self) -> dict[str, list[int]] | None:
+        """Model-input columns that encode each :meth:`report_columns` column (for a fast
+        permutation importance that shuffles encoded blocks); None: re-encode each time."""
+        return None
+
     def class_probabilities(self, outputs: torch.Tensor, y: Labels
                             ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
         """(class codes, probabilities of shape (n, K), class names) for tasks that predict

@@ -123,6 +123,21 @@ class TableTask(Task):
         pre = self.preprocessor_
         return {"numeric": list(pre.numeric_), "categorical": list(pre.levels_)}
 
+    def report_feature_groups(self) -> dict[str, list[int]]:
+        # the encoding is column by column, in this order (see TablePreprocessor._names)
+        pre = self.preprocessor_
+        groups: dict[str, list[int]] = {}
+        i = 0
+        for col, st in pre.numeric_.items():
+            width = 2 if st.indicator else 1
+            groups[col] = list(range(i, i + width))
+            i += width
+        for col, levels in pre.levels_.items():
+            groups[col] = list(range(i, i + len(levels)))
+            i += len(levels)
+        assert i == len(pre.feature_names_)
+        return groups
+
     def report_facts(self) -> dict[str, Any]:
         pre = self.preprocessor_
         d = self.config.data
