@@ -183,13 +183,25 @@ def test_survival_and_regression_reports(data, tmp_path, task, sections):
     assert shown == {(s, n): fmt_metric(m) for s, ms in metrics.items() for n, m in ms.items()}
 
 
-def test_report_can_be_switched_off(data, tmp_path):
+def test_report_can_be_switched_off_and_never_loses_a_bundle(data, tmp_path, monkeypatch):
     d = config_dict("regression", data / "d.csv")
     d["train"]["epochs"] = 1
     d["report"] = {"enabled": False}
     train(load_config(d), tmp_path / "off", log=lambda m: None)
     assert not (tmp_path / "off" / "report.html").exists()
     assert not (tmp_path / "off" / "report.json").exists()
+
+    import healthnn.report.render as render
+
+    def broken(*a, **k):
+        raise RuntimeError("plotting broke")
+
+    monkeypatch.setattr(render, "render_html", broken)
+    d["report"] = {"importance": False}
+    logged = []
+    bundle = train(load_config(d), tmp_path / "b", log=logged.append)
+    assert any("report could not be written" in m and "plotting broke" in m for m in logged)
+    assert (tmp_path / "b" / "model.safetensors").is_file() and bundle.metrics["test"]
 
 
 # -- a real browser ------------------------------------------------------------------------------

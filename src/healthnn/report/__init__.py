@@ -29,8 +29,10 @@ REPORT_HTML = "report.html"
 RECALIBRATION_JSON = "recalibration.json"
 
 
-def _quiet(msg: str) -> None:
-    pass
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr)
 
 
 def write_train_report(bundle: Any, *, frames: dict, outputs: dict,
@@ -46,13 +48,18 @@ def write_train_report(bundle: Any, *, frames: dict, outputs: dict,
 
     if not bundle.config.report.enabled:
         return None
-    log = log or _quiet
-    rep, state = build_train_report(bundle, frames=frames, outputs=outputs, log=log)
-    if state is not None:
-        _write_json(bundle.path / RECALIBRATION_JSON, state)
-        _write_json(bundle.path / "metrics.json", bundle.metrics)
-    _write_json(bundle.path / REPORT_JSON, rep)
-    return render_report(bundle.path)
+    log = log or _stderr
+    try:
+        rep, state = build_train_report(bundle, frames=frames, outputs=outputs, log=log)
+        if state is not None:
+            _write_json(bundle.path / RECALIBRATION_JSON, state)
+            _write_json(bundle.path / "metrics.json", bundle.metrics)
+        _write_json(bundle.path / REPORT_JSON, rep)
+        return render_report(bundle.path)
+    except Exception as exc:  # noqa: BLE001 - never lose a trained bundle to its report
+        log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            "the bundle itself is complete")
+        return None
 
 
 def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, metrics: dict,
@@ -66,12 +73,18 @@ def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, met
     if not bundle.config.report.enabled:
         return None
     out = Path(out)
-    rep = build_evaluation_report(bundle, df=df, y=y, outputs=outputs, metrics=metrics,
-                                  evaluation=evaluation, file=file, log=log or _quiet)
-    if "test_recalibrated" in metrics:
-        _write_json(out / "metrics.json", metrics)
-    _write_json(out / REPORT_JSON, rep)
-    return render_report(out)
+    log = log or _stderr
+    try:
+        rep = build_evaluation_report(bundle, df=df, y=y, outputs=outputs, metrics=metrics,
+                                      evaluation=evaluation, file=file, log=log)
+        if "test_recalibrated" in metrics:
+            _write_json(out / "metrics.json", metrics)
+        _write_json(out / REPORT_JSON, rep)
+        return render_report(out)
+    except Exception as exc:  # noqa: BLE001 - metrics and predictions are already written
+        log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            "metrics.json and predictions.csv are complete")
+        return None
 
 
 def render_report(directory: str | Path, out: str | Path | None = None) -> Path:

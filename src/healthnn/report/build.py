@@ -28,6 +28,7 @@ Log = Callable[[str], None]
 _SUBGROUP_METRICS = ("auroc", "auroc_macro", "auprc", "accuracy", "brier",
                      "calibration_intercept", "sensitivity", "specificity", "rmse", "mae", "r2",
                      "c_index", "td_auc", "ibs")
+_MECHANISMS = {"mlp": "feed-forward neural network (multilayer perceptron)"}
 _LOWER_IS_BETTER = {"rmse", "mae", "brier", "log_loss", "ibs", "ece"}
 
 
@@ -184,7 +185,8 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
 def _common(bundle: Any) -> dict[str, Any]:
     config, task, manifest = bundle.config, bundle.task, bundle.manifest
     facts = dict(task.report_facts())
-    facts.setdefault("mechanism", f"neural network '{config.model.name}'")
+    facts.setdefault("mechanism", _MECHANISMS.get(config.model.name,
+                                                  f"neural network '{config.model.name}'"))
     return {
         "format": REPORT_FORMAT,
         "healthnn": __version__,

@@ -32,6 +32,12 @@ nav a{margin-right:10px}
 """
 
 
+# shown in Model Facts, in this order, when present
+_KEY_METRICS = ("auroc", "auroc_macro", "auprc", "c_index", "uno_c", "td_auc", "ibs", "rmse",
+                "mae", "r2", "brier", "calibration_slope", "calibration_intercept", "accuracy",
+                "log_loss")
+
+
 def fmt(v: Any, digits: int = 3) -> str:
     """How every number is shown: ints as they are, floats with ``digits`` decimals."""
     if v is None:
@@ -157,12 +163,13 @@ def _facts(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
     b = rep.get("bundle", {})
     test_key = "test"
     test = metrics.get(test_key, {})
-    key_metrics = list(test.items())[:6]
+    key_metrics = [(n, test[n]) for n in _KEY_METRICS if n in test][:6] or \
+        list(test.items())[:6]
     splits = rep.get("splits", {})
     n_pred = len(f.get("predictors") or [])
-    summary = (f"Predicts {f.get('output', 'the outcome')} for the outcome "
-               f"{f.get('outcome', '?')}" + (f", from {n_pred} predictors" if n_pred else "")
-               + ".")
+    summary = (f"Predicts the {f.get('output', 'outcome')}"
+               + (f" from {n_pred} predictors" if n_pred else "")
+               + f". Outcome: {f.get('outcome', '?')}.")
     if rep.get("kind") == "evaluation":
         valid = (f"Evaluated on {splits['evaluation']['rows']} rows of new labelled data "
                  f"({rep.get('evaluation', {}).get('rows_with_errors', 0)} rows could not be "
@@ -370,7 +377,8 @@ def render_html(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
     tripod = checklist(rep, metrics)
     trows = [[t["item"], t["topic"],
               (_todo() if t["status"] == TO_COMPLETE else
-               _e(t["status"]), False), (_e(t["text"]), False)] for t in tripod]
+               _e(t["status"]), False),
+              (_e(t["text"]).replace(TO_COMPLETE, _todo()), False)] for t in tripod]
     n_todo = sum(t["status"] != "filled" for t in tripod)
     nav = "".join(f'<a href="#{a}">{b}</a>' for a, b in [
         ("model-facts", "Model Facts"), ("performance", "Performance"), ("plots", "Plots"),
@@ -388,7 +396,7 @@ Items marked {_todo()} need a person.</p>
 <nav>{nav}</nav>
 {_facts(rep, metrics)}
 <h2 id="performance">Performance</h2>
-<p>All metrics with {_e(fmt(rep.get('config', {}).get('eval', {}).get('ci', 0.95), 2))}
+<p>All metrics with {_e(f"{rep.get('config', {}).get('eval', {}).get('ci', 0.95):.0%}")}
 percentile bootstrap intervals, as in metrics.json.</p>
 {_metrics_table(metrics)}
 <h2 id="plots">Discrimination, calibration and clinical usefulness</h2>

@@ -74,12 +74,15 @@ def checklist(rep: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, st
     split = cfg.get("split", {})
     if evaluation:
         how = "the whole evaluation file is test data (external or temporal evaluation)"
+    elif "test" in data:
+        how = (f"separate test file; validation fraction {split.get('val_size')} of the "
+               f"training rows (early stopping), seed {split.get('seed')}")
     elif cfg.get("data", {}).get("group"):
         how = (f"grouped split by '{cfg['data']['group']}' (no patient in two splits), "
                f"seed {split.get('seed')}")
     else:
-        how = (f"split method '{split.get('method')}', test fraction {split.get('test_size')} "
-               f"(unless a separate test file is given), validation fraction "
+        how = (f"split method '{split.get('method')}', test fraction {split.get('test_size')}, "
+               f"validation fraction "
                f"{split.get('val_size')} of the training rows, seed {split.get('seed')}")
     add("12a", "Use of the data (development / evaluation)", how)
     add("12b", "Predictor handling", facts.get("preprocessing"))
