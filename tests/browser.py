@@ -45,21 +45,25 @@ class PageReport:
 
 class _Pipe:
     def __init__(self, binary: str, profile: str) -> None:
-        to_chrome_r, self._w = os.pipe()
-        self._r, from_chrome_w = os.pipe()
+        import fcntl
 
-        def remap() -> None:  # in the child: the protocol wants fds 3 (in) and 4 (out)
-            import fcntl
+        def high(fd: int) -> int:  # a copy at 10 or above, out of the way of 3 and 4
+            new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return new
 
-            a = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)  # out of the way of 3 and 4
-            b = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
+        a, self._w = os.pipe()
+        self._r, b = os.pipe()
+        to_chrome_r, from_chrome_w = high(a), high(b)
 
+        # the protocol wants fds 3 (to chromium) and 4 (from chromium): the shell moves the
+        # pipe ends there (no preexec_fn, which is unsafe in a threaded process; bash, since
+        # dash cannot redirect file descriptors above 9)
+        move = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w} {to_chrome_r}<&- {from_chrome_w}>&-'
         self.proc = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            ["bash", "-c", move, binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=remap, close_fds=False)
+            pass_fds=(to_chrome_r, from_chrome_w))
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buf = b""
