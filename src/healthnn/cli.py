@@ -227,6 +227,23 @@ def _key(args: argparse.Namespace, required: bool = False) -> bytes | None:
     return load_key(args.key_file, required=required)
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="rewrite report.html of a bundle or an evaluate folder "
+                       "from its report.json and metrics.json (no data needed)")
+    p.add_argument("dir", type=Path, help="bundle directory ('healthnn train') or output "
+                   "directory of 'healthnn evaluate'")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the HTML here (default: DIR/report.html)")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from healthnn.report import render_report
+
+    path = render_report(args.dir, out=args.out)
+    print(f"report: {path}")
+    return 0
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train and evaluate on the data bundled with healthnn")
     p.add_argument("--out", type=Path, default=Path("healthnn-demo"), help="output directory")
@@ -286,6 +303,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "encrypt": (_add_encrypt, _run_encrypt),
     "decrypt": (_add_encrypt, _run_encrypt),
     "pseudonymize": (_add_pseudonymize, _run_pseudonymize),
+    "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
 }
@@ -299,6 +317,8 @@ def _print_summary(path: Path, metrics: dict) -> None:
             parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
         print(f"{split}: " + ", ".join(parts))
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
+    if (Path(path) / "report.html").is_file():
+        print(f"report: {Path(path) / 'report.html'}")
 
 
 def _num(v: float | None) -> str:

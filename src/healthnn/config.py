@@ -38,6 +38,7 @@ __all__ = [
     "EvalConfig",
     "PrivacyConfig",
     "ModelConfig",
+    "ReportConfig",
     "load_config",
     "parse_section",
     "to_toml",
@@ -98,6 +99,27 @@ class EvalConfig:
 
 
 @dataclass
+class ReportConfig:
+    """What the model report (report.html / report.json) contains.
+
+    ``subgroups``: columns of the data whose levels get their own metrics with intervals
+    (e.g. ``["sex", "age_band"]``); a numeric column with many values is cut into quartiles.
+    ``thresholds``: probability thresholds of the threshold table (classification).
+    ``recalibrate``: fit a recalibration map on the validation outputs and report the test
+    metrics after it too (``test_recalibrated`` in metrics.json); predictions are not changed.
+    ``importance``: permutation feature importance on the test split (tables).
+    """
+
+    enabled: bool = True
+    subgroups: list[str] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+    recalibrate: Literal["none", "temperature", "platt", "isotonic"] = "none"
+    importance: bool = True
+    importance_repeats: int = 5
+    min_subgroup_size: int = 10
+
+
+@dataclass
 class ModelConfig:
     """A registered model's name and its hyperparameters (validated by the registry)."""
 
@@ -115,6 +137,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<config>"
 
@@ -133,10 +156,11 @@ class Config:
             "model": {k: v for k, v in model.items() if v is not None},
             "train": _asdict(self.train),
             "eval": _asdict(self.eval),
+            "report": _asdict(self.report),
         }
 
 
-SECTIONS = ("data", "split", "model", "train", "eval")
+SECTIONS = ("data", "split", "model", "train", "eval", "report")
 
 
 def load_config(
@@ -199,6 +223,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     split = parse_section(SplitConfig, raw.get("split", {}), "split", name)
     train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
     evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
+    report = parse_section(ReportConfig, raw.get("report", {}), "report", name)
     model_raw = dict(raw.get("model", {}))
     model_name = model_raw.pop("name", None) or task_cls.default_model
     if not isinstance(model_name, str):
@@ -211,6 +236,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
         model=ModelConfig(name=model_name, params=params),
         train=train,
         eval=evalc,
+        report=report,
         base_dir=folder,
         source=name,
     )
@@ -255,6 +281,12 @@ def _check_ranges(c: Config) -> None:
             raise bad("train.privacy.delta", "must be between 0 and 1 (e.g. 1e-5)")
         if p.max_grad_norm <= 0:
             raise bad("train.privacy.max_grad_norm", "must be positive")
+    if any(not 0.0 < t < 1.0 for t in c.report.thresholds):
+        raise bad("report.thresholds", "thresholds must be between 0 and 1")
+    if c.report.importance_repeats < 1:
+        raise bad("report.importance_repeats", "must be at least 1")
+    if c.report.min_subgroup_size < 2:
+        raise bad("report.min_subgroup_size", "must be at least 2")
     if c.train.device not in ("auto", "cpu") and not c.train.device.startswith(("cuda", "mps")):
         raise bad("train.device", "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 

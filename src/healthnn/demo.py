@@ -41,6 +41,8 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
         n, errors = predict_file(bundle, data, scored)
         echo(f"  bundle:      {bundle.path}")
         echo(f"  metrics:     {bundle.path / 'metrics.json'}")
+        if (bundle.path / "report.html").is_file():
+            echo(f"  report:      {bundle.path / 'report.html'}")
         echo(f"  predictions: {scored} ({n - errors} of {n} rows scored)")
         bundles[name] = bundle.path
     echo("\nNext: healthnn predict DIR your.csv --out scored.csv | healthnn evaluate DIR labelled.csv --out DIR2")

@@ -27,6 +27,7 @@ from healthnn.config import Config, load_config
 from healthnn.data.split import split_indices
 from healthnn.data.tables import fingerprint, write_table
 from healthnn.errors import DataError
+from healthnn.report import write_evaluation_report, write_train_report
 from healthnn.tasks import get_task_class
 from healthnn.training import Trainer, collect_outputs, resolve_device, seed_everything
 
@@ -152,9 +153,11 @@ def train(
 
     metrics: dict[str, Any] = {}
     predictions = None
+    split_outputs: dict[str, torch.Tensor] = {}
     for split in ("val", "test"):
         outputs, _ = collect_outputs(model, task.batches(*encoded[split], shuffle=False,
                                                          batch_size=4096), torch.device("cpu"))
+        split_outputs[split] = outputs
         metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
         if split == "test":
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
@@ -186,7 +189,8 @@ def train(
     bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
                          manifest=manifest, predictions=predictions)
     (out / "checkpoint.pt").unlink(missing_ok=True)
-    if encrypt_with is not None:
+    write_train_report(bundle, frames=frames, outputs=split_outputs, log=log)
+    if encrypt_with is not None:  # after the report, so report files are sealed too
         from healthnn.privacy.encryption import encrypt_bundle
 
         encrypt_bundle(out, encrypt_with)
@@ -243,11 +247,14 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "metrics.json", metrics)
     table.to_csv(out / "predictions.csv", index=False)
-    _write_json(out / "evaluation.json", {
+    evaluation = {
         "bundle": str(b.path), "data": {"path": str(data), "sha256": fingerprint(data),
                                         "rows": len(df)},
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
-    })
+    }
+    _write_json(out / "evaluation.json", evaluation)
+    write_evaluation_report(out, b, df=df.iloc[keep], y=y_good, outputs=outputs,
+                            metrics=metrics, evaluation=evaluation, file=data)
     return EvaluationResult(metrics, len(df), int((~good).sum()), table)
 
 
@@ -326,6 +333,7 @@ def _run_key(config: Config, data_info: dict[str, Any]) -> str:
     d = config.to_dict()
     for key in ("epochs", "progress", "patience"):  # may change when resuming
         d["train"].pop(key, None)
+    d.pop("report", None)  # the report does not change training
     text = json.dumps([d, {k: v["sha256"] for k, v in data_info.items()}],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -34,6 +34,9 @@ def test_defaults_and_relative_paths(tmp_path):
         ("[model]\nhidden = 'big'\n", "model.hidden", "expected a list"),
         ("[model]\nname = 'deepsurv'\n", "model.name", "does not serve task"),
         ("[dta]\nx = 1\n", "dta", "did you mean 'data'"),
+        ("[report]\nsubgroup = ['sex']\n", "report.subgroup", "did you mean 'subgroups'"),
+        ("[report]\nrecalibrate = 'plat'\n", "report.recalibrate", "did you mean 'platt'"),
+        ("[report]\nthresholds = [0.2, 1.5]\n", "report.thresholds", "between 0 and 1"),
     ],
 )
 def test_errors_name_the_key(tmp_path, extra, key, fragment):

@@ -34,6 +34,16 @@ from healthnn.metrics.classification import (
     per_class_metrics,
     threshold_metrics,
 )
+from healthnn.metrics.curves import (
+    calibration_bins,
+    curve_bands,
+    decision_curve,
+    net_benefit,
+    pr_curve,
+    roc_curve,
+    threshold_table,
+)
+from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
 from healthnn.metrics.regression import regression_metrics
 from healthnn.metrics.survival import (
     brier_scores,
@@ -58,6 +68,17 @@ __all__ = [
     "multiclass_metrics",
     "confusion_matrix",
     "per_class_metrics",
+    # curves for the report
+    "roc_curve",
+    "pr_curve",
+    "curve_bands",
+    "calibration_bins",
+    "net_benefit",
+    "decision_curve",
+    "threshold_table",
+    # recalibration
+    "fit_recalibration",
+    "apply_recalibration",
     # regression
     "regression_metrics",
     # survival

@@ -153,6 +153,43 @@ class Task:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
 
+    # -- report (see healthnn.report) --------------------------------------------------------
+    # Every hook has a default, so a task without them still gets Model Facts, the TRIPOD
+    # checklist, metrics, Table 1 (counts and outcomes per split) and subgroup metrics.
+    def report_facts(self) -> dict[str, Any]:
+        """Plain-language facts for Model Facts and TRIPOD: ``outcome``, ``predictors``,
+        ``missing_data``, ``output``, ``input`` (strings or lists of strings)."""
+        return {}
+
+    def report_columns(self) -> dict[str, list[str]]:
+        """Input columns summarised in Table 1, compared between train and test (shift) and
+        permuted for feature importance: ``{"numeric": [...], "categorical": [...]}``."""
+        return {"numeric": [], "categorical": []}
+
+    def report_feature_groups(self) -> dict[str, list[int]] | None:
+        """Model-input columns that encode each :meth:`report_columns` column (for a fast
+        permutation importance that shuffles encoded blocks); None: re-encode each time."""
+        return None
+
+    def class_probabilities(self, outputs: torch.Tensor, y: Labels
+                            ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """(class codes, probabilities of shape (n, K), class names) for tasks that predict
+        class probabilities; None otherwise. Gives ROC, PR, calibration, decision curve,
+        threshold table and recalibration in the report."""
+        return None
+
+    def evaluate_probabilities(self, codes: np.ndarray, probs: np.ndarray, *, seed: int = 0
+                               ) -> dict[str, dict[str, float]]:
+        """Metrics (with intervals) of given class probabilities, e.g. after recalibration."""
+        raise NotImplementedError
+
+    def report_sections(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0
+                        ) -> list[dict[str, Any]] | None:
+        """Task-specific report sections (see :mod:`healthnn.report.sections` for the format);
+        None: the generic ones (probability curves when :meth:`class_probabilities` gives
+        probabilities)."""
+        return None
+
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         raise NotImplementedError

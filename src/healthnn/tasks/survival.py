@@ -186,6 +186,27 @@ class SurvivalTask(TableTask):
 
         return self._bootstrap(fn, [time, event, risk, surv], strata=event.astype(int), seed=seed)
 
+    def report_facts(self) -> dict[str, Any]:
+        d = self.config.data
+        model = ("Cox proportional hazards neural network (DeepSurv), Breslow baseline hazard"
+                 if self.objective == "cox" else "discrete-time logistic-hazard network")
+        return {"outcome": f"time to event: time '{d.time}', event indicator '{d.event}' "
+                           "(1 = event, 0 = censored)",
+                "output": "risk score (higher = earlier event) and survival probability at "
+                          + ", ".join(f"{h:g}" for h in self.horizons_),
+                "kind": "survival", "mechanism": model, **super().report_facts()}
+
+    def report_sections(self, outputs, y, *, seed: int = 0):
+        from healthnn.report.sections import survival_sections
+
+        time, event = self._te(y)
+        horizons = [h for h in self.horizons_ if time.min() < h < time.max()]
+        times = np.asarray(self.eval_times_)
+        times = times[(times < time.max()) & (times > time.min())]
+        return survival_sections(
+            time, event, self.risk(outputs), horizons, self.survival(outputs, horizons),
+            times, np.asarray(self.train_time_), np.asarray(self.train_event_, dtype=bool))
+
     def label_frame(self, y: Labels) -> pd.DataFrame:
         d = self.config.data
         return pd.DataFrame({d.time: y[d.time], d.event: y[d.event].astype(int)})

@@ -128,6 +128,50 @@ class TableTask(Task):
     def feature_names(self) -> list[str]:
         return list(self.preprocessor_.feature_names_)
 
+    # -- report --------------------------------------------------------------------------------
+    def report_columns(self) -> dict[str, list[str]]:
+        pre = self.preprocessor_
+        return {"numeric": list(pre.numeric_), "categorical": list(pre.levels_)}
+
+    def report_feature_groups(self) -> dict[str, list[int]]:
+        # the encoding is column by column, in this order (see TablePreprocessor._names)
+        pre = self.preprocessor_
+        groups: dict[str, list[int]] = {}
+        i = 0
+        for col, st in pre.numeric_.items():
+            width = 2 if st.indicator else 1
+            groups[col] = list(range(i, i + width))
+            i += width
+        for col, levels in pre.levels_.items():
+            groups[col] = list(range(i, i + len(levels)))
+            i += len(levels)
+        assert i == len(pre.feature_names_)
+        return groups
+
+    def report_facts(self) -> dict[str, Any]:
+        pre = self.preprocessor_
+        d = self.config.data
+        predictors = [f"{c} (numeric)" for c in pre.numeric_]
+        predictors += [f"{c} (categorical, {len(lv)} levels)" for c, lv in pre.levels_.items()]
+        with_missing = [c for c, st in pre.numeric_.items() if st.indicator]
+        missing = ("numeric predictors: median imputation (training median) with a "
+                   "missingness indicator" + (f" for {', '.join(with_missing)}" if with_missing
+                                              else " where training data had missing values")
+                   + "; categorical predictors: a missing value is its own level; rows "
+                   "without an outcome are not used for training")
+        facts: dict[str, Any] = {
+            "input": "one row of a patient table",
+            "predictors": predictors,
+            "missing_data": missing,
+            "preprocessing": "standardisation with training mean and SD; one-hot categoricals "
+                             f"(at most {pre.max_levels} levels, the rest pooled); unseen "
+                             "levels encode as zeros",
+            "dropped": [f"{c}: {why}" for c, why in pre.dropped_.items()],
+        }
+        if d.group:
+            facts["clustering"] = f"rows grouped by '{d.group}' are kept in one split"
+        return facts
+
     def _table_state(self) -> dict[str, Any]:
         return {"preprocessing": self.preprocessor_.to_dict()}
 
@@ -250,9 +294,25 @@ class ClassificationTask(TableTask):
         return {k: v for k, v in m.items() if k in keep}
 
     def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0):
-        codes = self.codes(y)
-        return self._bootstrap(self._metric_fn(), [codes, self.probabilities(outputs)],
-                               strata=codes, seed=seed)
+        return self.evaluate_probabilities(self.codes(y), self.probabilities(outputs), seed=seed)
+
+    def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
+        return self._bootstrap(self._metric_fn(), [codes, probs], strata=codes, seed=seed)
+
+    def class_probabilities(self, outputs, y):
+        return self.codes(y), self.probabilities(outputs), list(self.classes_)
+
+    def report_facts(self) -> dict[str, Any]:
+        col = self.config.data.target
+        if len(self.classes_) == 2:
+            outcome = f"'{col}' = {self.classes_[1]!r} (positive class) vs {self.classes_[0]!r}"
+            output = f"probability of {col} = {self.classes_[1]!r}"
+        else:
+            outcome = f"'{col}', one of {len(self.classes_)} classes: " + ", ".join(
+                repr(c) for c in self.classes_)
+            output = "a probability for each class"
+        return {"outcome": outcome, "output": output, "kind": "classification",
+                **super().report_facts()}
 
     def state_dict(self) -> dict[str, Any]:
         return {"classes": self.classes_, **self._table_state()}
@@ -318,6 +378,16 @@ class RegressionTask(TableTask):
 
         return self._bootstrap(regression_metrics, [y[self.config.data.target],
                                                     self.values(outputs)], seed=seed)
+
+    def report_facts(self) -> dict[str, Any]:
+        col = self.config.data.target
+        return {"outcome": f"'{col}' (continuous)", "output": f"predicted value of '{col}'",
+                "kind": "regression", **super().report_facts()}
+
+    def report_sections(self, outputs, y, *, seed: int = 0):
+        from healthnn.report.sections import regression_sections
+
+        return regression_sections(y[self.config.data.target], self.values(outputs))
 
     def state_dict(self) -> dict[str, Any]:
         return {"y_mean": self.y_mean_, "y_std": self.y_std_, **self._table_state()}

@@ -1,0 +1,342 @@
+"""Task-specific report sections as plain data (stored in report.json, drawn by the renderer).
+
+A task contributes sections through :meth:`healthnn.tasks.base.Task.report_sections` (or, for
+any task that predicts class probabilities, :meth:`Task.class_probabilities` and the generic
+:func:`probability_sections`). A section is a dict::
+
+    {"id": "calibration", "title": "Calibration", "text": "...", "notes": ["..."],
+     "plots": [PLOT, ...], "tables": [TABLE, ...]}
+
+    PLOT  = {"kind": "lines", "title", "xlabel", "ylabel", "xlim": [a, b] | None,
+             "ylim": [a, b] | None, "diagonal": bool,
+             "series": [{"label", "x": [...], "y": [...], "lo": [...]?, "hi": [...]?,
+                         "style": "line" | "step" | "dashed" | "points"}],
+             "hist": {"edges": [...], "counts": [...], "label"}?}     # drawn under the lines
+          | {"kind": "bars", "title", "xlabel", "bars": [{"label", "value", "lo"?, "hi"?}],
+             "reference": float?}
+          | {"kind": "image", "title", "png_base64": "..."}           # e.g. example saliency
+    TABLE = {"title", "columns": [...], "rows": [[cell, ...], ...]}   # cells: str, int, float
+
+Only aggregates go in: curves, bins, counts. No row of a patient is ever stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from healthnn.metrics import evaluate_step_function, kaplan_meier, time_dependent_auc
+from healthnn.metrics.curves import (
+    calibration_bins,
+    curve_bands,
+    decision_curve,
+    threshold_table,
+)
+
+__all__ = ["probability_sections", "regression_sections", "survival_sections", "wilson"]
+
+
+def _l(a: Any) -> list:
+    return [None if (isinstance(v, float) and not np.isfinite(v)) else v
+            for v in np.asarray(a, dtype=float).tolist()]
+
+
+def wilson(k: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion k/n.
+
+    >>> lo, hi = wilson(np.array([5]), np.array([10]))
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.237, 0.763)
+    """
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    p = k / n
+    den = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
+    return centre - half, centre + half
+
+
+def _hist(values: np.ndarray, edges: np.ndarray, label: str) -> dict[str, Any]:
+    counts, _ = np.histogram(values, bins=edges)
+    return {"edges": _l(edges), "counts": counts.astype(int).tolist(), "label": label}
+
+
+def probability_sections(
+    codes: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    *,
+    thresholds: list[float],
+    n_resamples: int = 200,
+    ci: float = 0.95,
+    seed: int = 0,
+    title_suffix: str = "",
+) -> list[dict[str, Any]]:
+    """Discrimination (ROC, PR with bootstrap bands), calibration (reliability curve and
+    histogram), decision curve and threshold table for class probabilities."""
+    codes = np.asarray(codes)
+    probs = np.asarray(probs, dtype=float)
+    if probs.shape[1] == 2:
+        return _binary_sections(codes == 1, probs[:, 1], classes[1], thresholds=thresholds,
+                                n_resamples=n_resamples, ci=ci, seed=seed, suffix=title_suffix)
+    return _multiclass_sections(codes, probs, classes, suffix=title_suffix)
+
+
+def _binary_sections(y, p, positive, *, thresholds, n_resamples, ci, seed, suffix):
+    pct = f"{ci:.0%}"
+    prevalence = float(y.mean())
+    roc = curve_bands(y, p, kind="roc", n_points=101, n_resamples=n_resamples, ci=ci, seed=seed)
+    pr = curve_bands(y, p, kind="pr", n_points=101, n_resamples=n_resamples, ci=ci, seed=seed)
+    discrimination = {
+        "id": "discrimination", "title": "Discrimination" + suffix,
+        "text": f"ROC and precision-recall curves on the test data for the positive class "
+                f"{positive!r}; shaded: pointwise {pct} bootstrap band ({n_resamples} "
+                "resamples, stratified by outcome).",
+        "plots": [
+            {"kind": "lines", "title": "ROC curve", "xlabel": "1 - specificity",
+             "ylabel": "sensitivity", "xlim": [0, 1], "ylim": [0, 1.01], "diagonal": True,
+             "series": [{"label": "model", "x": _l(roc["x"]), "y": _l(roc["y"]),
+                         "lo": _l(roc["lo"]), "hi": _l(roc["hi"]), "style": "line"}]},
+            {"kind": "lines", "title": "Precision-recall curve", "xlabel": "recall (sensitivity)",
+             "ylabel": "precision (PPV)", "xlim": [0, 1], "ylim": [0, 1.01], "diagonal": False,
+             "series": [{"label": "model", "x": _l(pr["x"]), "y": _l(pr["y"]),
+                         "lo": _l(pr["lo"]), "hi": _l(pr["hi"]), "style": "line"},
+                        {"label": f"prevalence {prevalence:.3f}", "x": [0, 1],
+                         "y": [prevalence, prevalence], "style": "dashed"}]},
+        ],
+        "tables": [],
+    }
+    bins = calibration_bins(y, p, n_bins=10)
+    lo, hi = wilson(bins["observed"] * bins["count"], bins["count"])
+    calibration = {
+        "id": "calibration", "title": "Calibration" + suffix,
+        "text": "Observed fraction of positives against the mean predicted probability in ten "
+                "equal-width bins (bars: 95% Wilson intervals); below, the histogram of "
+                "predicted probabilities. Calibration slope and intercept are in the metrics "
+                "table.",
+        "plots": [{"kind": "lines", "title": "Calibration (reliability) curve",
+                   "xlabel": "predicted probability", "ylabel": "observed fraction",
+                   "xlim": [0, 1], "ylim": [0, 1.01], "diagonal": True,
+                   "series": [{"label": "model", "x": _l(bins["mean_predicted"]),
+                               "y": _l(bins["observed"]), "lo": _l(lo), "hi": _l(hi),
+                               "style": "points"}],
+                   "hist": _hist(p, np.linspace(0, 1, 21), "predictions")}],
+        "tables": [{"title": "Calibration bins",
+                    "columns": ["bin", "n", "mean predicted", "observed", "95% CI"],
+                    "rows": [[f"{a:.1f}-{b:.1f}", int(n), float(mp), float(ob),
+                              f"{lw:.3f}-{hg:.3f}"]
+                             for a, b, n, mp, ob, lw, hg in zip(
+                                 bins["lower"], bins["upper"], bins["count"],
+                                 bins["mean_predicted"], bins["observed"], lo, hi, strict=True)]}],
+    }
+    dc = decision_curve(y, p)
+    top = max(prevalence, float(np.nanmax(dc["model"])))
+    decision = {
+        "id": "decision_curve", "title": "Decision curve" + suffix,
+        "text": "Net benefit = TP/n - FP/n x t/(1-t) of acting on the model at threshold "
+                "probability t, against treating everyone and treating no one. The model is "
+                "useful where its curve lies above both.",
+        "plots": [{"kind": "lines", "title": "Decision curve", "xlabel": "threshold probability",
+                   "ylabel": "net benefit", "xlim": [0, 1],
+                   "ylim": [-0.05 * max(top, 0.1), top * 1.1 + 0.01], "diagonal": False,
+                   "series": [{"label": "model", "x": _l(dc["threshold"]), "y": _l(dc["model"]),
+                               "style": "line"},
+                              {"label": "treat all", "x": _l(dc["threshold"]),
+                               "y": _l(dc["treat_all"]), "style": "dashed"},
+                              {"label": "treat none", "x": _l(dc["threshold"]),
+                               "y": _l(dc["treat_none"]), "style": "dashed"}]}],
+        "tables": [{"title": "Net benefit at selected thresholds",
+                    "columns": ["threshold", "model", "treat all", "treat none"],
+                    "rows": [[float(t), float(m), float(a), 0.0]
+                             for t, m, a in zip(dc["threshold"], dc["model"], dc["treat_all"],
+                                                strict=True)
+                             if round(float(t), 2) in {round(x, 2) for x in thresholds}]}],
+    }
+    rows = threshold_table(y, p, sorted(set(thresholds)))
+    table = {
+        "id": "thresholds", "title": "Threshold table" + suffix,
+        "text": "Positive means predicted probability >= threshold.",
+        "plots": [],
+        "tables": [{"title": "Operating points",
+                    "columns": ["threshold", "flagged", "sensitivity", "specificity", "PPV",
+                                "NPV", "TP", "FP", "TN", "FN"],
+                    "rows": [[r["threshold"], r["flagged"], r["sensitivity"], r["specificity"],
+                              r["ppv"], r["npv"], r["tp"], r["fp"], r["tn"], r["fn"]]
+                             for r in rows]}],
+    }
+    return [discrimination, calibration, decision, table]
+
+
+def _multiclass_sections(codes, probs, classes, *, suffix):
+    from healthnn.metrics.curves import roc_curve
+
+    grid = np.linspace(0, 1, 101)
+    series = []
+    for c, name in enumerate(classes):
+        y = codes == c
+        if y.all() or not y.any():
+            continue
+        r = roc_curve(y, probs[:, c])
+        idx = np.searchsorted(r["fpr"], grid, side="right") - 1
+        series.append({"label": f"{name} vs rest", "x": _l(grid),
+                       "y": _l(r["tpr"][np.clip(idx, 0, None)]), "style": "line"})
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == codes
+    bins = calibration_bins(correct, conf, n_bins=10)
+    lo, hi = wilson(bins["observed"] * bins["count"], bins["count"])
+    return [
+        {"id": "discrimination", "title": "Discrimination" + suffix,
+         "text": "One-vs-rest ROC curves on the test data.",
+         "plots": [{"kind": "lines", "title": "ROC curves (one vs rest)",
+                    "xlabel": "1 - specificity", "ylabel": "sensitivity", "xlim": [0, 1],
+                    "ylim": [0, 1.01], "diagonal": True, "series": series}],
+         "tables": []},
+        {"id": "calibration", "title": "Calibration" + suffix,
+         "text": "Top-label calibration: accuracy against confidence (the highest class "
+                 "probability) in ten equal-width bins.",
+         "plots": [{"kind": "lines", "title": "Top-label calibration",
+                    "xlabel": "confidence", "ylabel": "accuracy", "xlim": [0, 1],
+                    "ylim": [0, 1.01], "diagonal": True,
+                    "series": [{"label": "model", "x": _l(bins["mean_predicted"]),
+                                "y": _l(bins["observed"]), "lo": _l(lo), "hi": _l(hi),
+                                "style": "points"}],
+                    "hist": _hist(conf, np.linspace(0, 1, 21), "confidence")}],
+         "tables": []},
+    ]
+
+
+def regression_sections(y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]:
+    """Predicted against observed (in deciles of the prediction, no individual rows) and the
+    distribution of residuals."""
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    edges = np.unique(np.quantile(pred, np.linspace(0, 1, 11)))
+    idx = np.clip(np.searchsorted(edges[1:-1], pred, side="right"), 0, max(edges.size - 2, 0))
+    rows, mp, mo, q1, q3 = [], [], [], [], []
+    for b in np.unique(idx):
+        sel = idx == b
+        a, c = np.quantile(y[sel], [0.25, 0.75])
+        mp.append(pred[sel].mean())
+        mo.append(y[sel].mean())
+        q1.append(a)
+        q3.append(c)
+        rows.append([int(b) + 1, int(sel.sum()), float(pred[sel].mean()), float(y[sel].mean()),
+                     float(a), float(c)])
+    lim = [float(min(np.min(mp), np.min(q1))), float(max(np.max(mp), np.max(q3)))]
+    pad = 0.05 * (lim[1] - lim[0] or 1.0)
+    lim = [lim[0] - pad, lim[1] + pad]
+    resid = y - pred
+    r_edges = np.histogram_bin_edges(resid, bins=20)
+    return [{
+        "id": "predicted_observed", "title": "Predicted against observed",
+        "text": "Mean observed outcome (band: interquartile range) against mean prediction in "
+                "deciles of the prediction on the test data; the dashed diagonal is perfect "
+                "calibration. Below: residuals (observed - predicted).",
+        "plots": [{"kind": "lines", "title": "Predicted vs observed (deciles)",
+                   "xlabel": "mean predicted", "ylabel": "mean observed", "xlim": lim,
+                   "ylim": lim, "diagonal": True,
+                   "series": [{"label": "model", "x": _l(mp), "y": _l(mo), "lo": _l(q1),
+                               "hi": _l(q3), "style": "points"}]},
+                  {"kind": "lines", "title": "Residuals", "xlabel": "observed - predicted",
+                   "ylabel": "rows", "xlim": None, "ylim": None, "diagonal": False,
+                   "series": [], "hist": _hist(resid, r_edges, "residuals")}],
+        "tables": [{"title": "Deciles of the prediction",
+                    "columns": ["decile", "n", "mean predicted", "mean observed",
+                                "observed Q1", "observed Q3"], "rows": rows}],
+    }]
+
+
+def survival_sections(time, event, risk, horizons, surv_at_horizons, times, train_time,
+                      train_event, n_groups: int = 3) -> list[dict[str, Any]]:
+    """Kaplan-Meier curves by predicted risk group, calibration at the horizons and the
+    time-dependent AUC."""
+    time, event, risk = np.asarray(time, float), np.asarray(event, bool), np.asarray(risk, float)
+    sections = []
+    cuts = np.quantile(risk, np.linspace(0, 1, n_groups + 1)[1:-1])
+    group = np.searchsorted(cuts, risk, side="right")
+    names = (["low", "middle", "high"] if n_groups == 3
+             else [f"group {g + 1}" for g in range(n_groups)])
+    grid = np.linspace(0, float(time.max()), 120)
+    series, at_risk_rows = [], []
+    marks = np.quantile(time, [0, 0.25, 0.5, 0.75])
+    for g in range(n_groups):
+        sel = group == g
+        if not sel.any():
+            continue
+        t_g, s_g = kaplan_meier(time[sel], event[sel])
+        s = evaluate_step_function(t_g, s_g, grid)
+        s[grid > time[sel].max()] = np.nan
+        series.append({"label": f"{names[g]} risk (n={int(sel.sum())}, "
+                                f"events={int(event[sel].sum())})",
+                       "x": _l(grid), "y": _l(s), "style": "step"})
+        at_risk_rows.append([names[g], int(sel.sum()), int(event[sel].sum()),
+                             *[int((time[sel] >= m).sum()) for m in marks]])
+    sections.append({
+        "id": "km_risk_groups", "title": "Kaplan-Meier curves by predicted risk group",
+        "text": f"Test rows split into {n_groups} equal-sized groups by predicted risk; "
+                "well-separated curves mean good discrimination.",
+        "plots": [{"kind": "lines", "title": "Kaplan-Meier by risk group", "xlabel": "time",
+                   "ylabel": "survival probability", "xlim": None, "ylim": [0, 1.01],
+                   "diagonal": False, "series": series}],
+        "tables": [{"title": "Numbers at risk",
+                    "columns": ["risk group", "n", "events",
+                                *[f"at risk t={m:.3g}" for m in marks]],
+                    "rows": at_risk_rows}],
+    })
+    if len(horizons):
+        surv_at_horizons = np.asarray(surv_at_horizons, float)
+        cal_series, rows = [], []
+        for j, h in enumerate(horizons):
+            s = surv_at_horizons[:, j]
+            edges = np.unique(np.quantile(s, np.linspace(0, 1, 6)))
+            b = np.clip(np.searchsorted(edges[1:-1], s, side="right"), 0, max(edges.size - 2, 0))
+            xs, ys = [], []
+            for k in np.unique(b):
+                sel = b == k
+                t_k, s_k = kaplan_meier(time[sel], event[sel])
+                obs = float(evaluate_step_function(t_k, s_k, [h])[0])
+                if h > time[sel].max():
+                    obs = float("nan")  # follow-up of this group ends before the horizon
+                xs.append(float(s[sel].mean()))
+                ys.append(obs)
+                rows.append([float(h), int(k) + 1, int(sel.sum()), xs[-1], obs])
+            cal_series.append({"label": f"t = {h:g}", "x": _l(xs), "y": _l(ys),
+                               "style": "points"})
+        sections.append({
+            "id": "survival_calibration", "title": "Calibration at horizons",
+            "text": "Mean predicted survival against the Kaplan-Meier estimate at each horizon, "
+                    "in quintiles of the prediction.",
+            "plots": [{"kind": "lines", "title": "Calibration at horizons",
+                       "xlabel": "predicted survival", "ylabel": "observed (Kaplan-Meier)",
+                       "xlim": [0, 1], "ylim": [0, 1.01], "diagonal": True,
+                       "series": cal_series}],
+            "tables": [{"title": "Calibration bins",
+                        "columns": ["horizon", "quintile", "n", "mean predicted",
+                                    "observed (KM)"], "rows": rows}],
+        })
+    times = np.asarray(times, float)
+    if times.size >= 1 and event.any():
+        try:
+            aucs, mean_auc = time_dependent_auc(time, event, risk, times, train_time, train_event)
+        except Exception as exc:  # noqa: BLE001 - shown as a note, the report goes on
+            sections.append({"id": "td_auc", "title": "Time-dependent AUC", "plots": [],
+                             "tables": [], "notes": [f"not available: {exc}"]})
+        else:
+            sections.append({
+                "id": "td_auc", "title": "Time-dependent AUC",
+                "text": "Cumulative/dynamic AUC at each evaluation time (cases: events by t, "
+                        "controls: still event-free at t; inverse-probability-of-censoring "
+                        "weights from the training data). Its weighted mean is td_auc in the "
+                        "metrics table.",
+                "plots": [{"kind": "lines", "title": "Time-dependent AUC", "xlabel": "time",
+                           "ylabel": "AUC(t)", "xlim": None, "ylim": [0, 1.01],
+                           "diagonal": False,
+                           "series": [{"label": "model", "x": _l(times), "y": _l(aucs),
+                                       "style": "line"},
+                                      {"label": "chance", "x": [float(times[0]), float(times[-1])],
+                                       "y": [0.5, 0.5], "style": "dashed"}]}],
+                "tables": [{"title": "AUC(t)", "columns": ["time", "AUC"],
+                            "rows": [[float(t), float(a)] for t, a in zip(times, aucs,
+                                                                          strict=True)]}],
+            })
+    return sections
