@@ -200,3 +200,17 @@ def test_grad_cam_for_every_architecture(trained, tmp_path, model):
     summary = pd.read_csv(tmp_path / "cams" / "gradcam.csv", keep_default_na=False)
     assert "broken.png" in summary.loc[summary["path"] == "broken.png", "error"].item()
     assert set(summary.loc[summary["error"] == "", "class"]) == {"pneumonia"}
+
+
+def test_worker_processes_and_decoding_beyond_the_cache(tmp_path):
+    """cache_mb = 0: images are decoded again per batch, in two DataLoader workers; the
+    predictions equal those of the cached pipeline for the same weights."""
+    csv = manifest(tmp_path, n_per_class=8)
+    cfg = load_config(image_config(csv, cache_mb=0, workers=2), overrides=["train.epochs=1"])
+    bundle = train(cfg, tmp_path / "b", **QUIET)
+    assert any("decoding on the fly" in n for n in bundle.manifest["notes"])
+    df = pd.read_csv(csv).drop(columns="label")
+    lazy = bundle.predict(df, file=csv)
+    bundle.task.config.data.cache_mb = 2048
+    cached = bundle.predict(df, file=csv)
+    pd.testing.assert_frame_equal(lazy, cached)
