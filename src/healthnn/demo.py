@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from healthnn.config import load_config
-from healthnn.pipeline import predict_file, train
+from healthnn.pipeline import explain, predict_file, train
 
 __all__ = ["run_demo", "dataset_path"]
 
@@ -15,7 +15,11 @@ DEMOS = (
      ("auroc", "auprc", "accuracy", "brier", "calibration_slope")),
     ("whas", "whas.toml", "survival after heart attack (DeepSurv, WHAS)",
      ("c_index", "uno_c", "td_auc", "ibs")),
+    ("pneumonia", "pneumonia.toml",
+     "pneumonia on chest X-rays (CNN, PneumoniaMNIST subset) with Grad-CAM",
+     ("auroc", "accuracy", "sensitivity", "specificity")),
 )
+N_HEATMAPS = 4
 
 
 def dataset_path(name: str) -> Path:
@@ -29,6 +33,9 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
     for name, cfg_file, what, shown in DEMOS:
         echo(f"\n== {name}: {what}")
         config = load_config(dataset_path(cfg_file), overrides=overrides)
+        if config.task == "image_classification" and not _has_image_extra():
+            echo("  skipped: needs the image extra (pip install 'healthnn[image]')")
+            continue
         bundle = train(config, out / name)
         test = bundle.metrics["test"]
         for metric in shown:
@@ -44,9 +51,19 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
         if (bundle.path / "report.html").is_file():
             echo(f"  report:      {bundle.path / 'report.html'}")
         echo(f"  predictions: {scored} ({n - errors} of {n} rows scored)")
+        if config.task == "image_classification":
+            cams = explain(bundle, data, out / f"{name}_gradcam", limit=N_HEATMAPS)
+            echo(f"  Grad-CAM:    {len(cams)} overlays in {out / f'{name}_gradcam'}")
         bundles[name] = bundle.path
-    echo("\nNext: healthnn predict DIR your.csv --out scored.csv | healthnn evaluate DIR labelled.csv --out DIR2")
+    echo("\nNext: healthnn predict DIR your.csv --out scored.csv | healthnn evaluate DIR labelled.csv --out DIR2"
+         " | healthnn explain DIR images/ --out heatmaps/")
     return bundles
+
+
+def _has_image_extra() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("PIL") is not None
 
 
 def _fmt(v) -> str:

@@ -155,8 +155,9 @@ class ImageClassificationTask(ClassificationTask):
                 raise ConfigError("must be a probability in [0, 1]", file=src, key=f"data.{key}")
         if d.rotation < 0 or d.rotation > 180:
             raise ConfigError("must be in [0, 180] degrees", file=src, key="data.rotation")
-        if d.workers < 0 or d.cache_mb < 0:
-            raise ConfigError("must be zero or positive", file=src, key="data.workers")
+        for key in ("workers", "cache_mb"):
+            if getattr(d, key) < 0:
+                raise ConfigError("must be zero or positive", file=src, key=f"data.{key}")
         if config.split.method == "group" and not d.group:
             raise ConfigError("split.method = 'group' needs [data] group (a patient id column)",
                               file=src, key="split.method")
