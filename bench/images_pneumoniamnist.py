@@ -141,7 +141,7 @@ def throughput(bundle, n_steps: int = 20, repeats: int = 2) -> dict:
     return res
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--model", default="simple_cnn")
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out" / "pneumoniamnist")
     ap.add_argument("--throughput-only", action="store_true",
                     help="measure throughput with the bundle already in --out")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import healthnn
     from healthnn.config import load_config
 

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "classification": "classification_cv",
     "privacy": "privacy_dp",
     "deid": "deid_physionet",
+    "images": "images_pneumoniamnist",
 }
 
 
