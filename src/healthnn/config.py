@@ -48,11 +48,12 @@ class SplitConfig:
     """How rows are split when no separate test file is given.
 
     ``method = "auto"`` stratifies classification by class and survival by event, uses a random
-    split for regression, and a group split whenever ``[data] group`` is set. Validation rows
+    split for regression, and a group split whenever ``[data] group`` is set. ``"scaffold"``
+    (molecules) keeps molecules with one Bemis-Murcko scaffold in one split. Validation rows
     always come out of the training rows (``val_size`` is a fraction of them).
     """
 
-    method: Literal["auto", "random", "stratified", "group"] = "auto"
+    method: Literal["auto", "random", "stratified", "group", "scaffold"] = "auto"
     test_size: float = 0.2
     val_size: float = 0.15
     seed: int = 42

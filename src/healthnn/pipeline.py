@@ -24,7 +24,6 @@ import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.config import Config, load_config
-from healthnn.data.split import split_indices
 from healthnn.data.tables import fingerprint, write_table
 from healthnn.errors import DataError
 from healthnn.tasks import get_task_class
@@ -58,6 +57,13 @@ def train(
     train_file = config.resolve(config.data.train)
     df = task.read(train_file)
     y, ok = task.labels(df, train_file)
+    # a task may leave out rows it cannot use (reported in the notes); source_rows keeps
+    # the file's 1-based row numbers for messages and prediction files
+    source_rows = np.arange(len(df)) + 1
+    usable, drop_notes = task.usable_rows(df, y, ok, train_file)
+    if not usable.all():
+        keep = np.flatnonzero(usable)
+        df, y, ok, source_rows = df.iloc[keep], _take(y, keep), ok[keep], source_rows[keep]
     _require_all(ok, train_file, task)
     data_info = {"train": {"path": str(train_file), "sha256": fingerprint(train_file),
                            "rows": len(df)}}
@@ -69,25 +75,32 @@ def train(
         test_file = config.resolve(config.data.test)
         df_test = task.read(test_file)
         y_test, ok_test = task.labels(df_test, test_file)
+        test_source_rows = np.arange(len(df_test)) + 1
+        usable, test_notes = task.usable_rows(df_test, y_test, ok_test, test_file)
+        drop_notes += test_notes
+        if not usable.all():
+            keep = np.flatnonzero(usable)
+            df_test, y_test, ok_test = df_test.iloc[keep], _take(y_test, keep), ok_test[keep]
+            test_source_rows = test_source_rows[keep]
         _require_all(ok_test, test_file, task)
         data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
                              "rows": len(df_test)}
-        idx = split_indices(len(df), test_size=None, val_size=config.split.val_size,
-                            seed=config.split.seed, strata=strata, groups=groups)
+        idx = task.split(df, y, test_size=None, val_size=config.split.val_size,
+                         seed=config.split.seed, strata=strata, groups=groups)
         frames["test"] = (df_test.reset_index(drop=True), y_test, test_file)
     else:
-        idx = split_indices(len(df), test_size=config.split.test_size,
-                            val_size=config.split.val_size, seed=config.split.seed,
-                            strata=strata, groups=groups)
+        idx = task.split(df, y, test_size=config.split.test_size,
+                         val_size=config.split.val_size, seed=config.split.seed,
+                         strata=strata, groups=groups)
         frames["test"] = (df.iloc[idx["test"]], _take(y, idx["test"]), train_file)
     # split frames keep the file's row index, so errors found later name the right row
     for name in ("train", "val"):
         frames[name] = (df.iloc[idx[name]], _take(y, idx[name]), train_file)
-    test_rows = (np.arange(len(frames["test"][0])) + 1 if getattr(config.data, "test", None)
-                 else idx["test"] + 1)
+    test_rows = (test_source_rows if getattr(config.data, "test", None)
+                 else source_rows[idx["test"]])
 
     df_train, y_train, _ = frames["train"]
-    notes = task.fit(df_train, y_train, train_file)
+    notes = drop_notes + task.fit(df_train, y_train, train_file)
     for note in notes:
         log(f"note: {note}")
 
@@ -99,7 +112,8 @@ def train(
                 errors.setdefault(pos, msg)
         if errors:
             pos = min(errors)
-            source_row = (idx[name][pos] + 1) if (name != "test" or not getattr(config.data, "test", None)) else pos + 1
+            source_row = (source_rows[idx[name][pos]] if (name != "test" or not getattr(config.data, "test", None))
+                          else test_source_rows[pos])
             raise DataError(errors[pos], file=str(file), row=int(source_row),
                             hint="fix or remove this row; training data must be complete")
         encoded[name] = (inputs, task.target_tensors(labels))

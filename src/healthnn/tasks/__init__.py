@@ -20,6 +20,7 @@ _TASKS = {
     "classification": "healthnn.tasks.tabular:ClassificationTask",
     "regression": "healthnn.tasks.tabular:RegressionTask",
     "survival": "healthnn.tasks.survival:SurvivalTask",
+    "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
 }
 
 
