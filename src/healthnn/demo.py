@@ -15,6 +15,8 @@ DEMOS = (
      ("auroc", "auprc", "accuracy", "brier", "calibration_slope")),
     ("whas", "whas.toml", "survival after heart attack (DeepSurv, WHAS)",
      ("c_index", "uno_c", "td_auc", "ibs")),
+    ("esol", "esol.toml", "aqueous solubility of molecules (D-MPNN on SMILES, ESOL)",
+     ("rmse", "mae", "r2")),
 )
 
 

@@ -191,7 +191,7 @@ def _index(values: list, table: list) -> np.ndarray:
 
 
 def _atom_features(mol: Any) -> np.ndarray:
-    atoms = mol.GetAtoms()
+    atoms = list(mol.GetAtoms())
     cols = [
         _index([a.GetAtomicNum() for a in atoms], _ELEMENTS),
         _index([a.GetTotalDegree() for a in atoms], _DEGREE),
@@ -213,7 +213,7 @@ def _atom_features(mol: Any) -> np.ndarray:
 
 
 def _bond_features(mol: Any) -> tuple[np.ndarray, np.ndarray]:
-    bonds = mol.GetBonds()
+    bonds = list(mol.GetBonds())
     m = mol.GetNumBonds()
     ends = np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in bonds],
                     dtype=np.int64).reshape(m, 2)

@@ -20,6 +20,15 @@ from healthnn.models.dmpnn import DMPNN
 pytest.importorskip("rdkit")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small graphs parallelise poorly; on a busy 2-core runner two threads are much slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_standardize_salts_charges_and_bad_input():
     std = standardize(["CC(=O)[O-].[Na+]", "OC(=O)c1ccccc1.Cl", "C[NH3+]", "c1ccccc1O",
                        "not a smiles", "", None, "C1CC", "[Cu+2].[O-]C(=O)C"])
