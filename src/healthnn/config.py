@@ -74,6 +74,7 @@ class TrainConfig:
     monitor: str = "val_loss"
     device: str = "auto"
     progress: bool = True
+    ensemble: int = 1  # train this many copies (seeds seed, seed+1, ...) and average them
 
 
 @dataclass
@@ -226,6 +227,8 @@ def _check_ranges(c: Config) -> None:
         raise bad("train.weight_decay", "must be zero or positive")
     if c.train.patience < 1:
         raise bad("train.patience", "must be at least 1")
+    if c.train.ensemble < 1:
+        raise bad("train.ensemble", "must be at least 1 (1 = a single model)")
     if c.train.grad_clip < 0:
         raise bad("train.grad_clip", "must be zero (off) or positive")
     if not 0.0 < c.eval.threshold < 1.0:

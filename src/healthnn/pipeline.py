@@ -121,21 +121,33 @@ def train(
     split_info = {name: _split_summary(task, frames[name][1]) for name in ("train", "val", "test")}
     log("rows: " + ", ".join(f"{k} {v['rows']}" for k, v in split_info.items()))
 
-    generator = torch.Generator().manual_seed(config.train.seed)
-    model = task.build_model()
     out.mkdir(parents=True, exist_ok=True)
     run_key = _run_key(config, data_info)
-    trainer = Trainer(config.train, checkpoint=out / "checkpoint.pt", log=log)
-    result = trainer.fit(
-        model,
-        task.loss,
-        task.batches(*encoded["train"], shuffle=True, generator=generator),
-        task.batches(*encoded["val"], shuffle=False, batch_size=4096),
-        score_fn=task.score,
-        greater_is_better=task.greater_is_better if config.train.monitor != "val_loss" else True,
-        resume=resume,
-        fingerprint=run_key,
-    )
+    members, results = [], []
+    for member in range(config.train.ensemble):  # one model unless [train] ensemble > 1
+        seed = config.train.seed + member
+        if member:
+            seed_everything(seed)
+        generator = torch.Generator().manual_seed(seed)
+        model = task.build_model()
+        checkpoint = out / ("checkpoint.pt" if member == 0 else f"checkpoint_{member}.pt")
+        trainer = Trainer(config.train, checkpoint=checkpoint, log=log)
+        results.append(trainer.fit(
+            model,
+            task.loss,
+            task.batches(*encoded["train"], shuffle=True, generator=generator),
+            task.batches(*encoded["val"], shuffle=False, batch_size=4096),
+            score_fn=task.score,
+            greater_is_better=task.greater_is_better if config.train.monitor != "val_loss" else True,
+            resume=resume and (member == 0 or checkpoint.is_file()),
+            fingerprint=f"{run_key}:{member}" if member else run_key,
+        ))
+        members.append(model)
+    result = results[0]
+    if len(members) > 1:
+        from healthnn.models.ensemble import Ensemble
+
+        model = Ensemble(members)
     device = resolve_device(config.train.device)
     train_out, train_targets = collect_outputs(
         model, task.batches(*encoded["train"], shuffle=False, batch_size=4096), device)
@@ -166,12 +178,18 @@ def train(
             "seconds": round(time.time() - started, 2),
             "history": result.history,
         },
+        **({"ensemble": {"members": len(members),
+                         "seeds": [config.train.seed + i for i in range(len(members))],
+                         "best_epochs": [r.best_epoch for r in results]}}
+           if len(members) > 1 else {}),
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
     bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
                          manifest=manifest, predictions=predictions)
     (out / "checkpoint.pt").unlink(missing_ok=True)
+    for member in range(1, len(members)):
+        (out / f"checkpoint_{member}.pt").unlink(missing_ok=True)
     return bundle
 
 

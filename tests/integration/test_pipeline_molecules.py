@@ -166,3 +166,22 @@ def test_scaffold_split_in_the_pipeline(tmp_path):
     assert not (sets["train"] & sets["test"]) and not (sets["train"] & sets["val"])
     bundle = train(config, tmp_path / "b", log=lambda m: None)
     assert bundle.manifest["splits"]["test"]["rows"] == len(parts["test"])
+
+
+def test_ensemble_of_seeds_gives_uncertainty(tmp_path):
+    cfg = molecule_config(MOLECULES / "esol_small.csv", "logS", "dmpnn")
+    cfg["train"].update(ensemble=2, epochs=2)
+    bundle = train(cfg, tmp_path / "b", log=lambda m: None)
+    assert bundle.manifest["ensemble"]["seeds"] == [42, 43]
+    assert not list(tmp_path.glob("b/checkpoint*"))
+    df = pd.read_csv(MOLECULES / "esol_small.csv").head(20)
+    p1 = bundle.predict(df)
+    assert (p1["pred_logS_sd"] > 0).all() and "rank_sd" not in p1
+    pd.testing.assert_frame_equal(p1, load_bundle(tmp_path / "b").predict(df))
+    members = bundle.model.members
+    g, _ = bundle.task.encode(df, MOLECULES / "esol_small.csv")
+    with torch.no_grad():
+        each = [bundle.task.values(m.eval()(g))[:, 0] for m in members]
+    np.testing.assert_allclose(p1["pred_logS_sd"], np.std(each, 0, ddof=1), rtol=1e-5)
+    files = explain(bundle, MOLECULES / "esol_small.csv", tmp_path / "ex", limit=2)
+    assert len(files) == 3
