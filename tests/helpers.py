@@ -45,3 +45,20 @@ def config_dict(task: str, train: Path, **data) -> dict:
         "train": dict(FAST),
         "eval": {"bootstrap": 30},
     }
+
+
+MOLECULES = Path(__file__).resolve().parent / "data" / "molecules"
+
+# Small, fast molecule models for tests.
+_MOL_MODELS = {"dmpnn": {"hidden": 32, "ffn_hidden": [32]},
+               "fingerprint_mlp": {"n_bits": 256, "hidden": [32]}}
+
+
+def molecule_config(train: Path, target, model: str = "dmpnn", **data) -> dict:
+    return {
+        "task": "molecule_property",
+        "data": {"train": str(train), "target": target, **data},
+        "model": {"name": model, **_MOL_MODELS[model]},
+        "train": {**FAST, "epochs": 3},
+        "eval": {"bootstrap": 20},
+    }

@@ -51,19 +51,32 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @torch.no_grad()
-    def outputs(self, inputs: Any, batch_size: int = 4096) -> torch.Tensor:
+    def outputs(self, inputs: Any, batch_size: int = 4096,
+                model: nn.Module | None = None) -> torch.Tensor:
         """Raw model outputs for encoded inputs, computed in batches."""
         from healthnn.training import collect_outputs, resolve_device
 
+        model = self.model if model is None else model
         device = resolve_device("auto" if self.config.train.device == "auto" else "cpu")
-        self.model.to(device)
+        model.to(device)
         n = len(inputs)
         if n == 0:
             return torch.zeros((0, self.task.out_features()))
         empty = {"_": torch.zeros(n)}
-        out, _ = collect_outputs(self.model, self.task.batches(inputs, empty, shuffle=False,
-                                                              batch_size=batch_size), device)
+        out, _ = collect_outputs(model, self.task.batches(inputs, empty, shuffle=False,
+                                                         batch_size=batch_size), device)
         return out
+
+    def _member_sd(self, inputs: Any, preds: pd.DataFrame) -> pd.DataFrame:
+        """Ensembles: the standard deviation across members of each numeric prediction."""
+        members = getattr(self.model, "members", None)
+        if members is None or len(inputs) == 0:
+            return preds
+        each = [self.task.predictions(self.outputs(inputs, model=m)) for m in members]
+        for col in preds.select_dtypes("floating").columns:
+            stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
+            preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+        return preds
 
     def predict(self, df: pd.DataFrame, file: str | Path = "<input>") -> pd.DataFrame:
         """The input rows with prediction columns added and an ``error`` column.
@@ -73,7 +86,8 @@ class Bundle:
         """
         inputs, errors = self.task.encode(df, Path(file))
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
-        preds = self.task.predictions(self.outputs(self.task.subset(inputs, np.flatnonzero(good))))
+        good_inputs = self.task.subset(inputs, np.flatnonzero(good))
+        preds = self._member_sd(good_inputs, self.task.predictions(self.outputs(good_inputs)))
         clash = [c for c in [*preds.columns, "error"] if c in df.columns]
         if clash:
             raise DataError(
@@ -174,6 +188,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     task = get_task_class(config.task)(config)
     task.load_state_dict(_parse_json(read("task.json"), path / "task.json"))
     model = task.build_model()
+    if config.train.ensemble > 1:
+        from healthnn.models.ensemble import Ensemble
+
+        model = Ensemble([model, *(task.build_model() for _ in range(config.train.ensemble - 1))])
     try:
         model.load_state_dict(load_safetensors(read("model.safetensors")))
     except BundleError:

@@ -50,11 +50,12 @@ class SplitConfig:
     """How rows are split when no separate test file is given.
 
     ``method = "auto"`` stratifies classification by class and survival by event, uses a random
-    split for regression, and a group split whenever ``[data] group`` is set. Validation rows
+    split for regression, and a group split whenever ``[data] group`` is set. ``"scaffold"``
+    (molecules) keeps molecules with one Bemis-Murcko scaffold in one split. Validation rows
     always come out of the training rows (``val_size`` is a fraction of them).
     """
 
-    method: Literal["auto", "random", "stratified", "group"] = "auto"
+    method: Literal["auto", "random", "stratified", "group", "scaffold"] = "auto"
     test_size: float = 0.2
     val_size: float = 0.15
     seed: int = 42
@@ -86,6 +87,7 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     privacy: PrivacyConfig | None = None
+    ensemble: int = 1  # train this many copies (seeds seed, seed+1, ...) and average them
 
 
 @dataclass
@@ -263,6 +265,8 @@ def _check_ranges(c: Config) -> None:
         raise bad("train.weight_decay", "must be zero or positive")
     if c.train.patience < 1:
         raise bad("train.patience", "must be at least 1")
+    if c.train.ensemble < 1:
+        raise bad("train.ensemble", "must be at least 1 (1 = a single model)")
     if c.train.grad_clip < 0:
         raise bad("train.grad_clip", "must be zero (off) or positive")
     if not 0.0 < c.eval.threshold < 1.0:

@@ -18,6 +18,8 @@ DEMOS = (
     ("pneumonia", "pneumonia.toml",
      "pneumonia on chest X-rays (CNN, PneumoniaMNIST subset) with Grad-CAM",
      ("auroc", "accuracy", "sensitivity", "specificity")),
+    ("esol", "esol.toml", "aqueous solubility of molecules (D-MPNN on SMILES, ESOL)",
+     ("rmse", "mae", "r2")),
 )
 N_HEATMAPS = 4
 

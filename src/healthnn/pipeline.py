@@ -24,7 +24,6 @@ import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.config import Config, load_config
-from healthnn.data.split import split_indices
 from healthnn.data.tables import fingerprint, write_table
 from healthnn.errors import DataError
 from healthnn.report import write_evaluation_report, write_train_report
@@ -76,6 +75,13 @@ def train(
     train_file = config.resolve(config.data.train)
     df = task.read(train_file)
     y, ok = task.labels(df, train_file)
+    # a task may leave out rows it cannot use (reported in the notes); source_rows keeps
+    # the file's 1-based row numbers for messages and prediction files
+    source_rows = np.arange(len(df)) + 1
+    usable, drop_notes = task.usable_rows(df, y, ok, train_file)
+    if not usable.all():
+        keep = np.flatnonzero(usable)
+        df, y, ok, source_rows = df.iloc[keep], _take(y, keep), ok[keep], source_rows[keep]
     _require_all(ok, train_file, task)
     data_info = {"train": {"path": str(train_file), "sha256": fingerprint(train_file),
                            "rows": len(df)}}
@@ -88,26 +94,33 @@ def train(
         test_file = config.resolve(config.data.test)
         df_test = task.read(test_file)
         y_test, ok_test = task.labels(df_test, test_file)
+        test_source_rows = np.arange(len(df_test)) + 1
+        usable, test_notes = task.usable_rows(df_test, y_test, ok_test, test_file)
+        drop_notes += test_notes
+        if not usable.all():
+            keep = np.flatnonzero(usable)
+            df_test, y_test, ok_test = df_test.iloc[keep], _take(y_test, keep), ok_test[keep]
+            test_source_rows = test_source_rows[keep]
         _require_all(ok_test, test_file, task)
         data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
                              "rows": len(df_test)}
         idx = ({k: preset[k] for k in ("train", "val")} if preset else
-               split_indices(len(df), test_size=None, val_size=config.split.val_size,
-                             seed=config.split.seed, strata=strata, groups=groups))
+               task.split(df, y, test_size=None, val_size=config.split.val_size,
+                          seed=config.split.seed, strata=strata, groups=groups))
         frames["test"] = (df_test.reset_index(drop=True), y_test, test_file)
     else:
-        idx = preset or split_indices(len(df), test_size=config.split.test_size,
-                                      val_size=config.split.val_size, seed=config.split.seed,
-                                      strata=strata, groups=groups)
+        idx = preset or task.split(df, y, test_size=config.split.test_size,
+                                   val_size=config.split.val_size, seed=config.split.seed,
+                                   strata=strata, groups=groups)
         frames["test"] = (df.iloc[idx["test"]], _take(y, idx["test"]), train_file)
     # split frames keep the file's row index, so errors found later name the right row
     for name in ("train", "val"):
         frames[name] = (df.iloc[idx[name]], _take(y, idx[name]), train_file)
-    test_rows = (np.arange(len(frames["test"][0])) + 1 if getattr(config.data, "test", None)
-                 else idx["test"] + 1)
+    test_rows = (test_source_rows if getattr(config.data, "test", None)
+                 else source_rows[idx["test"]])
 
     df_train, y_train, _ = frames["train"]
-    notes = task.fit(df_train, y_train, train_file)
+    notes = drop_notes + task.fit(df_train, y_train, train_file)
     for note in notes:
         log(f"note: {note}")
 
@@ -119,7 +132,8 @@ def train(
                 errors.setdefault(pos, msg)
         if errors:
             pos = min(errors)
-            source_row = (idx[name][pos] + 1) if (name != "test" or not getattr(config.data, "test", None)) else pos + 1
+            source_row = (source_rows[idx[name][pos]] if (name != "test" or not getattr(config.data, "test", None))
+                          else test_source_rows[pos])
             raise DataError(errors[pos], file=str(file), row=int(source_row),
                             hint="fix or remove this row; training data must be complete")
         encoded[name] = (inputs, task.target_tensors(labels))
@@ -127,21 +141,33 @@ def train(
     split_info = {name: _split_summary(task, frames[name][1]) for name in ("train", "val", "test")}
     log("rows: " + ", ".join(f"{k} {v['rows']}" for k, v in split_info.items()))
 
-    generator = torch.Generator().manual_seed(config.train.seed)
-    model = task.build_model()
     out.mkdir(parents=True, exist_ok=True)
     run_key = _run_key(config, data_info)
-    trainer = Trainer(config.train, checkpoint=out / "checkpoint.pt", log=log)
-    result = trainer.fit(
-        model,
-        task.loss,
-        task.batches(*encoded["train"], shuffle=True, generator=generator),
-        task.batches(*encoded["val"], shuffle=False, batch_size=4096),
-        score_fn=task.score,
-        greater_is_better=task.greater_is_better if config.train.monitor != "val_loss" else True,
-        resume=resume,
-        fingerprint=run_key,
-    )
+    members, results = [], []
+    for member in range(config.train.ensemble):  # one model unless [train] ensemble > 1
+        seed = config.train.seed + member
+        if member:
+            seed_everything(seed)
+        generator = torch.Generator().manual_seed(seed)
+        model = task.build_model()
+        checkpoint = out / ("checkpoint.pt" if member == 0 else f"checkpoint_{member}.pt")
+        trainer = Trainer(config.train, checkpoint=checkpoint, log=log)
+        results.append(trainer.fit(
+            model,
+            task.loss,
+            task.batches(*encoded["train"], shuffle=True, generator=generator),
+            task.batches(*encoded["val"], shuffle=False, batch_size=4096),
+            score_fn=task.score,
+            greater_is_better=task.greater_is_better if config.train.monitor != "val_loss" else True,
+            resume=resume and (member == 0 or checkpoint.is_file()),
+            fingerprint=f"{run_key}:{member}" if member else run_key,
+        ))
+        members.append(model)
+    result = results[0]
+    if len(members) > 1:
+        from healthnn.models.ensemble import Ensemble
+
+        model = Ensemble(members)
     if not is_main():  # workers are done; the main process evaluates and writes the bundle
         cleanup()
         return None
@@ -183,12 +209,18 @@ def train(
             "history": result.history,
             "privacy": result.privacy,
         },
+        **({"ensemble": {"members": len(members),
+                         "seeds": [config.train.seed + i for i in range(len(members))],
+                         "best_epochs": [r.best_epoch for r in results]}}
+           if len(members) > 1 else {}),
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
     bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
                          manifest=manifest, predictions=predictions)
     (out / "checkpoint.pt").unlink(missing_ok=True)
+    for member in range(1, len(members)):
+        (out / f"checkpoint_{member}.pt").unlink(missing_ok=True)
     write_train_report(bundle, frames=frames, outputs=split_outputs, log=log)
     if encrypt_with is not None:  # after the report, so report files are sealed too
         from healthnn.privacy.encryption import encrypt_bundle

@@ -6,7 +6,7 @@ import numpy as np
 
 from healthnn.errors import DataError
 
-__all__ = ["split_indices", "holdout"]
+__all__ = ["split_indices", "holdout", "scaffold_split"]
 
 
 def holdout(
@@ -94,3 +94,58 @@ def split_indices(
                 hint="use more data, or change split.test_size / split.val_size",
             )
     return {k: out[k] for k in ("train", "val", "test") if k in out}
+
+
+def scaffold_split(
+    scaffolds: list[str] | np.ndarray,
+    *,
+    test_size: float | None,
+    val_size: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Bemis-Murcko scaffold split: molecules sharing a scaffold always land in one split.
+
+    Balanced as in chemprop's ``scaffold_balanced``: scaffold sets larger than half the
+    test (or validation) size go to training first; the other sets are shuffled with ``seed``
+    and fill test, then validation, then training. The same scaffolds and seed always give the
+    same split. ``val_size`` is a fraction of the rows left for training, as in
+    :func:`split_indices`.
+
+    >>> parts = scaffold_split(["a", "a", "b", "c", "c", "c", "d", "e"], test_size=0.25,
+    ...                        val_size=0.2, seed=0)
+    >>> sorted(len(v) for v in parts.values())
+    [1, 2, 5]
+    """
+    scaffolds = np.asarray(scaffolds, dtype=object)
+    n = len(scaffolds)
+    if n < 4:
+        raise DataError(f"only {n} row(s): too few to split into train, validation and test")
+    _, inverse = np.unique(scaffolds.astype(str), return_inverse=True)
+    sets = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
+    n_test = 0 if test_size is None else int(round(n * test_size))
+    n_val = int(round((n - n_test) * val_size))
+    limit = max(n_test, n_val) / 2
+    big = [s for s in sets if len(s) > limit]
+    small = [s for s in sets if len(s) <= limit]
+    big.sort(key=lambda s: (-len(s), s[0]))
+    rng = np.random.default_rng(seed)
+    small = [small[i] for i in rng.permutation(len(small))]
+    out: dict[str, list[np.ndarray]] = {"train": list(big), "val": [], "test": []}
+    filled = {"test": 0, "val": 0}
+    for s in small:
+        if filled["test"] + len(s) <= n_test:
+            out["test"].append(s)
+            filled["test"] += len(s)
+        elif filled["val"] + len(s) <= n_val:
+            out["val"].append(s)
+            filled["val"] += len(s)
+        else:
+            out["train"].append(s)
+    parts = {k: np.sort(np.concatenate(v)) if v else np.zeros(0, dtype=np.int64)
+             for k, v in out.items()}
+    names = ("train", "val", "test") if test_size is not None else ("train", "val")
+    for name in names:
+        if len(parts[name]) == 0:
+            raise DataError(f"the {name} split is empty after grouping molecules by scaffold",
+                            hint="use more data, or change split.test_size / split.val_size")
+    return {k: parts[k] for k in names}

@@ -21,6 +21,7 @@ _TASKS = {
     "regression": "healthnn.tasks.tabular:RegressionTask",
     "survival": "healthnn.tasks.survival:SurvivalTask",
     "image_classification": "healthnn.tasks.image:ImageClassificationTask",
+    "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
 }
 
 

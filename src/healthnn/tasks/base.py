@@ -67,6 +67,27 @@ class Task:
         """Targets for every row and a boolean mask of rows whose target is present."""
         raise NotImplementedError
 
+    def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
+                    file: Path) -> tuple[np.ndarray, list[str]]:
+        """Training rows the task can use, and notes naming the rows it leaves out. The
+        default keeps every row (rows without a label are then an error)."""
+        return np.ones(len(df), dtype=bool), []
+
+    def split(self, df: pd.DataFrame, y: Labels, *, test_size: float | None, val_size: float,
+              seed: int, strata: np.ndarray | None = None,
+              groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Positional indices of the train / val (/ test) rows of ``df``."""
+        from healthnn.data.split import split_indices
+
+        if self.config.split.method not in ("auto", "random", "stratified", "group"):
+            from healthnn.errors import ConfigError
+
+            raise ConfigError(f"split.method {self.config.split.method!r} is not available for "
+                              f"task '{self.name}'", file=self.config.source, key="split.method",
+                              hint="use auto, random, stratified or group")
+        return split_indices(len(df), test_size=test_size, val_size=val_size, seed=seed,
+                             strata=strata, groups=groups)
+
     def strata(self, y: Labels) -> np.ndarray | None:
         """Labels to stratify splits and bootstrap resamples by (None: no stratification)."""
         return None
