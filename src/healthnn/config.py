@@ -278,6 +278,9 @@ def _check_ranges(c: Config) -> None:
     if c.eval.horizons is not None and any(h <= 0 for h in c.eval.horizons):
         raise bad("eval.horizons", "times must be positive")
     p = c.train.privacy
+    if p is not None and c.train.ensemble > 1:
+        raise bad("train.ensemble", "an ensemble of differentially private models spends the "
+                  "budget once per member; use ensemble = 1 with [train] privacy")
     if p is not None:
         if p.epsilon <= 0:
             raise bad("train.privacy.epsilon", "must be positive")

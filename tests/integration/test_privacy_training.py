@@ -42,3 +42,7 @@ def test_dp_config_validation(table_csv):
     d["train"]["privacy"] = {"epsilon": 1, "delt": 0.1}
     with pytest.raises(ConfigError, match="did you mean 'delta'"):
         load_config(d)
+    d["train"]["privacy"] = {"epsilon": 1}
+    d["train"]["ensemble"] = 3
+    with pytest.raises(ConfigError, match="spends the budget once per member"):
+        load_config(d)
