@@ -35,8 +35,8 @@ def trained(tmp_path_factory):
 def test_manifest_train_bundle_and_reload(trained):
     root, csv, bundle = trained
     b = root / "b"
-    assert {"model.safetensors", "task.json", "metrics.json", "predictions_test.csv"} <= {
-        p.name for p in b.iterdir()}
+    assert {"model.safetensors", "task.json", "metrics.json", "predictions_test.csv",
+            "report.html", "report.json"} <= {p.name for p in b.iterdir()}
     metrics = json.loads((b / "metrics.json").read_text())
     assert {"auroc", "accuracy", "sensitivity", "specificity"} <= set(metrics["test"])
     manifest_json = json.loads((b / "manifest.json").read_text())

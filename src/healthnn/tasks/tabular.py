@@ -131,11 +131,15 @@ class TableTask(Task):
     # -- report --------------------------------------------------------------------------------
     def report_columns(self) -> dict[str, list[str]]:
         pre = self.preprocessor_
+        if pre is None:  # a subclass whose inputs are not table columns (images)
+            return super().report_columns()
         return {"numeric": list(pre.numeric_), "categorical": list(pre.levels_)}
 
     def report_feature_groups(self) -> dict[str, list[int]]:
         # the encoding is column by column, in this order (see TablePreprocessor._names)
         pre = self.preprocessor_
+        if pre is None:
+            return super().report_feature_groups()
         groups: dict[str, list[int]] = {}
         i = 0
         for col, st in pre.numeric_.items():
@@ -150,6 +154,8 @@ class TableTask(Task):
 
     def report_facts(self) -> dict[str, Any]:
         pre = self.preprocessor_
+        if pre is None:
+            return super().report_facts()
         d = self.config.data
         predictors = [f"{c} (numeric)" for c in pre.numeric_]
         predictors += [f"{c} (categorical, {len(lv)} levels)" for c, lv in pre.levels_.items()]
