@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import make_table
 
 
@@ -19,3 +20,12 @@ def table_csv(tmp_path: Path) -> Path:
     path = tmp_path / "patients.csv"
     make_table().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Small graphs parallelise poorly; on a busy 2-core runner two threads are much slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -127,9 +127,8 @@ def train(
     encoded: dict[str, tuple[Any, dict[str, torch.Tensor]]] = {}
     for name, (frame, labels, file) in frames.items():
         inputs, errors = task.encode(frame, file)
-        if hasattr(task, "unknown_label_errors"):
-            for pos, msg in task.unknown_label_errors(labels).items():
-                errors.setdefault(pos, msg)
+        for pos, msg in task.unknown_label_errors(labels).items():
+            errors.setdefault(pos, msg)
         if errors:
             pos = min(errors)
             source_row = (source_rows[idx[name][pos]] if (name != "test" or not getattr(config.data, "test", None))
@@ -256,9 +255,8 @@ def evaluate(
     inputs, errors = task.encode(df, data)
     for pos in np.flatnonzero(~ok):
         errors.setdefault(int(pos), "no observed outcome in this row")
-    if hasattr(task, "unknown_label_errors"):
-        for pos, msg in task.unknown_label_errors(y).items():
-            errors.setdefault(pos, msg)
+    for pos, msg in task.unknown_label_errors(y).items():
+        errors.setdefault(pos, msg)
     good = np.array([i not in errors for i in range(len(df))])
     if not good.any():
         first = min(errors)

@@ -2,20 +2,13 @@
 
 import pandas as pd
 import pytest
-import torch
 from helpers import MOLECULES
 from test_cli import bad, run_cli, write_config
 
 pytest.importorskip("rdkit")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small graphs parallelise poorly; on a busy 2-core runner two threads are much slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 MOL = """task = "molecule_property"
 [data]

@@ -16,13 +16,7 @@ from helpers import MOLECULES, molecule_config
 pytest.importorskip("rdkit")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small graphs parallelise poorly; on a busy 2-core runner two threads are much slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("data, target, model, first_metric", [

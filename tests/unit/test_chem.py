@@ -20,13 +20,7 @@ from healthnn.models.dmpnn import DMPNN
 pytest.importorskip("rdkit")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small graphs parallelise poorly; on a busy 2-core runner two threads are much slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_standardize_salts_charges_and_bad_input():

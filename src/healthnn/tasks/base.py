@@ -88,6 +88,11 @@ class Task:
         return split_indices(len(df), test_size=test_size, val_size=val_size, seed=seed,
                              strata=strata, groups=groups)
 
+    def unknown_label_errors(self, y: Labels) -> dict[int, str]:
+        """``{row position: message}`` for labels the trained model cannot score (a class
+        never seen in training); none by default."""
+        return {}
+
     def strata(self, y: Labels) -> np.ndarray | None:
         """Labels to stratify splits and bootstrap resamples by (None: no stratification)."""
         return None
