@@ -294,6 +294,42 @@ def _run_deid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a bundle's model to ONNX, checked against PyTorch")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="only onnx for now")
+    p.add_argument("--out", type=Path, default=None, help="ONNX file (default: BUNDLE/model.onnx)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="rows to check the export on, e.g. the test set (default: the data "
+                   "files named in the bundle's config)")
+    p.add_argument("--rows", type=int, default=256, help="how many rows to check (default 256)")
+    p.add_argument("--quantize", action="store_true",
+                   help="also write a dynamically int8-quantised copy (*.int8.onnx) and report "
+                   "how much the metrics change")
+    _key_arg(p)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from healthnn.export import TOLERANCE, export_onnx
+
+    if args.rows < 1:
+        raise HealthnnError("--rows must be at least 1")
+    r = export_onnx(args.bundle, args.out, data=args.data, rows=args.rows,
+                    quantize=args.quantize, key=_key(args))
+    print(f"exported: {r.path} ({r.path.stat().st_size / 1e6 if r.path.exists() else 0:.2f} MB)"
+          if r.path.exists() else f"exported: {r.path} (sealed)")
+    print(f"checked on {r.checked_on}: max |ONNX - PyTorch| = {r.max_abs_diff:.2g} "
+          f"(tolerance {TOLERANCE:g})")
+    if r.int8_path is not None:
+        print(f"int8: {r.int8_path}; max |int8 - PyTorch| = {r.int8_max_abs_diff:.2g}")
+    if r.metrics:
+        names = list(r.metrics["torch"])[:6]
+        print("metric".ljust(20) + "".join(k.rjust(10) for k in r.metrics))
+        for n in names:
+            print(n.ljust(20) + "".join(_num(m.get(n)).rjust(10) for m in r.metrics.values()))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
@@ -306,6 +342,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
+    "export": (_add_export, _run_export),
 }
 
 

@@ -252,10 +252,15 @@ class MolGraphs:
         return len(self.atom_ptr) - 1
 
     @property
+    def n_molecules(self) -> Any:
+        """``len(self)`` as a tensor dimension, so ONNX export keeps the batch size dynamic."""
+        return self.atom_ptr.shape[0] - 1
+
+    @property
     def batch(self) -> torch.Tensor:
         """Molecule index of every atom."""
         counts = self.atom_ptr[1:] - self.atom_ptr[:-1]
-        return torch.repeat_interleave(torch.arange(len(self), device=counts.device), counts)
+        return torch.repeat_interleave(torch.arange(self.n_molecules, device=counts.device), counts)
 
     def to(self, device: Any) -> MolGraphs:
         return MolGraphs(*(getattr(self, f).to(device) for f in _FIELDS))

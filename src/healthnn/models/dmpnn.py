@@ -74,7 +74,7 @@ class DMPNN(nn.Module):
         incoming = h.new_zeros(n_atoms, h.shape[1]).index_add_(0, g.dst, h)
         atom_h = self.drop(self.act(self.W_o(torch.cat([x, incoming], 1))))
         batch = g.batch
-        mol = atom_h.new_zeros(len(g), atom_h.shape[1]).index_add_(0, batch, atom_h)
+        mol = atom_h.new_zeros(g.n_molecules, atom_h.shape[1]).index_add_(0, batch, atom_h)
         if self.aggregation == "mean":
             counts = (g.atom_ptr[1:] - g.atom_ptr[:-1]).clamp(min=1).to(mol.dtype)
             mol = mol / counts[:, None]

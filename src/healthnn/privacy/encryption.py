@@ -17,7 +17,7 @@ from healthnn.errors import BundleError
 from healthnn.privacy.keys import key_id
 
 __all__ = ["MARKER", "is_encrypted", "encrypt_bundle", "decrypt_bundle", "read_bundle_file",
-           "seal", "open_sealed"]
+           "seal", "open_sealed", "add_sealed_file"]
 
 MARKER = "encrypted.json"
 _SUFFIX = ".enc"
@@ -95,6 +95,16 @@ def decrypt_bundle(path: str | Path, key: bytes) -> list[str]:
         (path / (name + _SUFFIX)).unlink()
     (path / MARKER).unlink()
     return list(plain)
+
+
+def add_sealed_file(path: str | Path, name: str, data: bytes, key: bytes | None) -> None:
+    """Add (or replace) one file of an encrypted bundle, e.g. an ONNX export."""
+    path = Path(path)
+    info = _check_key(path, key)
+    (path / (name + _SUFFIX)).write_bytes(seal(key, data, name))
+    if name not in info["files"]:
+        info["files"] = sorted([*info["files"], name])
+        (path / MARKER).write_text(json.dumps(info, indent=2) + "\n")
 
 
 def read_bundle_file(path: str | Path, name: str, key: bytes | None) -> bytes:
