@@ -37,7 +37,8 @@ def table(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     cfg = config_dict("classification", root / "t.csv",
                       categorical=["sex", "smoker"])
     cfg["train"].update(epochs=3, ensemble=2)
-    return _train(cfg, root / "b"), df
+    path = _train(cfg, root / "b")
+    return path, df, export_onnx(path)
 
 
 def _same(b1, b2, df: pd.DataFrame) -> pd.DataFrame:
@@ -52,8 +53,7 @@ def _same(b1, b2, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_table_ensemble_matches_pytorch_on_test_rows(table):
-    path, df = table
-    result = export_onnx(path)
+    path, df, result = table
     assert result.path == path / "model.onnx" and result.path.is_file()
     assert result.max_abs_diff <= 1e-5
     assert result.checked_on.startswith("the bundle's") and result.rows_checked == 48
@@ -65,8 +65,7 @@ def test_table_ensemble_matches_pytorch_on_test_rows(table):
 
 
 def test_bad_rows_are_reported_not_dropped(table):
-    path, df = table
-    export_onnx(path)
+    path, df, _ = table
     bad = df.head(5).astype({"age": object})
     bad.loc[2, "age"] = "old"
     got = _same(load_bundle(path), onnx_predictor(path), bad)
@@ -74,7 +73,7 @@ def test_bad_rows_are_reported_not_dropped(table):
 
 
 def test_quantized_copy_reports_metric_change(table, tmp_path):
-    path, _ = table
+    path, _, _ = table
     copy = shutil.copytree(path, tmp_path / "b")
     result = export_onnx(copy, quantize=True)
     assert result.int8_path == copy / "model.int8.onnx" and result.int8_path.is_file()
@@ -86,9 +85,8 @@ def test_quantized_copy_reports_metric_change(table, tmp_path):
 
 
 def test_retrained_weights_refuse_a_stale_export(table, tmp_path):
-    path, _ = table
+    path, _, _ = table
     copy = shutil.copytree(path, tmp_path / "b")
-    export_onnx(copy)
     other = load_bundle(copy)
     from safetensors.torch import save_file
 
@@ -100,9 +98,9 @@ def test_retrained_weights_refuse_a_stale_export(table, tmp_path):
 
 
 def test_missing_export_and_missing_data_say_what_to_do(table, tmp_path):
-    path, _ = table
+    path, _, _ = table
     copy = shutil.copytree(path, tmp_path / "b")
-    (copy / "model.onnx").unlink(missing_ok=True)
+    (copy / "model.onnx").unlink()
     with pytest.raises(BundleError, match="no ONNX export") as e:
         onnx_predictor(copy)
     assert "healthnn export" in e.value.hint
@@ -148,9 +146,9 @@ def test_encrypted_bundle_export_is_sealed(table, tmp_path):
     from healthnn.privacy.encryption import decrypt_bundle, encrypt_bundle
     import os
 
-    path, df = table
+    path, df, _ = table
     copy = shutil.copytree(path, tmp_path / "b")
-    (copy / "model.onnx").unlink(missing_ok=True)
+    (copy / "model.onnx").unlink()
     key = os.urandom(32)
     encrypt_bundle(copy, key)
     with pytest.raises(BundleError, match="exported into the bundle"):
