@@ -109,7 +109,7 @@ def _test_rows(bundle: Any, key: bytes | None) -> tuple[Any, Path, str]:
 
     d = bundle.config.data
     split = "test" if getattr(d, "test", None) else "train"
-    file = Path(getattr(d, split))
+    file = Path(bundle.config.resolve(getattr(d, split)))
     hint = "pass --data FILE with some input rows (for example your test set)"
     if not file.exists():
         raise DataError("the data the bundle was trained on is not here, so there are no rows "
@@ -125,9 +125,19 @@ def _test_rows(bundle: Any, key: bytes | None) -> tuple[Any, Path, str]:
                         hint=hint) from None
     df = bundle.task.read(file)
     rows = table["row"].to_numpy(dtype=np.int64) - 1
-    if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(df):
-        return None, file, ""
-    return df.iloc[rows].reset_index(drop=True), file, f"the bundle's {len(rows)} test rows"
+    what = f"the bundle's {len(rows)} test rows"
+    if len(rows) and rows.min() >= 0 and rows.max() < len(df):
+        return df.iloc[rows].reset_index(drop=True), file, what
+    # the task reads a different view of the file once trained (an .npz's test part, say):
+    # find the test rows by their identifier columns instead
+    ids = [c for c in bundle.task.row_ids(df).columns if c in table.columns and c in df.columns]
+    if ids:
+        keyed = df.astype({c: str for c in ids}).set_index(ids)
+        wanted = pd.MultiIndex.from_frame(table[ids].astype(str)) if len(ids) > 1 \
+            else pd.Index(table[ids[0]].astype(str))
+        if keyed.index.is_unique and wanted.isin(keyed.index).all():
+            return keyed.loc[wanted].reset_index(), file, what
+    return None, file, ""
 
 
 def _sample(bundle: Any, data: str | Path | None, rows: int, key: bytes | None
