@@ -110,6 +110,9 @@ class ReportConfig:
     ``recalibrate``: fit a recalibration map on the validation outputs and report the test
     metrics after it too (``test_recalibrated`` in metrics.json); predictions are not changed.
     ``importance``: permutation feature importance on the test split (tables).
+    ``examples``: how many test rows get an example explanation drawn into the report
+    (Grad-CAM for images, atom attributions for molecules; tasks without drawn explanations
+    add none). These show individual inputs: set 0 where the report leaves the hospital.
     """
 
     enabled: bool = True
@@ -119,6 +122,7 @@ class ReportConfig:
     importance: bool = True
     importance_repeats: int = 5
     min_subgroup_size: int = 10
+    examples: int = 4
 
 
 @dataclass
@@ -294,6 +298,8 @@ def _check_ranges(c: Config) -> None:
         raise bad("report.importance_repeats", "must be at least 1")
     if c.report.min_subgroup_size < 2:
         raise bad("report.min_subgroup_size", "must be at least 2")
+    if not 0 <= c.report.examples <= 50:
+        raise bad("report.examples", "must be between 0 and 50")
     if c.train.device not in ("auto", "cpu") and not c.train.device.startswith(("cuda", "mps")):
         raise bad("train.device", "expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
 

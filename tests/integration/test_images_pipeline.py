@@ -44,6 +44,14 @@ def test_manifest_train_bundle_and_reload(trained):
     assert sum(s["rows"] for s in manifest_json["splits"].values()) == 28
     state = json.loads((b / "task.json").read_text())
     assert state["classes"] == ["normal", "pneumonia"] and state["channels"] == 1
+    # the report draws Grad-CAM for test images spread over the score range, captioned
+    report = json.loads((b / "report.json").read_text())
+    examples = next(sec for sec in report["sections"] if sec["id"] == "examples")
+    n_test = manifest_json["splits"]["test"]["rows"]
+    assert len(examples["plots"]) == min(4, n_test)
+    assert all(p["png_base64"] and p["title"].startswith("example ") for p in examples["plots"])
+    assert "observed label = " in examples["plots"][0]["title"]
+    assert examples["plots"][0]["png_base64"] in (b / "report.html").read_text()
     # group split: no patient in two splits
     saved = pd.read_csv(b / "predictions_test.csv")
     assert list(saved.columns[:3]) == ["row", "path", "label"]

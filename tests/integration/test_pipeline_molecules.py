@@ -41,6 +41,9 @@ def test_train_reload_predict(tmp_path, data, target, model, first_metric):
     col = [c for c in saved.columns if c.startswith(("pred_", "prob_"))][0]
     np.testing.assert_allclose(saved[col], p2.iloc[saved["row"] - 1][col], rtol=1e-6)
     assert (saved["smiles"].to_numpy() == df["smiles"].iloc[saved["row"] - 1].to_numpy()).all()
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    examples = next(sec for sec in report["sections"] if sec["id"] == "examples")
+    assert len(examples["plots"]) == 4 and all(p["svg_base64"] for p in examples["plots"])
 
 
 def test_multitask_loss_skips_missing_labels():

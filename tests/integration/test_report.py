@@ -160,7 +160,8 @@ def test_evaluate_writes_a_report_and_cli_regenerates_it(cls_bundle, data, tmp_p
 
 
 @pytest.mark.parametrize("task, sections", [
-    ("survival", ["km_risk_groups", "survival_calibration", "td_auc"]),
+    ("survival", ["km_risk_groups", "survival_calibration", "survival_decision_curve",
+                  "td_auc"]),
     ("regression", ["predicted_observed"]),
 ])
 def test_survival_and_regression_reports(data, tmp_path, task, sections):

@@ -35,6 +35,7 @@ def test_defaults_and_relative_paths(tmp_path):
         ("[model]\nname = 'deepsurv'\n", "model.name", "does not serve task"),
         ("[dta]\nx = 1\n", "dta", "did you mean 'data'"),
         ("[report]\nsubgroup = ['sex']\n", "report.subgroup", "did you mean 'subgroups'"),
+        ("[report]\nexamples = -1\n", "report.examples", "between 0 and 50"),
         ("[report]\nrecalibrate = 'plat'\n", "report.recalibrate", "did you mean 'platt'"),
         ("[report]\nthresholds = [0.2, 1.5]\n", "report.thresholds", "between 0 and 1"),
     ],

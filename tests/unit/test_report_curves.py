@@ -12,6 +12,7 @@ from healthnn.metrics.curves import (
     net_benefit,
     pr_curve,
     roc_curve,
+    survival_decision_curve,
     threshold_table,
 )
 from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
@@ -44,6 +45,33 @@ def test_decision_curve_reference_strategies_by_hand():
                                d["treat_all"])
     with pytest.raises(ValueError):
         net_benefit(Y, P, [0.0])
+
+
+def test_survival_decision_curve_by_hand_with_censoring():
+    # treated at t = 0.5: rows 0 (event at 1) and 1 (censored at 2): KM S(3.5) = 0.5, so
+    # TP = FP = 2 * 0.5 and NB = (1 - 1 * 0.5/0.5) / 4 = 0.
+    # everyone: KM 0.75 after t=1, 0.375 after t=3 (2 at risk) -> P(event by 3.5) = 0.625,
+    # treat all = 0.625 - 0.375 * 1 = 0.25
+    d = survival_decision_curve([1, 2, 3, 4], [1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1], 3.5, [0.5])
+    np.testing.assert_allclose(d["model"], [0.0], atol=1e-12)
+    np.testing.assert_allclose(d["treat_all"], [0.25])
+
+
+def test_survival_decision_curve_without_censoring_is_the_binary_one(rng):
+    n, horizon = 200, 5.0
+    time = rng.exponential(5, n) + 0.01
+    event = np.ones(n, dtype=int)
+    risk = np.clip(1 - np.exp(-horizon / time) + rng.normal(0, 0.1, n), 0, 1)
+    by_h = (time <= horizon).astype(int)
+    t = [0.05, 0.2, 0.5, 0.8]
+    d = survival_decision_curve(time, event, risk, horizon, t)
+    ref = decision_curve(by_h, risk, t)
+    for k in ("model", "treat_all", "treat_none"):
+        np.testing.assert_allclose(d[k], ref[k], atol=1e-12)
+    # censoring after the horizon changes nothing either
+    late = time > horizon + 1
+    d2 = survival_decision_curve(time, np.where(late, 0, 1), risk, horizon, t)
+    np.testing.assert_allclose(d2["model"], ref["model"], atol=1e-12)
 
 
 def test_calibration_bins_by_hand():

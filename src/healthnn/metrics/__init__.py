@@ -41,6 +41,7 @@ from healthnn.metrics.curves import (
     net_benefit,
     pr_curve,
     roc_curve,
+    survival_decision_curve,
     threshold_table,
 )
 from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
@@ -75,6 +76,7 @@ __all__ = [
     "calibration_bins",
     "net_benefit",
     "decision_curve",
+    "survival_decision_curve",
     "threshold_table",
     # recalibration
     "fit_recalibration",

@@ -29,6 +29,7 @@ __all__ = [
     "calibration_bins",
     "net_benefit",
     "decision_curve",
+    "survival_decision_curve",
     "threshold_table",
 ]
 
@@ -212,6 +213,50 @@ def decision_curve(y_true: Any, y_prob: Any, thresholds: Any = None) -> dict[str
         "treat_all": prev - (1.0 - prev) * t / (1.0 - t),
         "treat_none": np.zeros_like(t),
     }
+
+
+def survival_decision_curve(time: Any, event: Any, risk: Any, horizon: float,
+                            thresholds: Any = None) -> dict[str, np.ndarray]:
+    """Decision-curve analysis for a survival model at ``horizon`` (Vickers et al. 2008).
+
+    ``risk`` is each patient's predicted probability of the event by ``horizon``
+    (``1 - S(horizon)``). Patients with ``risk >= t`` are treated; the event probability among
+    them is the Kaplan-Meier estimate by ``horizon`` in that group, so censored patients count
+    for as long as they were followed. Net benefit = TP/n - FP/n * t / (1 - t) with
+    ``TP = n_treated * P(event by horizon | treated)``; treating everyone uses the whole
+    sample's Kaplan-Meier estimate. Without censoring before ``horizon`` this equals
+    :func:`decision_curve` with ``y = event by horizon``.
+
+    >>> d = survival_decision_curve([1, 2, 5, 6], [1, 1, 0, 0], [0.9, 0.6, 0.7, 0.2], 3, [0.5])
+    >>> d["model"].tolist(), d["treat_all"].tolist()
+    ([0.25], [0.0])
+    """
+    from healthnn.metrics.survival import evaluate_step_function, kaplan_meier
+
+    time = as_float_array(time, "time")
+    event = as_binary(event, "event")
+    p = as_probability(risk, "risk")
+    check_same_length(time=time, event=event, risk=p)
+    t = np.round(np.arange(1, 100) / 100, 2) if thresholds is None else np.atleast_1d(
+        as_float_array(thresholds, "thresholds"))
+
+    def event_prob(sel: np.ndarray) -> float:
+        km_t, km_s = kaplan_meier(time[sel], event[sel])
+        return 1.0 - float(evaluate_step_function(km_t, km_s, [horizon])[0])
+
+    n = time.size
+    odds = t / (1.0 - t)
+    model = np.empty_like(t)
+    for k, thr in enumerate(t):
+        sel = p >= thr
+        if not sel.any():
+            model[k] = 0.0
+            continue
+        pe = event_prob(sel)
+        model[k] = (sel.sum() * pe - sel.sum() * (1.0 - pe) * odds[k]) / n
+    prev = event_prob(np.ones(n, dtype=bool))
+    return {"threshold": t, "model": model, "treat_all": prev - (1.0 - prev) * odds,
+            "treat_none": np.zeros_like(t)}
 
 
 def threshold_table(y_true: Any, y_prob: Any, thresholds: Any) -> list[dict[str, float]]:

@@ -182,6 +182,61 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
     return sections
 
 
+def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: torch.Tensor,
+              file: Path, k: int) -> dict[str, Any] | None:
+    """Drawn explanations (Grad-CAM, atom attributions) of ``k`` test rows spread over the
+    range of the model's score, captioned with the observed outcome and the prediction.
+    None when the task draws no explanations."""
+    import base64
+    import contextlib
+    import io
+    import tempfile
+
+    task = bundle.task
+    n = len(df)
+    if k == 0 or n == 0 or type(task).explain is _base_explain():
+        return None
+    score = outputs.float().reshape(n, -1)[:, -1].numpy()
+    order = np.argsort(score, kind="stable")
+    picked = list(dict.fromkeys(order[np.linspace(0, n - 1, min(k, n)).round().astype(int)]))
+    rows = df.iloc[picked].reset_index(drop=True)
+    labels = task.label_frame(_take(y, np.asarray(picked))).reset_index(drop=True)
+    preds = task.predictions(outputs[torch.as_tensor(picked)]).reset_index(drop=True)
+    plots = []
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
+        written = task.explain(bundle.model, rows, Path(tmp), file=Path(file))
+        drawn = [p for p in written if p.suffix in (".png", ".svg")]
+        if len(drawn) != len(rows):  # a row could not be drawn: captions would not match
+            return None
+        for j, path in enumerate(drawn):
+            obs = ", ".join(f"{c} = {_cell(v)}" for c, v in labels.iloc[j].items())
+            pred = ", ".join(f"{c} = {_cell(v)}" for c, v in preds.iloc[j].items()
+                             if c != "rank")
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            key = "png_base64" if path.suffix == ".png" else "svg_base64"
+            plots.append({"kind": "image", "title": f"example {j + 1}: observed {obs}; "
+                                                    f"predicted {pred}", key: data})
+    return {
+        "id": "examples", "title": "Example explanations",
+        "text": f"{len(plots)} test rows chosen across the range of the model's score (lowest "
+                "to highest), explained as 'healthnn explain' does. These show individual "
+                "inputs; [report] examples = 0 leaves them out.",
+        "plots": plots, "tables": [],
+    }
+
+
+def _base_explain():
+    from healthnn.tasks.base import Task
+
+    return Task.explain
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.3g}"
+    return str(v)
+
+
 def _common(bundle: Any) -> dict[str, Any]:
     config, task, manifest = bundle.config, bundle.task, bundle.manifest
     facts = dict(task.report_facts())
@@ -247,6 +302,10 @@ def build_train_report(
                                 "state": state}
     rep["sections"] = _safe("task sections", lambda: _sections(
         task, test_out, y_test, config, seed, recal_view), notes, log) or []
+    examples = _safe("example explanations", lambda: _examples(
+        bundle, df_test, y_test, test_out, file_test, config.report.examples), notes, log)
+    if examples:
+        rep["sections"].append(examples)
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),
@@ -308,6 +367,10 @@ def build_evaluation_report(
         recal_view = _safe("recalibration", after, notes, log)
     rep["sections"] = _safe("task sections", lambda: _sections(
         task, outputs, y, config, seed, recal_view), notes, log) or []
+    examples = _safe("example explanations", lambda: _examples(
+        bundle, df, y, outputs, file, config.report.examples), notes, log)
+    if examples:
+        rep["sections"].append(examples)
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df.reset_index(drop=True), y, outputs, metrics["test"], config.report.subgroups,
         config.report.min_subgroup_size, seed, notes), notes, log) or []

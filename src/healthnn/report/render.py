@@ -27,6 +27,8 @@ th{background:#eef3f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .todo{background:#fff3cd;color:#7a5a00;padding:0 4px;border-radius:3px;font-style:italic}
 .flag{background:#fde2e1;color:#a0231a;font-weight:600;padding:0 4px;border-radius:3px}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{border:1px solid #ddd;max-width:100%}
+figure.example{margin:0;max-width:260px}figure.example img{width:240px;image-rendering:pixelated}
+figure.example figcaption{font-size:12px;color:#555}
 .muted{color:#666;font-size:12px}.warn li{margin:2px 0}
 nav a{margin-right:10px}
 """
@@ -97,6 +99,15 @@ def _metric_cell(split: str, name: str, m: dict[str, Any]) -> tuple[str, bool]:
 def _plots(plots: list[dict[str, Any]]) -> str:
     out = []
     for p in plots:
+        if p.get("kind") == "image":
+            mime, data = (("image/svg+xml", p["svg_base64"]) if p.get("svg_base64")
+                          else ("image/png", p.get("png_base64")))
+            if data:
+                title = _e(p.get("title", "image"))
+                out.append(f'<figure class="example"><img alt="{title}" '
+                           f'src="data:{mime};base64,{data}"><figcaption>{title}</figcaption>'
+                           "</figure>")
+            continue
         png = plot_png(p)
         if png:
             alt = _e(p.get("title", "plot"))

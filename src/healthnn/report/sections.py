@@ -31,6 +31,7 @@ from healthnn.metrics.curves import (
     calibration_bins,
     curve_bands,
     decision_curve,
+    survival_decision_curve,
     threshold_table,
 )
 
@@ -246,6 +247,39 @@ def regression_sections(y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]
     }]
 
 
+def _survival_decision(time, event, horizons, surv_at_horizons) -> dict[str, Any]:
+    """Decision curves at each horizon: acting when the predicted risk by then is >= t."""
+    plots, rows = [], []
+    marks = [0.05, 0.1, 0.2, 0.3, 0.5]
+    for j, h in enumerate(horizons):
+        risk = np.clip(1.0 - surv_at_horizons[:, j], 0.0, 1.0)
+        dc = survival_decision_curve(time, event, risk, float(h))
+        top = max(float(np.nanmax(dc["model"])), float(dc["treat_all"][0]), 0.02)
+        x = _l(dc["threshold"])
+        plots.append({"kind": "lines", "title": f"Decision curve at t = {h:g}",
+                      "xlabel": "threshold risk by t", "ylabel": "net benefit", "xlim": [0, 1],
+                      "ylim": [-0.05 * max(top, 0.1), top * 1.1 + 0.01], "diagonal": False,
+                      "series": [{"label": "model", "x": x, "y": _l(dc["model"]),
+                                  "style": "line"},
+                                 {"label": "treat all", "x": x, "y": _l(dc["treat_all"]),
+                                  "style": "dashed"},
+                                 {"label": "treat none", "x": x, "y": _l(dc["treat_none"]),
+                                  "style": "dashed"}]})
+        at = survival_decision_curve(time, event, risk, float(h), marks)
+        rows += [[float(h), t, float(m), float(a)]
+                 for t, m, a in zip(marks, at["model"], at["treat_all"], strict=True)]
+    return {
+        "id": "survival_decision_curve", "title": "Decision curves at horizons",
+        "text": "Net benefit of acting on the predicted risk of an event by each horizon, "
+                "against treating everyone and no one; event probabilities are Kaplan-Meier "
+                "estimates, so censored patients count for as long as they were followed "
+                "(Vickers et al. 2008).",
+        "plots": plots,
+        "tables": [{"title": "Net benefit at selected thresholds",
+                    "columns": ["horizon", "threshold", "model", "treat all"], "rows": rows}],
+    }
+
+
 def survival_sections(time, event, risk, horizons, surv_at_horizons, times, train_time,
                       train_event, n_groups: int = 3) -> list[dict[str, Any]]:
     """Kaplan-Meier curves by predicted risk group, calibration at the horizons and the
@@ -314,6 +348,9 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
                         "columns": ["horizon", "quintile", "n", "mean predicted",
                                     "observed (KM)"], "rows": rows}],
         })
+    if len(horizons):
+        sections.append(_survival_decision(time, event, horizons,
+                                           np.asarray(surv_at_horizons, float)))
     times = np.asarray(times, float)
     if times.size >= 1 and event.any():
         try:
