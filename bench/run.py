@@ -25,6 +25,7 @@ BENCHMARKS = {
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
     "export": "export_onnx",
+    "federated": "federated_pima",
 }
 
 
@@ -56,7 +57,7 @@ def _supported(module, options: list[str]) -> list[str]:
     """Pass on only the options this script accepts (e.g. --seeds goes to survival only)."""
     parser_opts = set()
     source = Path(module.__file__).read_text()
-    for opt in ("--quick", "--seeds", "--threads", "--epochs", "--folds"):
+    for opt in ("--quick", "--seeds", "--threads", "--epochs", "--folds", "--rounds"):
         if f'"{opt}"' in source:
             parser_opts.add(opt)
     out, i = [], 0

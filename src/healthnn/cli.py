@@ -73,6 +73,46 @@ def _launch_workers(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, check=False).returncode
 
 
+def _add_federate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("federate", help="train across sites that keep their rows (Flower "
+                       "FedAvg, simulated on this machine) into a normal bundle")
+    p.add_argument("config", type=Path, help="experiment config (TOML)")
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--site-column", default=None,
+                   help="column naming each row's site (or [federated] site_column)")
+    p.add_argument("--rounds", type=int, default=None, help="FedAvg rounds (default 10)")
+    p.add_argument("--local-epochs", type=int, default=None,
+                   help="epochs each site trains per round (default 1)")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="share of sites that train each round (default 1.0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--encrypt", action="store_true",
+                   help="encrypt the bundle at rest (AES-256-GCM) with --key-file")
+    _key_arg(p)
+
+
+def _run_federate(args: argparse.Namespace) -> int:
+    import json
+
+    from healthnn.config import load_config
+    from healthnn.pipeline import train
+
+    overrides = list(args.overrides)
+    for key, value in (("site_column", args.site_column), ("rounds", args.rounds),
+                       ("local_epochs", args.local_epochs), ("fraction", args.fraction)):
+        if value is not None:
+            overrides.append(f"federated.{key}={json.dumps(value)}")
+    config = load_config(args.config, overrides=overrides)
+    if config.federated is None:
+        raise HealthnnError("which column names the sites?",
+                            hint="pass --site-column COLUMN (or add [federated] site_column)")
+    key = _key(args, required=True) if args.encrypt else None
+    bundle = train(config, args.out, encrypt_with=key)
+    _print_summary(bundle.path, bundle.metrics)
+    return 0
+
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a trained bundle on new labelled data")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
@@ -343,6 +383,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
     "export": (_add_export, _run_export),
+    "federate": (_add_federate, _run_federate),
 }
 
 

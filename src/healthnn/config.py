@@ -39,6 +39,7 @@ __all__ = [
     "PrivacyConfig",
     "ModelConfig",
     "ReportConfig",
+    "FederatedConfig",
     "load_config",
     "parse_section",
     "to_toml",
@@ -126,6 +127,23 @@ class ReportConfig:
 
 
 @dataclass
+class FederatedConfig:
+    """``[federated]``: train across sites that keep their rows (simulated with Flower, FedAvg).
+
+    ``site_column`` names each row's site (hospital); it is never a feature. Each round,
+    ``fraction`` of the sites train ``local_epochs`` epochs on their own rows, starting from
+    the global model, and the server averages their weights by row count. The round whose
+    global model has the lowest validation loss (averaged over the sites' own validation
+    rows) is kept.
+    """
+
+    site_column: str
+    rounds: int = 10
+    local_epochs: int = 1
+    fraction: float = 1.0
+
+
+@dataclass
 class ModelConfig:
     """A registered model's name and its hyperparameters (validated by the registry)."""
 
@@ -144,6 +162,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    federated: FederatedConfig | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<config>"
 
@@ -163,10 +182,11 @@ class Config:
             "train": _asdict(self.train),
             "eval": _asdict(self.eval),
             "report": _asdict(self.report),
+            **({"federated": _asdict(self.federated)} if self.federated else {}),
         }
 
 
-SECTIONS = ("data", "split", "model", "train", "eval", "report")
+SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated")
 
 
 def load_config(
@@ -230,6 +250,8 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
     evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
     report = parse_section(ReportConfig, raw.get("report", {}), "report", name)
+    federated = (parse_section(FederatedConfig, raw["federated"], "federated", name)
+                 if "federated" in raw else None)
     model_raw = dict(raw.get("model", {}))
     model_name = model_raw.pop("name", None) or task_cls.default_model
     if not isinstance(model_name, str):
@@ -243,6 +265,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
         train=train,
         eval=evalc,
         report=report,
+        federated=federated,
         base_dir=folder,
         source=name,
     )
@@ -298,6 +321,19 @@ def _check_ranges(c: Config) -> None:
         raise bad("report.importance_repeats", "must be at least 1")
     if c.report.min_subgroup_size < 2:
         raise bad("report.min_subgroup_size", "must be at least 2")
+    f = c.federated
+    if f is not None:
+        if f.rounds < 1:
+            raise bad("federated.rounds", "must be at least 1")
+        if f.local_epochs < 1:
+            raise bad("federated.local_epochs", "must be at least 1")
+        if not 0.0 < f.fraction <= 1.0:
+            raise bad("federated.fraction", "must be in (0, 1]")
+        if c.train.privacy is not None:
+            raise bad("train.privacy", "differential privacy is not supported with federated "
+                      "training yet (the budget would be spent once per site and round)")
+        if c.train.ensemble > 1:
+            raise bad("train.ensemble", "use ensemble = 1 with [federated]")
     if not 0 <= c.report.examples <= 50:
         raise bad("report.examples", "must be between 0 and 50")
     if c.train.device not in ("auto", "cpu") and not c.train.device.startswith(("cuda", "mps")):

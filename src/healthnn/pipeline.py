@@ -150,6 +150,12 @@ def train(
         generator = torch.Generator().manual_seed(seed)
         model = task.build_model()
         checkpoint = out / ("checkpoint.pt" if member == 0 else f"checkpoint_{member}.pt")
+        if config.federated is not None:  # sites train locally; only weights travel
+            from healthnn.training.federated import federated_fit
+
+            results.append(federated_fit(model, task, encoded, frames, config, log=log))
+            members.append(model)
+            continue
         trainer = Trainer(config.train, checkpoint=checkpoint, log=log)
         results.append(trainer.fit(
             model,
@@ -207,6 +213,7 @@ def train(
             "seconds": round(time.time() - started, 2),
             "history": result.history,
             "privacy": result.privacy,
+            **({"federated": result.federated} if result.federated else {}),
         },
         **({"ensemble": {"members": len(members),
                          "seeds": [config.train.seed + i for i in range(len(members))],

@@ -77,6 +77,8 @@ class TableTask(Task):
         if d.features is not None:
             return list(d.features)
         excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c)}
+        if self.config.federated is not None:  # the site is where a row lives, not a feature
+            excluded.add(self.config.federated.site_column)
         return [c for c in df.columns if c not in excluded]
 
     def groups(self, df: pd.DataFrame) -> np.ndarray | None:

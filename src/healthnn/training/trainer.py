@@ -106,6 +106,7 @@ class TrainResult:
     stopped_early: bool = False
     resumed_from: int | None = None
     privacy: dict[str, float] | None = None
+    federated: dict[str, Any] | None = None  # sites and rounds (federated training only)
 
 
 def _to(x: Any, device: torch.device) -> Any:
