@@ -389,10 +389,21 @@ class EventClassificationTask(ClassificationTask):
         return names
 
     # -- report ------------------------------------------------------------------------------
+    def _summary_columns(self) -> list[str]:
+        """One aggregate per variable (the mean in the first window, or the first aggregate
+        configured) for Table 1, shift and importance: every aggregate of every variable would
+        make those tables unreadable and slow."""
+        aggs = self._aggregates()
+        agg = "mean" if "mean" in aggs else aggs[0]
+        return E.feature_names(self.series_, self._windows(), [agg])[:len(self.series_)]
+
     def report_columns(self) -> dict[str, list[str]]:
-        if self.preprocessor_ is None:
+        pre = self.preprocessor_
+        if pre is None:
             return {"numeric": [], "categorical": []}
-        return super().report_columns()
+        wanted = set(self.static_) | set(self._summary_columns())
+        return {"numeric": [c for c in pre.numeric_ if c in wanted],
+                "categorical": [c for c in pre.levels_ if c in wanted]}
 
     def report_feature_groups(self) -> dict[str, list[int]] | None:
         if self._sequence or self.preprocessor_ is None:
