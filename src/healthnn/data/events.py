@@ -122,6 +122,7 @@ class CleaningReport:
     duplicate_exact: int = 0
     duplicate_conflicting: int = 0
     unsorted_stays: int = 0
+    unknown_hint: str = "add them to [data] variables to use them"
 
     def notes(self, file: str | Path) -> list[str]:
         """One plain sentence per kind of change (counts only, never values)."""
@@ -133,7 +134,7 @@ class CleaningReport:
                        f"{len(names)} unknown variable(s) left out: "
                        + ", ".join(f"{short(n, 30)} ({self.unknown_variables[n]})"
                                    for n in names[:10]) + (" ..." if len(names) > 10 else "")
-                       + " (add them to [data] variables to use them)")
+                       + f" ({self.unknown_hint})")
         if self.placeholders:
             out.append(f"{f}: {sum(self.placeholders.values())} placeholder value(s) (e.g. -1) "
                        "set to missing: " + _counts(self.placeholders))

@@ -5,9 +5,10 @@ PRESCRIPTIONS, OUTPUTEVENTS (and D_ITEMS for item names) and DIAGNOSES_ICD into
 
 * ``events.csv``: ``stay_id, time, variable, value`` with ``time`` in hours since the ICU
   admission (``intime``): ``Age`` and ``Male`` at time 0, ``EmergencyAdmission`` at time 0,
-  one ``rx:<drug>`` event (value 1) per prescription at its start (the ``top_drugs`` most
+  one ``rx:<drug>`` event per prescription start time (value: the number of prescriptions
+  of that drug started then) (the ``top_drugs`` most
   frequent drugs by name, the rest as ``rx:other``), and one ``out:<item>`` event per output
-  measurement (urine and drains, in mL; the ``top_outputs`` most frequent items, the rest as
+  measurement time (urine and drains, in mL, summed over pooled items; the ``top_outputs`` most frequent items, the rest as
   ``out:other``). Output rows flagged ``iserror`` are left out (counted);
 * ``cohort.csv``: one row per ICU stay: ``stay_id, subject_id, hadm_id, in_hospital_death``
   (ADMISSIONS.hospital_expire_flag), ``first_careunit``, ``los_days`` and ``n_diagnoses``.
@@ -206,6 +207,9 @@ def build_mimic_cohort(folder: str | Path, out: str | Path, *, top_drugs: int = 
 
     events = pd.concat(parts, ignore_index=True)
     events["time"] = events["time"].round(4)
+    # several prescriptions (or outputs of pooled items) at one time: one event, their sum
+    events = events.groupby(["stay_id", "time", "variable"], as_index=False, sort=False)[
+        "value"].sum(min_count=1)
     events = events.sort_values(["stay_id", "time", "variable"], kind="stable")
     cohort = pd.DataFrame({
         "stay_id": stays["stay_id"].to_numpy(),

@@ -200,6 +200,8 @@ class EventClassificationTask(ClassificationTask):
         ev, report = E.clean_events(ev, ranges=self._ranges(),
                                     missing_values=self._missing_values(),
                                     variables=self._known_variables(), windows=self._windows())
+        if getattr(self, "variables_", None) is not None:
+            report.unknown_hint = "the model was not trained with them"
         notes = report.notes(path.name)
         stays = list(dict.fromkeys([*(ev.attrs.get("stays") or []), *ev["stay"].tolist()]))
         frame = pd.DataFrame({self.id_column: pd.Series(stays, dtype=object)})
