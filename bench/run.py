@@ -24,6 +24,7 @@ BENCHMARKS = {
     "privacy": "privacy_dp",
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
+    "ehr": "ehr_physionet2012",
 }
 
 
