@@ -318,8 +318,12 @@ _NOT_SPLIT = re.compile(r"^(?!\d+,\d+,)[^,\n]*,", re.M)
 def _read_physionet(path: Path) -> pd.DataFrame:
     """PhysioNet 2012 stay files: a header ``Time,Parameter,Value``, then ``HH:MM,name,value``;
     the ``RecordID`` line names the stay (the file name does when it is missing)."""
+    from tqdm.auto import tqdm
+
     chunks, names, n_lines = [], [], []
-    for name, data in _physionet_members(path):
+    files = tqdm(_physionet_members(path), desc="reading stay files", unit=" files",
+                 disable=None, leave=False)  # shown on a terminal only
+    for name, data in files:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
