@@ -54,6 +54,11 @@ def test_mimic_cohort_train_predict(tmp_path, capsys):
             "not trained with them)") in err
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert len(scored) == ev["stay_id"].nunique() and "prob_1" in scored
+    # evaluate finds the outcome table named (relative to the config) in the bundle
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "b", tmp_path / "new.csv", "--out",
+                             tmp_path / "ev")
+    assert code == 0, err
+    assert (tmp_path / "ev" / "metrics.json").is_file()
 
 
 def test_event_bad_input_is_one_line(tmp_path, capsys):
