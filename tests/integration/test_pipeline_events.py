@@ -85,6 +85,9 @@ def test_mimic_long_table_with_patient_groups(tmp_path):
     from healthnn.data.mimic import build_mimic_cohort
 
     build_mimic_cohort(EHR / "mimic3_demo", tmp_path / "cohort")
+    # one stay loses its outcome row: reported and left out, the rest trains
+    cohort = pd.read_csv(tmp_path / "cohort" / "cohort.csv")
+    cohort.iloc[1:].to_csv(tmp_path / "cohort" / "cohort.csv", index=False)
     cfg = {
         "task": "event_classification",
         "data": {"train": str(tmp_path / "cohort" / "events.csv"),
@@ -98,14 +101,16 @@ def test_mimic_long_table_with_patient_groups(tmp_path):
         "eval": {"bootstrap": 10},
         "report": {"enabled": False},
     }
-    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    notes = []
+    bundle = train(load_config(cfg), tmp_path / "b", log=notes.append)
+    assert "note: 1 stay(s) of events.csv have events but no outcome" in "\n".join(notes)
     names = bundle.task.feature_names
     assert "Age" in names and any(n.endswith("_count@-24-0h") for n in names)
     preds = pd.read_csv(tmp_path / "b" / "predictions_test.csv")
-    cohort = pd.read_csv(tmp_path / "cohort" / "cohort.csv")
     test_subjects = set(cohort.set_index("stay_id").loc[preds["stay_id"], "subject_id"])
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["splits"]["test"]["rows"] == len(preds) and test_subjects
+    assert sum(manifest["splits"][s]["rows"] for s in ("train", "val", "test")) == 12
 
 
 def test_bad_event_configs_and_tables(tmp_path):

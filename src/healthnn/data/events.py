@@ -320,7 +320,7 @@ def _read_physionet(path: Path) -> pd.DataFrame:
     the ``RecordID`` line names the stay (the file name does when it is missing)."""
     from tqdm.auto import tqdm
 
-    chunks, names, n_lines = [], [], []
+    chunks, names = [], []
     files = tqdm(_physionet_members(path), desc="reading stay files", unit=" files",
                  disable=None, leave=False)  # shown on a terminal only
     for name, data in files:
@@ -337,11 +337,9 @@ def _read_physionet(path: Path) -> pd.DataFrame:
         k = len(names)
         names.append(name)
         if not body.strip():
-            n_lines.append(0)
             continue
         # HH:MM -> HH,MM (an unreadable time becomes two empty fields)
         body = _NOT_SPLIT.sub(",,", _HHMM.sub(r"\1,\2,", body))
-        n_lines.append(body.count("\n") + 1)
         chunks.append(f"{k}," + body.replace("\n", f"\n{k},") + "\n")
     if not names:
         raise DataError("no PhysioNet 2012 stay files (<RecordID>.txt) found", file=str(path),

@@ -245,12 +245,8 @@ class EventClassificationTask(ClassificationTask):
         merged = out[[self.id_column, *keep]].reset_index(drop=True)
         if len(rest):
             merged = pd.concat([merged, rest], ignore_index=True)
-        # the outcome table decides which stays exist (and in which order); events of
-        # stays it does not list are reported by usable_rows
-        n_extra = len(rest)
-        if n_extra:
-            notes.append(f"{events_file.name}: {n_extra} stay(s) with events have no row in "
-                         f"{path.name}")
+        # the outcome table decides the order; stays with events but no outcome row follow
+        # (usable_rows reports and leaves them out)
         return merged, notes
 
     def read(self, path: Path) -> pd.DataFrame:
@@ -275,7 +271,8 @@ class EventClassificationTask(ClassificationTask):
                          f"{', '.join(map(str, rows))}{' ...' if no_events.sum() > 10 else ''})")
         unlabelled = ~ok
         if unlabelled.any():
-            notes.append(f"{int(unlabelled.sum())} stay(s) have events but no outcome and are "
+            notes.append(f"{int(unlabelled.sum())} stay(s) of {file.name} have events but no "
+                         "outcome (no row in the outcome table, or an empty target) and are "
                          "left out")
         return usable, notes
 
