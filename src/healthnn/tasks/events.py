@@ -432,7 +432,7 @@ class EventClassificationTask(ClassificationTask):
                 f"each window; then {facts.get('preprocessing', 'standardisation')}")
         facts["data_cleaning"] = ("out-of-range values and placeholders set to missing, "
                                   "duplicated time stamps merged, unsorted times sorted; counts "
-                                  "are in the training notes")
+                                  "are in manifest.json (notes) of the bundle")
         return facts
 
     # -- persistence -------------------------------------------------------------------------
