@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = {
     "survival": "survival_deepsurv",
     "speed": "speed_pycox",
+    "ehr": "ehr_physionet2012",
     "classification": "classification_cv",
     "privacy": "privacy_dp",
     "deid": "deid_physionet",

@@ -25,6 +25,11 @@ _EXPORTS = {
     "ConfigError": "healthnn.errors",
     "DataError": "healthnn.errors",
     "BundleError": "healthnn.errors",
+    # EHR event streams (issue 8)
+    "read_events": "healthnn.data.events",
+    "clean_events": "healthnn.data.events",
+    "aggregate_events": "healthnn.data.events",
+    "build_mimic_cohort": "healthnn.data.mimic",
 }
 
 __all__ = ["__version__", *_EXPORTS]

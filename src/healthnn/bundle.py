@@ -208,7 +208,7 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
 
 def _absolute_paths(config: Config) -> dict[str, Any]:
     d = config.to_dict()
-    for key in ("train", "test"):
+    for key in ("train", "test", "outcomes"):  # outcomes: event_classification
         if d["data"].get(key):
             d["data"][key] = str(config.resolve(d["data"][key]).resolve())
     return d

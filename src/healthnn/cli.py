@@ -267,6 +267,36 @@ def _key(args: argparse.Namespace, required: bool = False) -> bytes | None:
     return load_key(args.key_file, required=required)
 
 
+def _add_mimic_cohort(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mimic-cohort", help="MIMIC-III tables -> ICU-stay events and an "
+                       "in-hospital death cohort (for task event_classification)")
+    p.add_argument("folder", type=Path, help="folder of the MIMIC-III CSV files (ADMISSIONS, "
+                   "ICUSTAYS, PATIENTS, PRESCRIPTIONS, OUTPUTEVENTS, DIAGNOSES_ICD[, D_ITEMS])")
+    p.add_argument("--out", type=Path, required=True, help="folder for events.csv and cohort.csv")
+    p.add_argument("--top-drugs", type=int, default=20,
+                   help="drugs with their own variable (the rest: rx:other)")
+    p.add_argument("--top-outputs", type=int, default=20,
+                   help="output items with their own variable (the rest: out:other)")
+    p.add_argument("--diagnoses-as-events", action="store_true",
+                   help="add ICD-9 chapter counts as events at time 0 (coded at discharge: "
+                   "they leak in-hospital death)")
+
+
+def _run_mimic_cohort(args: argparse.Namespace) -> int:
+    from healthnn.data.mimic import build_mimic_cohort
+
+    s = build_mimic_cohort(args.folder, args.out, top_drugs=args.top_drugs,
+                           top_outputs=args.top_outputs,
+                           diagnoses_as_events=args.diagnoses_as_events)
+    left = {k: v for k, v in s.items() if k.startswith(("ages_", "output_events_", "stays_",
+                                                        "prescriptions_")) and v}
+    for k, v in left.items():
+        print(f"note: {k.replace('_', ' ')}: {v}", file=sys.stderr)
+    print(f"{s['stays']} ICU stays of {s['subjects']} patients, {s['deaths']} in-hospital "
+          f"deaths, {s['events']} events of {s['variables']} variables -> {args.out}")
+    return 0
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="rewrite report.html of a bundle or an evaluate folder "
                        "from its report.json and metrics.json (no data needed)")
@@ -379,6 +409,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "encrypt": (_add_encrypt, _run_encrypt),
     "decrypt": (_add_encrypt, _run_encrypt),
     "pseudonymize": (_add_pseudonymize, _run_pseudonymize),
+    "mimic-cohort": (_add_mimic_cohort, _run_mimic_cohort),
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),

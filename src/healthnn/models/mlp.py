@@ -63,7 +63,7 @@ class MLP(nn.Module):
 _COMMON = dict(hidden=[64, 64], dropout=0.1, batch_norm=True, activation="relu")
 
 
-@register("mlp", tasks=("classification", "regression"), **_COMMON)
+@register("mlp", tasks=("classification", "regression", "event_classification"), **_COMMON)
 def mlp(in_features: int, out_features: int, **params) -> MLP:
     """MLP classifier or regressor."""
     return MLP(in_features, out_features, **params)

@@ -22,6 +22,7 @@ _TASKS = {
     "survival": "healthnn.tasks.survival:SurvivalTask",
     "image_classification": "healthnn.tasks.image:ImageClassificationTask",
     "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
+    "event_classification": "healthnn.tasks.events:EventClassificationTask",
 }
 
 

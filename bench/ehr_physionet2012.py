@@ -1,0 +1,246 @@
+"""ICU in-hospital mortality, PhysioNet/CinC Challenge 2012 set A, stratified 5-fold CV.
+
+Data: the set-A stay files (two tar.xz, read as they are) and Outcomes-a.txt from ``--data``
+(default: $HEALTHNN_PHYSIONET2012 or /work/shared/data/tabular/physionet2012). 3996 stays have a
+file (554 deaths among the 4000 outcomes; 4 RecordIDs have no file and are left out, as the
+pipeline reports).
+
+Folds: ``StratifiedKFold(5, shuffle=True, random_state=0)`` over the stays with a file. For each
+fold the raw events of the training part and of the test part are written as long Parquet
+tables and healthnn trains through ``healthnn.train(config, out)`` with ``[data] train`` /
+``test`` (reading, cleaning with the PhysioNet 2012 plausibility ranges and -1 placeholders,
+aggregates, preprocessing and the early-stopping split all happen inside healthnn, on the
+training part only). Models (bench/configs/ehr_physionet2012.toml):
+
+* ``mlp``: per-stay aggregates over the 48 h (first, last, min, max, mean, count, slope of 37
+  variables, plus age, sex, height) -> median imputation + indicators -> MLP;
+* ``grud``: GRU-D on an hourly grid (48 steps) with the statics;
+* ``mlp + grud``: the mean of the two models' probabilities;
+* SAPS-I: the score in Outcomes-a.txt (-1 = not recorded: the training part's median), on the
+  same test stays.
+
+Metrics: AUROC of the pooled out-of-fold predictions with a 95% stratified bootstrap interval
+(``healthnn.metrics.bootstrap``, 1000 resamples) and mean ± sd over folds; the challenge's
+event-1 score min(sensitivity, PPV). Its threshold is chosen without the test fold: for the
+networks, the threshold that maximises min(Se, PPV) on the fold's early-stopping (validation)
+stays, which the script recovers with the same split function and seed as ``healthnn.train``;
+for SAPS-I, on the fold's training stays. Published: GRU-D AUROC 0.8424 ± 0.0012 on set A (Che
+et al. 2018, Sci Rep 8:6085, Table 2); event-1 0.5353 best and SAPS-I 0.3125 on the hidden set
+C (Silva et al. 2012) - a different test set, shown for orientation only.
+
+    python bench/ehr_physionet2012.py [--quick] [--folds 5] [--data DIR] [--models mlp grud]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CONFIGS, command_line, fmt_mean_sd, load_toml, machine, markdown_table, quiet_log,
+    set_threads, versions, write_json,
+)
+
+DEFAULT_DATA = Path(os.environ.get("HEALTHNN_PHYSIONET2012",
+                                   "/work/shared/data/tabular/physionet2012"))
+TARGET = "In-hospital_death"
+PUBLISHED = {"grud_auroc": 0.8424, "winner_event1_setC": 0.5353, "saps1_event1_setC": 0.3125}
+
+
+def event1(y: np.ndarray, decision: np.ndarray) -> float:
+    """The challenge's event-1 score: min(sensitivity, positive predictive value)."""
+    tp = float(np.sum((decision == 1) & (y == 1)))
+    se = tp / max(float(np.sum(y == 1)), 1.0)
+    ppv = tp / max(float(np.sum(decision == 1)), 1.0)
+    return min(se, ppv)
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The threshold (predict 1 when p >= t) that maximises min(Se, PPV) on (y, p)."""
+    cands = np.unique(p)
+    scores = [event1(y, (p >= t).astype(int)) for t in cands]
+    return float(cands[int(np.argmax(scores))])
+
+
+def fold_config(cfg: dict, train: Path, test: Path, outcomes: Path, k: int, quick: bool) -> dict:
+    c = json.loads(json.dumps(cfg))
+    c["task"] = "event_classification"
+    c["data"] = {"train": str(train), "test": str(test), "outcomes": str(outcomes),
+                 "target": TARGET, "positive": "1", "format": "long", "id": "RecordID",
+                 "variables": "physionet2012", "ranges": "physionet2012",
+                 "missing_values": [-1], "static": ["Age", "Gender", "Height", "ICUType"],
+                 "categorical": ["ICUType"], "windows": [[0, 48]]}
+    c["split"] = {"seed": k}
+    c["train"].update(seed=k, progress=False, device="cpu")
+    c["eval"] = {"bootstrap": 0}
+    c["report"] = {"enabled": False}
+    if quick:
+        c["train"]["epochs"] = 2
+    return c
+
+
+def validation_probs(cfg: dict, bundle) -> tuple[np.ndarray, np.ndarray]:
+    """The fold's early-stopping stays, as ``healthnn.train`` chose them, and their predicted
+    probabilities (for a threshold that never sees the test fold)."""
+    from healthnn.config import load_config
+    from healthnn.tasks import get_task_class
+
+    config = load_config(cfg)
+    task = get_task_class(config.task)(config)
+    file = config.resolve(config.data.train)
+    df = task.read(file)
+    y, ok = task.labels(df, file)
+    usable, _ = task.usable_rows(df, y, ok, file)
+    keep = np.flatnonzero(usable)
+    df, y = df.iloc[keep], {k: v[keep] for k, v in y.items()}
+    idx = task.split(df, y, test_size=None, val_size=config.split.val_size,
+                     seed=config.split.seed, strata=task.strata(y), groups=None)
+    val = df.iloc[idx["val"]]
+    probs = bundle.predict(val)["prob_1"].to_numpy(dtype=float)
+    return (y[TARGET][idx["val"]] == "1").astype(int), probs
+
+
+def run(args) -> dict:
+    import healthnn
+    from healthnn.data.events import read_events
+    from healthnn.metrics import auroc, bootstrap
+    from sklearn.model_selection import StratifiedKFold
+
+    data = Path(args.data)
+    outcomes = pd.read_csv(data / "Outcomes-a.txt", dtype={"RecordID": str})
+    started = time.perf_counter()
+    ev, _ = read_events(data, format="physionet2012")
+    read_seconds = time.perf_counter() - started
+    ev = ev[["stay", "time", "variable", "value"]].rename(columns={"stay": "RecordID"})
+    with_file = outcomes[outcomes["RecordID"].isin(set(ev["RecordID"]))].reset_index(drop=True)
+    if args.quick:  # a stratified sample of stays, for testing the script
+        from sklearn.model_selection import train_test_split
+
+        with_file, _ = train_test_split(with_file, train_size=args.quick_stays, random_state=0,
+                                        stratify=with_file[TARGET])
+        with_file = with_file.reset_index(drop=True)
+    y = with_file[TARGET].to_numpy(dtype=int)
+    saps = with_file["SAPS-I"].to_numpy(dtype=float)
+    saps = np.where(saps < 0, np.nan, saps)
+    cfgs = load_toml(CONFIGS / "ehr_physionet2012.toml")
+    models = list(args.models)
+    names = models + (["mlp + grud"] if {"mlp", "grud"} <= set(models) else []) + ["SAPS-I"]
+    oof = {m: np.full(len(y), np.nan) for m in names}
+    decision = {m: np.zeros(len(y), dtype=int) for m in names}
+    per_fold = {m: {"auroc": [], "event1": []} for m in names}
+    seconds = {m: 0.0 for m in models}
+    epochs = {m: [] for m in models}
+    skf = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0)
+    with tempfile.TemporaryDirectory(prefix="bench-ehr-") as tmp:
+        tmp = Path(tmp)
+        out_csv = tmp / "outcomes.csv"
+        outcomes.to_csv(out_csv, index=False)
+        for k, (itr, ite) in enumerate(skf.split(with_file, y)):
+            tr, te = tmp / f"train{k}.parquet", tmp / f"test{k}.parquet"
+            ids_tr = set(with_file["RecordID"].iloc[itr])
+            ids_te = with_file["RecordID"].iloc[ite].tolist()
+            ev[ev["RecordID"].isin(ids_tr)].to_parquet(tr, index=False)
+            ev[ev["RecordID"].isin(set(ids_te))].to_parquet(te, index=False)
+            val_probs, thresholds = {}, {}
+            for m in models:
+                cfg = fold_config(cfgs[m], tr, te, out_csv, k, args.quick)
+                t0 = time.perf_counter()
+                bundle = healthnn.train(cfg, tmp / f"{m}{k}", log=quiet_log)
+                seconds[m] += time.perf_counter() - t0
+                epochs[m].append(bundle.manifest["training"]["epochs_run"])
+                pred = pd.read_csv(tmp / f"{m}{k}" / "predictions_test.csv",
+                                   dtype={"RecordID": str}).set_index("RecordID")
+                oof[m][ite] = pred.loc[ids_te, "prob_1"].to_numpy(dtype=float)
+                yv, pv = validation_probs(cfg, bundle)
+                val_probs[m] = (yv, pv)
+                thresholds[m] = best_threshold(yv, pv)
+            if "mlp + grud" in names:
+                oof["mlp + grud"][ite] = (oof["mlp"][ite] + oof["grud"][ite]) / 2
+                yv = val_probs["mlp"][0]
+                pv = (val_probs["mlp"][1] + val_probs["grud"][1]) / 2
+                thresholds["mlp + grud"] = best_threshold(yv, pv)
+            med = np.nanmedian(saps[itr])
+            s_tr, s_te = np.nan_to_num(saps[itr], nan=med), np.nan_to_num(saps[ite], nan=med)
+            oof["SAPS-I"][ite] = s_te
+            thresholds["SAPS-I"] = best_threshold(y[itr], s_tr)
+            for m in names:
+                decision[m][ite] = (oof[m][ite] >= thresholds[m]).astype(int)
+                per_fold[m]["auroc"].append(auroc(y[ite], oof[m][ite]))
+                per_fold[m]["event1"].append(event1(y[ite], decision[m][ite]))
+            print(f"[ehr] fold {k}: " + ", ".join(
+                f"{m} AUROC {per_fold[m]['auroc'][-1]:.3f} E1 {per_fold[m]['event1'][-1]:.3f}"
+                for m in names), file=sys.stderr, flush=True)
+    results = {"stays": int(len(y)), "deaths": int(y.sum()),
+               "outcome_rows_without_file": int(len(outcomes) - outcomes["RecordID"].isin(
+                   set(ev["RecordID"])).sum()),
+               "saps_missing": int(np.isnan(saps).sum()), "read_seconds": round(read_seconds, 1),
+               "models": {}}
+    for m in names:
+        pooled = bootstrap(lambda yy, pp: {"auroc": auroc(yy, pp)}, [y, oof[m]],
+                           n_resamples=1000, seed=0, strata=y)["auroc"]
+        e1 = bootstrap(lambda yy, dd: {"event1": event1(yy, dd)}, [y, decision[m]],
+                       n_resamples=1000, seed=0, strata=y)["event1"]
+        results["models"][m] = {"fold_auroc": per_fold[m]["auroc"], "pooled_auroc": pooled,
+                                 "fold_event1": per_fold[m]["event1"], "pooled_event1": e1,
+                                 **({"seconds": round(seconds[m], 1), "epochs": epochs[m]}
+                                    if m in seconds else {})}
+    return results
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 400 stays, 2 folds, 2 epochs")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="folder with set-a (tar.xz or files) and Outcomes-a.txt")
+    p.add_argument("--models", nargs="+", default=["mlp", "grud"], choices=["mlp", "grud"])
+    args = p.parse_args(argv)
+    args.quick_stays = 400
+    if args.quick:
+        args.folds = 2
+    set_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    results = {"benchmark": "ehr_physionet2012", "command": command_line(), "quick": args.quick,
+               "threads": args.threads, "folds": args.folds, "published": PUBLISHED,
+               "config": load_toml(CONFIGS / "ehr_physionet2012.toml"), "machine": machine(),
+               "versions": versions("healthnn", "torch", "scikit-learn", "numpy")}
+    results.update(run(args))
+    path = write_json("ehr_physionet2012" + ("_quick" if args.quick else ""), results)
+    print(report(results))
+    print(f"\nresults: {path}")
+    return results
+
+
+def report(results: dict) -> str:
+    header = ["model", "AUROC pooled out-of-fold [95% CI]", "AUROC mean ± sd over folds",
+              "event-1 min(Se, PPV) pooled [95% CI]", "event-1 mean ± sd", "published"]
+    pub = {"grud": f"GRU-D AUROC {PUBLISHED['grud_auroc']} (set A, Che et al. 2018)",
+           "SAPS-I": f"event-1 {PUBLISHED['saps1_event1_setC']} (hidden set C)",
+           "mlp + grud": f"winner event-1 {PUBLISHED['winner_event1_setC']} (hidden set C)"}
+    rows = []
+    for m, r in results["models"].items():
+        a, e = r["pooled_auroc"], r["pooled_event1"]
+        rows.append([m, "{value:.3f} [{ci_low:.3f}–{ci_high:.3f}]".format(**a),
+                     fmt_mean_sd(r["fold_auroc"]),
+                     "{value:.3f} [{ci_low:.3f}–{ci_high:.3f}]".format(**e),
+                     fmt_mean_sd(r["fold_event1"]), pub.get(m, "")])
+    return (markdown_table(header, rows)
+            + f"\n\n{results['stays']} stays, {results['deaths']} deaths, {results['folds']} "
+            f"folds; SAPS-I missing (-1) for {results['saps_missing']} stays (training median)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""GRU-D: a GRU for irregularly sampled, partly missing time series (Che et al. 2018).
+
+At each time step the model sees, per variable, the value (if observed), the observation mask
+and the time since the variable was last observed. A missing value is imputed by a learned
+decay from the last observation towards the training mean (``x_hat = m x + (1 - m)(g x_last +
+(1 - g) mean)`` with ``g = exp(-relu(w delta + b))``), and the hidden state decays with the time
+since the last observations too. Static descriptors (age, sex, ...) join the final hidden state
+before the output layer.
+
+>>> import torch
+>>> net = GRUD(n_variables=3, n_static=2, out_features=1, hidden=8)
+>>> net(torch.zeros(5, 4 * 3 * 6 + 2)).shape       # 6 time steps, flattened, then 2 statics
+torch.Size([5, 1])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from healthnn.models import register
+
+__all__ = ["GRUD"]
+
+
+class GRUD(nn.Module):
+    """GRU-D over inputs flattened to ``(batch, n_steps * 4 * n_variables + n_static)``.
+
+    The four channels per step and variable are: standardised value (0 when missing), mask,
+    delta (hours since last observed) and last observed standardised value; see
+    :func:`healthnn.data.events.sequence_tensors`.
+    """
+
+    def __init__(self, n_variables: int, n_static: int, out_features: int, *, hidden: int = 64,
+                 dropout: float = 0.2, static_hidden: int = 32) -> None:
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            from healthnn.errors import ConfigError
+
+            raise ConfigError("must be in [0, 1)", key="model.dropout")
+        V = n_variables
+        self.n_variables, self.n_static = V, n_static
+        self.decay_x = nn.Parameter(torch.zeros(V))        # per-variable input decay rate
+        self.decay_x_bias = nn.Parameter(torch.zeros(V))
+        self.decay_h = nn.Linear(V, hidden)                 # hidden-state decay from deltas
+        self.cell = nn.GRUCell(2 * V, hidden)               # input: imputed values and mask
+        self.static = (nn.Sequential(nn.Linear(n_static, static_hidden), nn.ReLU())
+                       if n_static else None)
+        width = hidden + (static_hidden if n_static else 0)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(width, out_features)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        V, S = self.n_variables, self.n_static
+        B = inputs.shape[0]
+        seq = inputs[:, : inputs.shape[1] - S].reshape(B, -1, 4 * V)
+        x, m, delta, last = seq.split(V, dim=2)
+        gamma_x = torch.exp(-torch.relu(self.decay_x * delta + self.decay_x_bias))
+        x_hat = m * x + (1 - m) * gamma_x * last          # the training mean is 0 (standardised)
+        gamma_h = torch.exp(-torch.relu(self.decay_h(delta)))
+        h = inputs.new_zeros(B, self.cell.hidden_size)
+        for t in range(seq.shape[1]):
+            h = self.cell(torch.cat([x_hat[:, t], m[:, t]], 1), gamma_h[:, t] * h)
+        parts = [h]
+        if self.static is not None:
+            parts.append(self.static(inputs[:, inputs.shape[1] - S:]))
+        return self.head(self.dropout(torch.cat(parts, 1)))
+
+
+@register("grud", tasks=("event_classification",), hidden=64, dropout=0.2, static_hidden=32)
+def grud(in_features: int, out_features: int, *, n_variables: int = 0, n_static: int = 0,
+         **params) -> GRUD:
+    """GRU-D for irregular time series with missing values (Che et al. 2018)."""
+    return GRUD(n_variables, n_static, out_features, **params)
