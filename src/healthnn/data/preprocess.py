@@ -207,13 +207,17 @@ class TablePreprocessor:
         return [*self.numeric_, *self.levels_]
 
 
+_BOOL_TEXT = {"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
+
+
 def _as_float(
     s: pd.Series, file: str | Path, col: str, *, raise_on_error: bool
 ) -> tuple[np.ndarray, dict[int, str]]:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy(), {}
     if s.dtype == object:
-        s = s.replace({"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0})
+        # map, not replace: replace downcasts object columns (a FutureWarning in pandas 2.x)
+        s = s.map(lambda v: _BOOL_TEXT.get(v, v) if isinstance(v, str) else v)
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     blank = s.isna().to_numpy() | (s.astype(str).str.strip() == "").to_numpy()
     bad_pos = np.flatnonzero(np.isnan(values) & ~blank)
