@@ -250,3 +250,31 @@ def test_audit_log_in_postgresql(serve_bundles, api_keys, postgres_url):
     assert rows[0][:5] == ("POST /models/{name}/predict", "clinic", "heart", 200, "ok")
     assert len(rows[0][5]) == 64
     assert rows[1][3] == 401 and rows[1][4] == "unauthorized"
+
+
+def test_concurrent_requests_are_batched_without_mixing_them(client, api_keys, server):
+    """Rows of concurrent requests are predicted together; each request still gets exactly
+    its own rows, and a bad request's error reaches only that request."""
+    import asyncio
+
+    rows = [{**ROW, "age": 30 + i} for i in range(12)]
+    single = [client.post("/models/heart/predict", json={"rows": [r]},
+                          headers=auth(api_keys.full)).json()["rows"][0]["values"]["prob_1"]
+              for r in rows]
+
+    async def fire():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60,
+                                     headers=auth(api_keys.full)) as c:
+            reqs = [c.post("/models/heart/predict", json={"rows": [r]}) for r in rows]
+            reqs.append(c.post("/models/heart/predict", json={"rows": [{"age": 1}]}))
+            reqs.append(c.post("/models/heart/predict", json={"rows": rows[:3]}))
+            return await asyncio.gather(*reqs)
+
+    answers = asyncio.run(fire())
+    for i in range(12):
+        assert answers[i].status_code == 200
+        np.testing.assert_allclose(answers[i].json()["rows"][0]["values"]["prob_1"], single[i],
+                                   rtol=1e-6)
+    assert answers[12].status_code == 422 and "column not found" in answers[12].json()["detail"]
+    got = [r["values"]["prob_1"] for r in answers[13].json()["rows"]]
+    np.testing.assert_allclose(got, single[:3], rtol=1e-6)
