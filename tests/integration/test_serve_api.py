@@ -278,3 +278,22 @@ def test_concurrent_requests_are_batched_without_mixing_them(client, api_keys, s
     assert answers[12].status_code == 422 and "column not found" in answers[12].json()["detail"]
     got = [r["values"]["prob_1"] for r in answers[13].json()["rows"]]
     np.testing.assert_allclose(got, single[:3], rtol=1e-6)
+
+
+def test_table_contributions_are_prediction_changes(client, api_keys, serve_bundles):
+    """A column's contribution = prediction - prediction with that column at its reference
+    (numeric: the training median; categorical: an unseen level, which encodes as no level)."""
+    r = client.post("/models/heart/explain", json={"rows": [ROW]}, headers=auth(api_keys.full))
+    contrib = {x["feature"]: x["contribution"] for x in r.json()["files"][0]["rows"]}
+    bundle = load_bundle(serve_bundles["heart"])
+    median = bundle.task.preprocessor_.numeric_["age"].median
+
+    def p1(row):
+        df = pd.DataFrame([{k: None if v is None else str(v) for k, v in row.items()}],
+                          dtype=object)
+        return float(bundle.predict(df)["prob_1"][0])
+
+    base = p1(ROW)
+    np.testing.assert_allclose(contrib["age"], base - p1({**ROW, "age": median}), atol=1e-6)
+    np.testing.assert_allclose(contrib["smoker"], base - p1({**ROW, "smoker": "unseen"}),
+                               atol=1e-6)

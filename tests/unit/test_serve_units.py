@@ -70,3 +70,35 @@ def test_key_file_holds_no_key_and_bad_file_is_a_clear_error(tmp_path):
     (tmp_path / "k.json").write_text("{not json")
     with pytest.raises(Exception, match="cannot read the API key file"):
         KeyStore(tmp_path / "k.json").verify(key)
+
+
+def test_small_frame_fast_path_equals_pandas_path(rng):
+    """TablePreprocessor.transform converts frames of <= 64 rows cell by cell (a server
+    request); the result, errors included, equals the pandas path used for larger frames."""
+    import numpy as np
+
+    from healthnn.data import preprocess
+    from healthnn.data.preprocess import TablePreprocessor
+
+    cells = [None, "", " ", "63", " 63 ", "+5", "5.", ".5", "1e3", "-0", "1_000", "abc", "nan",
+             "inf", "1e400", "True", "false", 3, 2.5, float("nan"), True, "1.0", "2.00", "x ",
+             np.float64(4.0), "(other)"]
+    train = pd.DataFrame({"a": rng.normal(size=80), "b": rng.choice(["1", "2", "x"], 80),
+                          "c": rng.choice(list("pqrs"), 80)})
+    train.loc[::7, "a"] = np.nan
+    pre = TablePreprocessor(["a"], ["b", "c"], max_levels=2).fit(train)
+    for trial in range(40):
+        n = int(rng.integers(1, 30))
+        pick = lambda: [cells[i] for i in rng.integers(0, len(cells), n)]  # noqa: E731
+        df = pd.DataFrame({"a": pick(), "b": pick(), "c": pick()}, dtype=object)
+        if trial % 3 == 0:  # plain numbers only: the fast path itself is used
+            df["a"] = [str(x) for x in rng.normal(size=n).round(3)]
+        X_fast, err_fast = pre.transform(df)
+        old = preprocess._FAST_ROWS
+        preprocess._FAST_ROWS = -1
+        try:
+            X_slow, err_slow = pre.transform(df)
+        finally:
+            preprocess._FAST_ROWS = old
+        np.testing.assert_array_equal(X_fast, X_slow)
+        assert err_fast == err_slow
