@@ -24,6 +24,8 @@ BENCHMARKS = {
     "privacy": "privacy_dp",
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
+    "serve": "serve_load",
+    "serve_fuzz": "serve_fuzz",
 }
 
 

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 from helpers import FAST, MOLECULES, make_table, molecule_config
 
-PG_BIN = Path(os.environ.get("HEALTHNN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _pg_bin() -> Path:
+    """$HEALTHNN_PG_BIN, else the newest Debian PostgreSQL (/usr/lib/postgresql/N/bin)."""
+    if os.environ.get("HEALTHNN_PG_BIN"):
+        return Path(os.environ["HEALTHNN_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port() -> int:

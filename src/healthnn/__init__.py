@@ -25,6 +25,7 @@ _EXPORTS = {
     "ConfigError": "healthnn.errors",
     "DataError": "healthnn.errors",
     "BundleError": "healthnn.errors",
+    "build_app": "healthnn.serve",
 }
 
 __all__ = ["__version__", *_EXPORTS]
