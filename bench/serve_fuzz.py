@@ -3,7 +3,7 @@
     python bench/serve_fuzz.py [--n 300] [--seed 0]
 
 Serves three small bundles trained here (a table classifier on the bundled heart data, a CNN
-on the bundled PneumoniaMNIST subset, a fingerprint MLP on the bundled ESOL molecules) with
+on the bundled PneumoniaMNIST subset, a D-MPNN on the bundled ESOL molecules; few epochs) with
 uvicorn on 127.0.0.1, and sends about N requests per operation: malformed and random JSON,
 rows built from each model's input schema with random values, random uploads, random paths
 and keys. Reports the status counts and every 5xx.
@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         off = ["eval.bootstrap=20", "report.enabled=false"]
         for name, toml, extra in [("heart", "heart.toml", ["train.epochs=10"]),
                                   ("xray", "pneumonia.toml", ["train.epochs=1"]),
-                                  ("esol", "esol.toml", ["train.epochs=2",
-                                                         "model.name=fingerprint_mlp"])]:
+                                  ("esol", "esol.toml", ["train.epochs=2"])]:
             healthnn.train(load_config(DATASETS / toml, overrides=off + extra), tmp / name,
                            log=quiet_log)
         key = KeyStore(tmp / "keys.json").add("fuzz", ["predict", "explain", "deid"])

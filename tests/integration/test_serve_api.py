@@ -297,3 +297,59 @@ def test_table_contributions_are_prediction_changes(client, api_keys, serve_bund
     np.testing.assert_allclose(contrib["age"], base - p1({**ROW, "age": median}), atol=1e-6)
     np.testing.assert_allclose(contrib["smoker"], base - p1({**ROW, "smoker": "unseen"}),
                                atol=1e-6)
+
+
+def test_runtime_onnx_uses_the_export_predictor(serve_bundles, api_keys, tmp_path,
+                                                 monkeypatch):
+    """--runtime onnx serves predictions from healthnn.export.onnx_predictor (a stand-in here
+    that tags its output, so the test sees which runtime answered)."""
+    import sys
+    import types
+
+    from serve_fixtures import start_server
+
+    from healthnn.serve import build_app
+
+    calls = []
+
+    class Tagged:
+        def __init__(self, path, key):
+            self.bundle = load_bundle(path, key=key)
+
+        def predict(self, df, file="<input>"):
+            calls.append(len(df))
+            out = self.bundle.predict(df, file=file)
+            out["prob_1"] = 0.25
+            return out
+
+    fake = types.ModuleType("healthnn.export")
+    fake.onnx_predictor = lambda path, key=None: Tagged(path, key)
+    monkeypatch.setitem(sys.modules, "healthnn.export", fake)
+    app = build_app([serve_bundles["heart"]], keys_path=api_keys.path,
+                    audit_db=tmp_path / "a.sqlite", runtime="onnx")
+    running = start_server(app)
+    try:
+        with httpx.Client(base_url=running.url, headers=auth(api_keys.full)) as c:
+            assert c.get("/models").json()["models"][0]["runtime"] == "onnx"
+            r = c.post("/models/heart/predict", json={"rows": [ROW]})
+            assert r.json()["rows"][0]["values"]["prob_1"] == 0.25 and calls == [1]
+    finally:
+        running.stop()
+
+
+def test_timeout_is_a_clear_503(serve_bundles, api_keys, tmp_path):
+    from serve_fixtures import start_server
+
+    from healthnn.serve import build_app
+    from healthnn.serve.app import Limits
+
+    app = build_app([serve_bundles["esol"]], keys_path=api_keys.path,
+                    audit_db=tmp_path / "a.sqlite", limits=Limits(timeout_s=1e-6))
+    running = start_server(app)
+    try:
+        r = httpx.post(running.url + "/models/esol/explain",
+                       json={"rows": [{"smiles": "c1ccccc1O"}]}, headers=auth(api_keys.full))
+        assert r.status_code == 503 and "no answer within" in r.json()["detail"]
+        assert httpx.get(running.url + "/health").status_code == 200  # still serving
+    finally:
+        running.stop()
