@@ -185,6 +185,12 @@ def start_server(bundles: list[Path], keys: Path, audit: Path, runtime: str) -> 
             time.sleep(0.3)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_server(proc) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -245,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
                     request = build_request(port, path, body, ctype, key)
                     asyncio.run(run_load(port, request, 1, 1.0))  # warm up
                     for c in args.clients:
+                        cpu0 = cpu_seconds(proc.pid)
                         r = asyncio.run(run_load(port, request, c, args.seconds))
+                        r["server_cpu_ms_per_request"] = \
+                            (cpu_seconds(proc.pid) - cpu0) * 1000 / max(r["requests"], 1)
                         r.update(model=model, runtime=runtime)
                         results.append(r)
                         print(f"{runtime} {model} {c:>2} clients: {r['throughput']:.0f} req/s, "
@@ -256,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["runtime"], "-", "-", "not run: " + r["skipped"], "", "", "", "", ""])
+            rows.append([r["runtime"], "-", "-", "not run: " + r["skipped"], "", "", "", "", "",
+                         ""])
             continue
         lp = local[r["model"]]
         goal = ""
@@ -264,10 +274,12 @@ def main(argv: list[str] | None = None) -> None:
             goal = "met" if r["p99_ms"] < GOAL_P99_MS and r["errors"] == 0 else "NOT met"
         rows.append([r["runtime"], r["model"], r["clients"], f"{r['throughput']:.0f}",
                      f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", r["errors"],
+                     f"{r['server_cpu_ms_per_request']:.1f}",
                      f"{lp['predict_per_s']:.0f} / {lp['forward_per_s']:.0f}",
                      f"{r['throughput'] / lp['predict_per_s']:.2f}" + (f" ({goal})" if goal
                                                                         else "")])
     table = markdown_table(["runtime", "model", "clients", "req/s", "p50 ms", "p99 ms", "errors",
+                            "server CPU ms / request",
                             "in-process predict / forward per s (1 row)",
                             "server / in-process predict"], rows)
     print(table)

@@ -306,8 +306,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keys", type=Path, default=None, metavar="FILE",
                    help="API key file (default: $HEALTHNN_API_KEYS or "
                    "~/.config/healthnn/api_keys.json)")
-    p.add_argument("--audit-db", default="healthnn-audit.sqlite", metavar="PATH_OR_URL",
-                   help="audit log: a SQLite file, or postgresql://user@host:port/db")
+    p.add_argument("--audit-db", default=None, metavar="PATH_OR_URL",
+                   help="audit log: a SQLite file, or postgresql://user@host:port/db (default: "
+                   "$HEALTHNN_AUDIT_DB, which keeps a password out of the process list, else "
+                   "healthnn-audit.sqlite)")
     p.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body")
     p.add_argument("--rate-limit", type=int, default=600, metavar="N",
                    help="requests a minute per API key (0: no limit)")
@@ -325,8 +327,11 @@ def _run_serve(args: argparse.Namespace) -> int:
         raise HealthnnError("--max-body-mb and --timeout must be positive, --rate-limit >= 0")
     from healthnn.serve.app import Limits
 
+    import os
+
+    audit_db = args.audit_db or os.environ.get("HEALTHNN_AUDIT_DB") or "healthnn-audit.sqlite"
     serve(args.bundles, host=args.host, port=args.port, keys_path=args.keys,
-          audit_db=args.audit_db, runtime=args.runtime, key=_key(args),
+          audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
                         timeout_s=args.timeout))
     return 0

@@ -211,11 +211,13 @@ class Batcher:
     def __init__(self, model: ServedModel, max_rows: int = 512) -> None:
         self.model, self.max_rows = model, max_rows
         self._queue: asyncio.Queue | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task | None = None
 
     async def predict(self, df: pd.DataFrame) -> pd.DataFrame:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:  # first use, or a new event loop
+            self._queue, self._loop, self._worker = asyncio.Queue(), loop, None
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
