@@ -182,8 +182,17 @@ def test_audit_log_records_every_request_without_inputs(client, api_keys, server
     secret_value = "Zebediah Quux 1234567"
     client.post("/deid", json={"text": secret_value}, headers=auth(api_keys.full))
     client.get("/models", headers={"Authorization": "Bearer wrong"})
-    server.app.state.audit.flush()
-    rows = server.app.state.audit.rows()
+    # a row is queued just after its response is sent: wait until the last one is there
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        server.app.state.audit.flush()
+        rows = server.app.state.audit.rows()
+        if any(r["endpoint"] == "GET /models" and r["status"] == 401 for r in rows) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     dump = json.dumps(rows)
     assert secret_value not in dump and "Zebediah" not in dump
     deid = [r for r in rows if r["endpoint"] == "POST /deid" and r["status"] == 200][-1]
