@@ -33,20 +33,20 @@ def test_batcher_batches_queued_requests_and_keeps_them_apart():
     batcher = Batcher(model)
 
     async def run():
-        first = asyncio.create_task(batcher.predict(pd.DataFrame({"x": [0]})))
+        first = asyncio.create_task(batcher.predict(("x",), [["0"]]))
         await asyncio.sleep(0.05)  # the first batch is now running (held by the gate)
-        rest = [asyncio.create_task(batcher.predict(pd.DataFrame({"x": [i, 10 * i]})))
+        rest = [asyncio.create_task(batcher.predict(("x",), [[str(i)], [str(10 * i)]]))
                 for i in range(1, 6)]
-        bad = asyncio.create_task(batcher.predict(pd.DataFrame({"z": [1]})))
+        bad = asyncio.create_task(batcher.predict(("z",), [["1"]]))
         await asyncio.sleep(0.05)
         model.gate.set()
         out = await asyncio.gather(first, *rest, bad, return_exceptions=True)
         return out
 
     out = asyncio.run(run())
-    assert out[0]["y"].tolist() == [0.0]
+    assert [r["y"] for r in out[0]] == [0.0]
     for i in range(1, 6):
-        assert out[i]["y"].tolist() == [2.0 * i, 20.0 * i]
+        assert [r["y"] for r in out[i]] == [2.0 * i, 20.0 * i]
     assert isinstance(out[6], DataError)
     # one call for the first request, one for the five queued ones together, one for 'z'
     assert model.calls == [1, 10, 1]

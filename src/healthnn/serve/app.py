@@ -47,7 +47,6 @@ from healthnn.serve.schemas import (
     Health,
     ModelInfo,
     ModelList,
-    PredictionRow,
     PredictRequest,
     PredictResponse,
 )
@@ -202,61 +201,68 @@ class Batcher:
 
     A request's rows wait in a queue while the model works on the previous batch; the next
     batch takes everything waiting (up to ``max_rows``), grouped by column set, so a request
-    sees exactly the columns it sent. Per-row costs (pandas, the model's Python) are paid once
+    sees exactly the columns it sent. Per-call costs (pandas, the model's Python) are paid once
     a batch instead of once a request; no request waits for a timer. If a batch fails as a
     whole (a missing column, say), each request in it is predicted on its own, so the error
     reaches only the request that caused it.
+
+    Rows go in as ``(columns, values)`` (lists of cells) and come back as records (dicts of
+    prediction columns and ``error``), so a request costs no DataFrame of its own.
     """
 
-    def __init__(self, model: ServedModel, max_rows: int = 512) -> None:
+    def __init__(self, model: Any, max_rows: int = 512) -> None:
         self.model, self.max_rows = model, max_rows
         self._queue: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task | None = None
 
-    async def predict(self, df: pd.DataFrame) -> pd.DataFrame:
+    async def predict(self, columns: tuple[str, ...],
+                      values: list[list[Any]]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         if self._queue is None or self._loop is not loop:  # first use, or a new event loop
             self._queue, self._loop, self._worker = asyncio.Queue(), loop, None
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put((df, fut))
+        fut: asyncio.Future = loop.create_future()
+        await self._queue.put((columns, values, fut))
         return await fut
 
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
             items = [await self._queue.get()]
-            rows = len(items[0][0])
+            rows = len(items[0][1])
             while not self._queue.empty() and rows < self.max_rows:
                 items.append(self._queue.get_nowait())
-                rows += len(items[-1][0])
+                rows += len(items[-1][1])
             groups: dict[tuple, list] = {}
-            for df, fut in items:
+            for columns, values, fut in items:
                 if not fut.done():  # not cancelled by a timeout
-                    groups.setdefault(tuple(df.columns), []).append((df, fut))
-            for group in groups.values():
-                await self._predict_group(group)
+                    groups.setdefault(columns, []).append((values, fut))
+            for columns, group in groups.items():
+                await self._predict_group(columns, group)
 
-    async def _predict_group(self, group: list) -> None:
+    def _records(self, columns: tuple[str, ...], values: list[list[Any]]) -> list[dict]:
+        df = pd.DataFrame(values, columns=list(columns), dtype=object)
+        return self.model.predict(df).to_dict("records")
+
+    async def _predict_group(self, columns: tuple[str, ...], group: list) -> None:
         if len(group) > 1:
             try:
-                big = pd.concat([df for df, _ in group], ignore_index=True)
-                out = await run_in_threadpool(self.model.predict, big)
+                records = await run_in_threadpool(
+                    self._records, columns, [row for values, _ in group for row in values])
             except Exception:  # noqa: BLE001 - retried one by one below, errors go to each
                 pass
             else:
                 start = 0
-                for df, fut in group:
-                    part = out.iloc[start:start + len(df)].reset_index(drop=True)
-                    start += len(df)
+                for values, fut in group:
                     if not fut.done():
-                        fut.set_result(part)
+                        fut.set_result(records[start:start + len(values)])
+                    start += len(values)
                 return
-        for df, fut in group:
+        for values, fut in group:
             try:
-                res = await run_in_threadpool(self.model.predict, df)
+                res = await run_in_threadpool(self._records, columns, values)
             except Exception as exc:  # noqa: BLE001 - handed to the request's handler
                 if not fut.done():
                     fut.set_exception(exc)
@@ -373,28 +379,28 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
               tags=["models"])
     async def predict(request: Request, name: str, body: PredictRequest,
                       key: ApiKey = Depends(authorize("predict", "/models/{name}/predict"))
-                      ) -> PredictResponse:
+                      ) -> JSONResponse:
         """Predict JSON rows (tables, SMILES, text). Rows that cannot be predicted say why in
         ``error``; the others are predicted."""
         m = model_named(request, name)
         input_hash(request, name.encode(), _canonical(body.rows))
-        df = _rows_frame(body.rows, m)
-        out = await bounded(batchers[m.name].predict(df))
-        return _predict_response(m, out)
+        columns, values = _rows_text(body.rows, m)
+        records = await bounded(batchers[m.name].predict(columns, values))
+        return _predict_response(m, records)
 
     @app.post("/models/{name}/predict/upload", response_model=PredictResponse,
               responses=_ERRORS, tags=["models"])
     async def predict_upload(request: Request, name: str, file: UploadFile = File(...),
                              key: ApiKey = Depends(authorize("predict",
                                                              "/models/{name}/predict/upload"))
-                             ) -> PredictResponse:
+                             ) -> JSONResponse:
         """Predict an uploaded file: an image for image models, a CSV/TSV/Parquet table of
         rows for the others (see the model's ``input.accept``)."""
         m = model_named(request, name)
         data = await file.read()
         input_hash(request, name.encode(), data)
         out = await in_thread(_predict_upload, m, file.filename or "", data)
-        return _predict_response(m, out)
+        return _predict_response(m, out.to_dict("records"))
 
     @app.post("/models/{name}/explain", response_model=ExplainResponse, responses=_ERRORS,
               tags=["models"])
@@ -464,20 +470,23 @@ def _canonical(rows: list[dict[str, Any]]) -> bytes:
     return json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def _rows_frame(rows: list[dict[str, Any]], m: ServedModel) -> pd.DataFrame:
-    """JSON rows as the text cells a file would give (so a row scores as it would in a CSV)."""
+def _rows_text(rows: list[dict[str, Any]], m: ServedModel
+               ) -> tuple[tuple[str, ...], list[list[str | None]]]:
+    """JSON rows as the text cells a file would give (so a row scores as it would in a CSV):
+    the columns in order of appearance, and one list of cells per row."""
     if not m.schema.get("rows", True):
         raise HTTPException(422, f"model '{m.name}' takes files: POST them to "
                             f"/models/{m.name}/predict/upload")
     if any(len(r) > 10_000 for r in rows):
         raise HTTPException(422, "a row has more than 10000 columns")
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    data = {c: [None if r.get(c) is None else _text(r[c]) for r in rows] for c in columns}
-    return pd.DataFrame(data, index=range(len(rows)), dtype=object)
+    columns = tuple(dict.fromkeys(c for r in rows for c in r))
+    values = [[None if r.get(c) is None else str(r[c]) for c in columns] for r in rows]
+    return columns, values
 
 
-def _text(v: Any) -> str:
-    return str(v)
+def _rows_frame(rows: list[dict[str, Any]], m: ServedModel) -> pd.DataFrame:
+    columns, values = _rows_text(rows, m)
+    return pd.DataFrame(values, columns=list(columns), dtype=object)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -519,18 +528,29 @@ def _explain_upload(m: ServedModel, filename: str, data: bytes,
         return m.explain(df.head(20), file=path, target_class=target_class)
 
 
-def _predict_response(m: ServedModel, out: pd.DataFrame) -> PredictResponse:
+def _predict_response(m: ServedModel, records: list[dict[str, Any]]) -> JSONResponse:
+    """The PredictResponse document, built directly (FastAPI would otherwise validate it a
+    second time; the OpenAPI document still declares PredictResponse)."""
     rows = []
-    value_cols = [c for c in out.columns if c != "error"]
-    for i, rec in enumerate(out.to_dict("records")):
-        values = {}
-        for c in value_cols:
-            v = rec[c]
+    n_errors = 0
+    for i, rec in enumerate(records):
+        values: dict[str, Any] = {}
+        for c, v in rec.items():
+            if c == "error":
+                continue
             if v is None or (isinstance(v, float) and not math.isfinite(v)):
                 v = None
+            elif isinstance(v, str):
+                pass
             elif hasattr(v, "item"):
                 v = v.item()
-            values[str(c)] = v if isinstance(v, (str, type(None))) else float(v)
-        rows.append(PredictionRow(row=i + 1, values=values, error=str(rec.get("error") or "")))
-    n_errors = sum(1 for r in rows if r.error)
-    return PredictResponse(model=m.name, version=m.version, rows=rows, n_errors=n_errors)
+            if v is not None and not isinstance(v, str):
+                v = float(v)
+                v = v if math.isfinite(v) else None
+            values[str(c)] = v
+        error = rec.get("error")
+        error = "" if error is None or (isinstance(error, float) and error != error) else str(error)
+        n_errors += bool(error)
+        rows.append({"row": i + 1, "values": values, "error": error})
+    return JSONResponse({"model": m.name, "version": m.version, "rows": rows,
+                         "n_errors": n_errors})
