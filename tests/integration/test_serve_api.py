@@ -362,3 +362,32 @@ def test_timeout_is_a_clear_503(serve_bundles, api_keys, tmp_path):
         assert httpx.get(running.url + "/health").status_code == 200  # still serving
     finally:
         running.stop()
+
+
+def test_encrypted_bundle_is_served_with_its_key(serve_bundles, api_keys, tmp_path):
+    import shutil
+
+    from serve_fixtures import start_server
+
+    from healthnn.errors import HealthnnError
+    from healthnn.privacy.encryption import encrypt_bundle
+    from healthnn.privacy.keys import generate_key_file, load_key
+    from healthnn.serve import build_app
+
+    shutil.copytree(serve_bundles["heart"], tmp_path / "heart")
+    key = load_key(generate_key_file(tmp_path / "bundle.key"))
+    encrypt_bundle(tmp_path / "heart", key)
+    with pytest.raises(HealthnnError):
+        build_app([tmp_path / "heart"], keys_path=api_keys.path, audit_db=tmp_path / "a.sqlite")
+    app = build_app([tmp_path / "heart"], keys_path=api_keys.path,
+                    audit_db=tmp_path / "b.sqlite", key=key)
+    running = start_server(app)
+    try:
+        r = httpx.post(running.url + "/models/heart/predict", json={"rows": [ROW]},
+                       headers=auth(api_keys.full))
+        plain = load_bundle(serve_bundles["heart"]).predict(
+            pd.DataFrame([{k: str(v) for k, v in ROW.items()}], dtype=object))
+        np.testing.assert_allclose(r.json()["rows"][0]["values"]["prob_1"], plain["prob_1"][0],
+                                   rtol=1e-6)
+    finally:
+        running.stop()
