@@ -391,3 +391,26 @@ def test_encrypted_bundle_is_served_with_its_key(serve_bundles, api_keys, tmp_pa
                                    rtol=1e-6)
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("task, output", [("survival", "risk"), ("regression", "prediction")])
+def test_explain_contributions_for_survival_and_regression(task, output, tmp_path):
+    """Every table task explains through the same hook; the attributed output is the task's
+    main prediction column."""
+    from helpers import config_dict, make_table
+
+    from healthnn.pipeline import train
+    from healthnn.serve.models import load_models
+
+    make_table(120).to_csv(tmp_path / "d.csv", index=False)
+    cfg = config_dict(task, tmp_path / "d.csv", features=["age", "sex", "bmi", "smoker"])
+    cfg["train"]["epochs"] = 2
+    cfg["report"] = {"enabled": False}
+    train(cfg, tmp_path / task, log=lambda m: None)
+    model = load_models([tmp_path / task])[task]
+    assert [c["name"] for c in model.schema["columns"]] == ["age", "bmi", "sex", "smoker"]
+    df = pd.DataFrame([{k: str(v) for k, v in ROW.items()}], dtype=object)
+    rows = model.explain(df)[0]["rows"]
+    assert {r["output"] for r in rows} == {output}
+    assert {r["feature"] for r in rows} == {"age", "bmi", "sex", "smoker"}
+    np.testing.assert_allclose(rows[0]["prediction"], model.predict(df)[output][0], rtol=1e-6)
