@@ -149,7 +149,8 @@ def test_scopes_are_enforced(client, api_keys):
     ("/models/heart/predict", {"rows": [ROW], "extra": 1}, "extra"),
     ("/models/heart/predict", {"rows": [{"age": [1, 2]}]}, "rows.0.age"),
     ("/models/xray/predict", {"rows": [{"path": "/etc/passwd"}]}, "takes files"),
-    ("/deid", {"text": "a", "mode": "surrogate"}, "mode"),
+    ("/deid", {"text": "a", "mode": "surrogate"}, "--key-file"),
+    ("/deid", {"text": "a", "mode": "shout"}, "mode"),
 ])
 def test_bad_input_is_a_clear_4xx(client, api_keys, path, body, fragment):
     r = client.post(path, json=body, headers=auth(api_keys.full))
@@ -201,8 +202,8 @@ def test_audit_log_records_every_request_without_inputs(client, api_keys, server
     assert deid["input_hash"] != hashlib.sha256(secret_value.encode()).hexdigest()
     secret = server.app.state.keys.audit_secret()
     h = hmac.new(secret, b"healthnn audit input", hashlib.sha256)
-    data = secret_value.encode()
-    h.update(len(data).to_bytes(8, "big") + data)
+    for part in (secret_value.encode(), b""):  # the note, and the (absent) patient
+        h.update(len(part).to_bytes(8, "big") + part)
     assert deid["input_hash"] == h.hexdigest()
     bad = [r for r in rows if r["endpoint"] == "GET /models" and r["status"] == 401]
     assert bad and bad[-1]["outcome"] == "unauthorized" and bad[-1]["key_name"] is None
@@ -389,6 +390,13 @@ def test_encrypted_bundle_is_served_with_its_key(serve_bundles, api_keys, tmp_pa
             pd.DataFrame([{k: str(v) for k, v in ROW.items()}], dtype=object))
         np.testing.assert_allclose(r.json()["rows"][0]["values"]["prob_1"], plain["prob_1"][0],
                                    rtol=1e-6)
+        # the same key enables surrogate de-identification, consistent per patient
+        note = {"text": "Call 617-555-0199 on 03/14/2024.", "mode": "surrogate",
+                "patient": "p1"}
+        a = httpx.post(running.url + "/deid", json=note, headers=auth(api_keys.full)).json()
+        b = httpx.post(running.url + "/deid", json=note, headers=auth(api_keys.full)).json()
+        assert a["text"] == b["text"] and "617-555-0199" not in a["text"]
+        assert "[PHONE]" not in a["text"]
     finally:
         running.stop()
 

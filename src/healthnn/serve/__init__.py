@@ -25,7 +25,7 @@ def build_app(dirs: list[Path], *, keys_path: Path | None = None,
     """Load the bundles in ``dirs`` and return the FastAPI application serving them.
 
     ``audit_db``: a SQLite file (default ``healthnn-audit.sqlite`` in the current folder) or
-    a ``postgresql://`` URL. ``key``: for encrypted bundles.
+    a ``postgresql://`` URL. ``key``: for encrypted bundles and surrogate de-identification.
     """
     from healthnn.serve.app import create_app
     from healthnn.serve.audit import open_audit_log
@@ -36,7 +36,7 @@ def build_app(dirs: list[Path], *, keys_path: Path | None = None,
     keys.audit_secret()  # no keys yet: say how to make one before loading anything
     models = load_models([Path(d) for d in dirs], key=key, runtime=runtime)
     audit = open_audit_log(audit_db or "healthnn-audit.sqlite")
-    return create_app(models, keys, audit, limits)
+    return create_app(models, keys, audit, limits, secret_key=key)
 
 
 def serve(dirs: list[Path], *, host: str = "127.0.0.1", port: int = 8000,

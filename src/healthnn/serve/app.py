@@ -273,8 +273,10 @@ class Batcher:
 
 # -- the app ---------------------------------------------------------------------------------
 def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
-               limits: Limits | None = None) -> FastAPI:
-    """The application serving ``models`` (see :func:`healthnn.serve.models.load_models`)."""
+               limits: Limits | None = None, secret_key: bytes | None = None) -> FastAPI:
+    """The application serving ``models`` (see :func:`healthnn.serve.models.load_models`).
+
+    ``secret_key`` (the ``--key-file`` key) enables surrogate de-identification."""
     limits = limits or Limits()
     audit_secret = keys.audit_secret()  # fails early, with a hint, when no key exists
     limiter = RateLimiter(limits.rate_per_minute)
@@ -432,13 +434,20 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     @app.post("/deid", response_model=DeidResponse, responses=_ERRORS, tags=["privacy"])
     async def deid(request: Request, body: DeidRequest,
                    key: ApiKey = Depends(authorize("deid", "/deid"))) -> DeidResponse:
-        """Remove protected health information from a note (tag: [NAME]; mask: ****)."""
-        input_hash(request, body.text.encode("utf-8", "surrogatepass"))
+        """Remove protected health information from a note (tag: [NAME]; mask: ****;
+        surrogate: consistent fake values, per ``patient``)."""
+        input_hash(request, body.text.encode("utf-8", "surrogatepass"),
+                   (body.patient or "").encode("utf-8", "surrogatepass"))
+        if body.mode == "surrogate" and secret_key is None:
+            raise HTTPException(422, "surrogate mode needs a server started with --key-file; "
+                                "use mode tag or mask")
         if body.mode not in deidentifiers:
             from healthnn.privacy.deid import Deidentifier
 
-            deidentifiers[body.mode] = Deidentifier(mode=body.mode)
-        text, spans = await in_thread(deidentifiers[body.mode].deidentify, body.text)
+            deidentifiers[body.mode] = Deidentifier(
+                mode=body.mode, key=secret_key if body.mode == "surrogate" else None)
+        text, spans = await in_thread(deidentifiers[body.mode].deidentify, body.text,
+                                      body.patient)
         return DeidResponse(text=text, spans=[{"start": s.start, "end": s.end, "label": s.label}
                                               for s in spans])
 

@@ -101,7 +101,11 @@ class ExplainResponse(BaseModel):
 
 class DeidRequest(_Strict):
     text: str = Field(max_length=MAX_TEXT)
-    mode: Literal["tag", "mask"] = "tag"
+    mode: Literal["tag", "mask", "surrogate"] = Field(
+        "tag", description="surrogate: consistent fake values; needs a server started with "
+        "--key-file")
+    patient: str | None = Field(None, max_length=200, description="scopes surrogates and the "
+                                "date shift (surrogate mode)")
 
 
 class DeidSpan(BaseModel):
