@@ -123,7 +123,8 @@ def server(serve_bundles, api_keys, tmp_path_factory):
     audit = tmp_path_factory.mktemp("audit") / "audit.sqlite"
     app = build_app([serve_bundles[k] for k in ("heart", "xray", "esol")],
                     keys_path=api_keys.path, audit_db=audit,
-                    limits=Limits(max_body_mb=1.0, rate_per_minute=100_000, timeout_s=60))
+                    limits=Limits(max_body_mb=1.0, rate_per_minute=100_000, timeout_s=60,
+                                  max_unpacked_mb=4.0))
     running = start_server(app)
     yield running
     running.stop()

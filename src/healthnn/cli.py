@@ -315,6 +315,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="requests a minute per API key (0: no limit)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request's model work may take")
+    p.add_argument("--max-unpacked-mb", type=float, default=512.0,
+                   help="largest size a gzip upload (.nii.gz) may unpack to")
     _key_arg(p)
 
 
@@ -323,8 +325,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise HealthnnError(f"--port {args.port} is not a port number (1-65535)")
-    if args.max_body_mb <= 0 or args.timeout <= 0 or args.rate_limit < 0:
-        raise HealthnnError("--max-body-mb and --timeout must be positive, --rate-limit >= 0")
+    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
+        raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
+                            "--rate-limit >= 0")
     from healthnn.serve.app import Limits
 
     import os
@@ -333,7 +336,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     serve(args.bundles, host=args.host, port=args.port, keys_path=args.keys,
           audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
-                        timeout_s=args.timeout))
+                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))
     return 0
 
 

@@ -168,6 +168,12 @@ def test_bad_uploads(client, api_keys):
     r = client.post("/models/heart/predict/upload", headers=h,
                     files={"file": ("rows.csv", b"age,sex,bmi,smoker\n50,F,,never\n", "text/csv")})
     assert r.status_code == 200 and r.json()["rows"][0]["error"] == ""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (5 * 2**20))  # 5 KB that unpack to 5 MB (limit here: 4)
+    r = client.post("/models/xray/predict/upload", headers=h,
+                    files={"file": ("x.nii.gz", bomb, "application/gzip")})
+    assert r.status_code == 413 and "unpacks to more than" in r.json()["detail"]
     r = client.post("/models/heart/predict", content=b"{not json",
                     headers={**h, "Content-Type": "application/json"})
     assert r.status_code == 422

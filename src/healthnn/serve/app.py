@@ -64,6 +64,7 @@ class Limits:
     max_body_mb: float = 10.0
     rate_per_minute: int = 600
     timeout_s: float = 30.0
+    max_unpacked_mb: float = 512.0  # a gzip upload (.nii.gz) may unpack to at most this
 
 
 # -- middleware (plain ASGI: no buffering, no per-request overhead beyond a few checks) -------
@@ -283,6 +284,7 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     bearer = HTTPBearer(auto_error=False, description="an API key from 'healthnn keys add'")
     deidentifiers: dict[str, Any] = {}
     batchers = {name: Batcher(m) for name, m in models.items()}
+    unpack_limit = int(limits.max_unpacked_mb * 2**20)
 
     app = FastAPI(
         title="healthnn", version=__version__, docs_url=None, redoc_url=None,
@@ -401,7 +403,7 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
         m = model_named(request, name)
         data = await file.read()
         input_hash(request, name.encode(), data)
-        out = await in_thread(_predict_upload, m, file.filename or "", data)
+        out = await in_thread(_predict_upload, m, file.filename or "", data, unpack_limit)
         return _predict_response(m, out.to_dict("records"))
 
     @app.post("/models/{name}/explain", response_model=ExplainResponse, responses=_ERRORS,
@@ -428,7 +430,8 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
         m = model_named(request, name)
         data = await file.read()
         input_hash(request, name.encode(), data)
-        files = await in_thread(_explain_upload, m, file.filename or "", data, target_class)
+        files = await in_thread(_explain_upload, m, file.filename or "", data, target_class,
+                                unpack_limit)
         return ExplainResponse(model=m.name, version=m.version, files=files)
 
     @app.post("/deid", response_model=DeidResponse, responses=_ERRORS, tags=["privacy"])
@@ -501,7 +504,8 @@ def _rows_frame(rows: list[dict[str, Any]], m: ServedModel) -> pd.DataFrame:
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path) -> Path:
+def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path,
+                  unpack_limit: int = 512 * 2**20) -> Path:
     accept = m.schema.get("accept") or []
     if not m.schema.get("upload") or not accept:
         raise HTTPException(422, f"model '{m.name}' does not take file uploads; POST JSON rows "
@@ -513,15 +517,36 @@ def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path) -> Path
                             f"'{m.name}' (accepted: {', '.join(accept)})")
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
+    if suffix.endswith(".gz"):
+        _check_gzip(data, unpack_limit)
     stem = _SAFE.sub("_", Path(filename[: -len(suffix)]).name)[:60].strip("._") or "upload"
     path = tmp / f"{stem}{suffix}"
     path.write_bytes(data)
     return path
 
 
-def _predict_upload(m: ServedModel, filename: str, data: bytes) -> pd.DataFrame:
+def _check_gzip(data: bytes, limit: int) -> None:
+    """Refuse a compressed upload that would unpack to more than ``limit`` bytes (a
+    decompression bomb) or is not gzip at all, before any reader unpacks it whole."""
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    total = 0
+    try:
+        chunk = d.decompress(data, 1 << 20)
+        while chunk:
+            total += len(chunk)
+            if total > limit:
+                raise HTTPException(413, f"the file unpacks to more than {limit // 2**20} MB")
+            chunk = d.decompress(d.unconsumed_tail, 1 << 20)
+    except zlib.error:
+        raise HTTPException(422, "the file is not valid gzip") from None
+
+
+def _predict_upload(m: ServedModel, filename: str, data: bytes,
+                    unpack_limit: int) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="healthnn-upload-") as tmp:
-        path = _saved_upload(m, filename, data, Path(tmp))
+        path = _saved_upload(m, filename, data, Path(tmp), unpack_limit)
         df = m.bundle.task.read_inputs(path)
         if len(df) > MAX_ROWS:
             raise HTTPException(413, f"the file has {len(df)} rows; at most {MAX_ROWS} a "
@@ -529,10 +554,10 @@ def _predict_upload(m: ServedModel, filename: str, data: bytes) -> pd.DataFrame:
         return m.predict(df, file=path)
 
 
-def _explain_upload(m: ServedModel, filename: str, data: bytes,
-                    target_class: str | None) -> list[dict[str, Any]]:
+def _explain_upload(m: ServedModel, filename: str, data: bytes, target_class: str | None,
+                    unpack_limit: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="healthnn-upload-") as tmp:
-        path = _saved_upload(m, filename, data, Path(tmp))
+        path = _saved_upload(m, filename, data, Path(tmp), unpack_limit)
         df = m.bundle.task.read_inputs(path)
         return m.explain(df.head(20), file=path, target_class=target_class)
 
