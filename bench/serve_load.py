@@ -233,12 +233,14 @@ def main(argv: list[str] | None = None) -> None:
         for runtime in args.runtimes:
             if runtime == "onnx":
                 try:
-                    from healthnn.export import onnx_predictor  # noqa: F401
+                    from healthnn.export import export_onnx
                 except ImportError:
                     print("runtime onnx: skipped (healthnn.export, the ONNX export, is not in "
                           "this installation)", file=sys.stderr)
                     results.append({"runtime": "onnx", "skipped": "healthnn.export missing"})
                     continue
+                for b in bundles.values():  # writes model.onnx into each bundle, checked
+                    export_onnx(b)          # against PyTorch on the bundle's own rows
             proc, port = start_server([bundles["heart"], bundles["xray"]], tmp / "keys.json",
                                       tmp / f"audit-{runtime}.sqlite", runtime)
             try:
