@@ -428,3 +428,39 @@ def test_explain_contributions_for_survival_and_regression(task, output, tmp_pat
     assert {r["output"] for r in rows} == {output}
     assert {r["feature"] for r in rows} == {"age", "bmi", "sex", "smoker"}
     np.testing.assert_allclose(rows[0]["prediction"], model.predict(df)[output][0], rtol=1e-6)
+
+
+def test_runtime_onnx_serves_exported_models(serve_bundles, api_keys, tmp_path):
+    """With the ONNX export installed: export the table and molecule bundles, serve them with
+    ONNX Runtime, and compare with PyTorch's predictions."""
+    import shutil
+
+    export = pytest.importorskip("healthnn.export", reason="ONNX export not installed")
+    pytest.importorskip("onnxruntime")
+    from serve_fixtures import start_server
+
+    from healthnn.serve import build_app
+
+    for name in ("heart", "xray"):
+        shutil.copytree(serve_bundles[name], tmp_path / name)
+        export.export_onnx(tmp_path / name, data=None if name == "heart" else
+                           serve_bundles["images"])
+    app = build_app([tmp_path / "heart", tmp_path / "xray"], keys_path=api_keys.path,
+                    audit_db=tmp_path / "a.sqlite", runtime="onnx")
+    running = start_server(app)
+    png = write_png(tmp_path / "c.png", synthetic(1, seed=5))
+    try:
+        with httpx.Client(base_url=running.url, headers=auth(api_keys.full)) as c:
+            assert {m["runtime"] for m in c.get("/models").json()["models"]} == {"onnx"}
+            got = c.post("/models/heart/predict", json={"rows": [ROW]}).json()
+            img = c.post("/models/xray/predict/upload",
+                         files={"file": ("c.png", png.read_bytes(), "image/png")}).json()
+    finally:
+        running.stop()
+    torch_heart = load_bundle(serve_bundles["heart"]).predict(
+        pd.DataFrame([{k: str(v) for k, v in ROW.items()}], dtype=object))
+    np.testing.assert_allclose(got["rows"][0]["values"]["prob_1"], torch_heart["prob_1"][0],
+                               atol=1e-5)
+    torch_img = load_bundle(serve_bundles["xray"]).predict(pd.DataFrame({"path": [str(png)]}))
+    np.testing.assert_allclose(img["rows"][0]["values"]["prob_pneumonia"],
+                               torch_img["prob_pneumonia"][0], atol=1e-5)
