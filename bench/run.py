@@ -27,6 +27,8 @@ BENCHMARKS = {
     "images": "images_pneumoniamnist",
     "export": "export_onnx",
     "federated": "federated_pima",
+    "serve": "serve_load",
+    "serve_fuzz": "serve_fuzz",
 }
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["find_chromium", "PageReport", "open_page"]
+__all__ = ["find_chromium", "PageReport", "open_page", "Page"]
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -172,3 +172,67 @@ def open_page(path: Path, binary: str, timeout: float = 60.0) -> PageReport:
         elif method == "Network.loadingFailed":
             rep.failed_requests.append(p.get("errorText", ""))
     return rep
+
+
+class Page:
+    """A live page to drive: evaluate JavaScript, wait for conditions, choose files.
+
+    >>> with Page(find_chromium()) as page:                       # doctest: +SKIP
+    ...     page.goto("http://127.0.0.1:8000/")
+    ...     page.js("document.title")
+    """
+
+    def __init__(self, binary: str, timeout: float = 60.0) -> None:
+        self.binary, self.timeout = binary, timeout
+
+    def __enter__(self) -> Page:
+        self._profile = tempfile.TemporaryDirectory(prefix="healthnn-chromium-")
+        self.pipe = _Pipe(self.binary, self._profile.name)
+        target = self.pipe.send("Target.createTarget", {"url": "about:blank"},
+                                timeout=self.timeout)
+        self.session = self.pipe.send("Target.attachToTarget", {"targetId": target["targetId"],
+                                                                "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "DOM"):
+            self.pipe.send(f"{domain}.enable", session=self.session)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pipe.close()
+        self._profile.cleanup()
+
+    def goto(self, url: str) -> None:
+        self.pipe.send("Page.navigate", {"url": url}, session=self.session)
+        self.pipe.wait_for("Page.loadEventFired", timeout=self.timeout)
+
+    def js(self, expression: str):
+        """The value of a JavaScript expression (promises are awaited)."""
+        res = self.pipe.send("Runtime.evaluate", {"expression": expression,
+                                                  "returnByValue": True, "awaitPromise": True},
+                             session=self.session, timeout=self.timeout)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"JavaScript error: {res['exceptionDetails'].get('text')}: "
+                               f"{res['result'].get('description', '')}")
+        return res["result"].get("value")
+
+    def wait(self, condition: str, timeout: float | None = None) -> None:
+        """Wait until a JavaScript expression is truthy."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.js(f"Boolean({condition})"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for: {condition}")
+            time.sleep(0.1)
+
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        """Choose files in an <input type=file> (as a user would) and fire 'change'."""
+        res = self.pipe.send("Runtime.evaluate", {"expression":
+                                                  f"document.querySelector({json.dumps(selector)})"},
+                             session=self.session)
+        self.pipe.send("DOM.setFileInputFiles", {"files": [str(p) for p in paths],
+                                                 "objectId": res["result"]["objectId"]},
+                       session=self.session)
+        self.js(f"document.querySelector({json.dumps(selector)})"
+                ".dispatchEvent(new Event('change', {bubbles: true}))")
+
+    def exceptions(self) -> list[str]:
+        return [m.get("params", {}).get("exceptionDetails", {}).get("text", "exception")
+                for m in self.pipe.events if m.get("method") == "Runtime.exceptionThrown"]

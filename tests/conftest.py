@@ -9,6 +9,8 @@ import pytest
 import torch
 from helpers import make_table
 
+pytest_plugins = ["serve_fixtures"]  # server tests: bundles, keys, uvicorn, PostgreSQL
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

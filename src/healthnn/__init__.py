@@ -30,6 +30,7 @@ _EXPORTS = {
     "clean_events": "healthnn.data.events",
     "aggregate_events": "healthnn.data.events",
     "build_mimic_cohort": "healthnn.data.mimic",
+    "build_app": "healthnn.serve",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -400,6 +400,89 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve bundles over a REST API with a web page "
+                       "(API keys, audit log)")
+    p.add_argument("bundles", type=Path, nargs="+", metavar="DIR",
+                   help="bundle directories written by 'healthnn train' (name = folder name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="predict with PyTorch or with ONNX Runtime (exported models)")
+    p.add_argument("--keys", type=Path, default=None, metavar="FILE",
+                   help="API key file (default: $HEALTHNN_API_KEYS or "
+                   "~/.config/healthnn/api_keys.json)")
+    p.add_argument("--audit-db", default=None, metavar="PATH_OR_URL",
+                   help="audit log: a SQLite file, or postgresql://user@host:port/db (default: "
+                   "$HEALTHNN_AUDIT_DB, which keeps a password out of the process list, else "
+                   "healthnn-audit.sqlite)")
+    p.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body")
+    p.add_argument("--rate-limit", type=int, default=600, metavar="N",
+                   help="requests a minute per API key (0: no limit)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a request's model work may take")
+    p.add_argument("--max-unpacked-mb", type=float, default=512.0,
+                   help="largest size a gzip upload (.nii.gz) may unpack to")
+    _key_arg(p)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from healthnn.serve import serve
+
+    if not 0 < args.port < 65536:
+        raise HealthnnError(f"--port {args.port} is not a port number (1-65535)")
+    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
+        raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
+                            "--rate-limit >= 0")
+    from healthnn.serve.app import Limits
+
+    import os
+
+    audit_db = args.audit_db or os.environ.get("HEALTHNN_AUDIT_DB") or "healthnn-audit.sqlite"
+    serve(args.bundles, host=args.host, port=args.port, keys_path=args.keys,
+          audit_db=audit_db, runtime=args.runtime, key=_key(args),
+          limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
+                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))
+    return 0
+
+
+def _add_keys(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("keys", help="create, list and revoke API keys for 'healthnn serve'")
+    ks = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    add = ks.add_parser("add", help="create a key (printed once; only a salted hash is kept)")
+    add.add_argument("name", help="who or what uses the key, e.g. ward-7 or lab-system")
+    add.add_argument("--scopes", type=_columns, default=["predict"], metavar="A,B",
+                     help="what the key may do: predict, explain, deid (default: predict)")
+    rev = ks.add_parser("revoke", help="delete a key (takes effect at once, no restart)")
+    rev.add_argument("name")
+    ks.add_parser("list", help="names, scopes and creation times")
+    for q in (add, rev, ks.choices["list"]):
+        q.add_argument("--keys", type=Path, default=None, metavar="FILE",
+                       help="API key file (default: $HEALTHNN_API_KEYS or "
+                       "~/.config/healthnn/api_keys.json)")
+
+
+def _run_keys(args: argparse.Namespace) -> int:
+    from healthnn.serve.keys import KeyStore, default_keys_path
+
+    store = KeyStore(args.keys or default_keys_path())
+    if args.keys_command == "add":
+        key = store.add(args.name, args.scopes)
+        print(key)
+        print(f"key '{args.name}' ({', '.join(args.scopes)}) saved to {store.path}; it is "
+              "shown only now: send it as 'Authorization: Bearer KEY'", file=sys.stderr)
+    elif args.keys_command == "revoke":
+        store.revoke(args.name)
+        print(f"revoked key '{args.name}'")
+    else:
+        rows = store.list()
+        for r in rows:
+            print(f"{r['name']}\t{','.join(r['scopes'])}\t{r['created']}")
+        if not rows:
+            print(f"no keys in {store.path}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
@@ -415,6 +498,8 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "deid": (_add_deid, _run_deid),
     "export": (_add_export, _run_export),
     "federate": (_add_federate, _run_federate),
+    "serve": (_add_serve, _run_serve),
+    "keys": (_add_keys, _run_keys),
 }
 
 

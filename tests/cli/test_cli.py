@@ -146,7 +146,15 @@ def test_real_process_debug_and_help(data):
     assert r.returncode == 0 and "train" in r.stdout and "predict" in r.stdout
 
 
-def test_explain_not_available_for_tables_is_clear(data, capsys):
+def test_explain_tables_writes_feature_contributions(data, capsys):
     run_cli(capsys, "train", write_config(data, CLS), "--out", data / "b")
-    msg = bad(capsys, "explain", data / "b", data / "d.csv", "--out", data / "ex")
-    assert "not available for task 'classification'" in msg
+    df = pd.read_csv(data / "d.csv", dtype=str).head(5)
+    df.loc[2, "age"] = "old"
+    df.to_csv(data / "few.csv", index=False)
+    code, out, _ = run_cli(capsys, "explain", data / "b", data / "few.csv", "--out", data / "ex")
+    assert code == 0 and "1 explanation file" in out
+    got = pd.read_csv(data / "ex" / "contributions.csv", keep_default_na=False)
+    assert sorted(set(got["row"])) == [1, 2, 3, 4, 5]
+    assert "expected a number" in got[got["row"] == 3]["error"].iloc[0]
+    ok = got[got["row"] != 3]
+    assert set(ok["output"]) == {"prob_1"} and np.isfinite(ok["contribution"].astype(float)).all()

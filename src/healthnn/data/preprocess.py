@@ -9,6 +9,8 @@ dropped and reported.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +161,13 @@ class TablePreprocessor:
         n = len(df)
         blocks: list[np.ndarray] = []
         errors: dict[int, str] = {}
+        small = n <= _FAST_ROWS  # few rows (a server request): plain Python beats pandas
         for col, st in self.numeric_.items():
-            values, bad = _as_float(df[col], file, col, raise_on_error=False)
+            fast = _fast_float(df[col]) if small else None
+            if fast is not None:
+                values, bad = fast, {}
+            else:
+                values, bad = _as_float(df[col], file, col, raise_on_error=False)
             for pos, msg in bad.items():
                 errors.setdefault(pos, msg)
             missing = ~np.isfinite(values)
@@ -169,11 +176,12 @@ class TablePreprocessor:
             if st.indicator:
                 blocks.append(missing.astype(np.float64)[:, None])
         for col, levels in self.levels_.items():
-            labels = _as_labels(df[col])
+            labels = (_fast_labels(df[col]) if small
+                      else _as_labels(df[col]).to_numpy(dtype=object))
             if _OTHER in levels:
                 known = set(levels)
-                labels = labels.where(labels.isin(known), _OTHER)
-            onehot = (labels.to_numpy()[:, None] == np.asarray(levels, dtype=object)[None, :])
+                labels = np.array([v if v in known else _OTHER for v in labels], dtype=object)
+            onehot = (labels[:, None] == np.asarray(levels, dtype=object)[None, :])
             blocks.append(onehot.astype(np.float64))
         X = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
         if errors:
@@ -207,13 +215,17 @@ class TablePreprocessor:
         return [*self.numeric_, *self.levels_]
 
 
+_BOOL_TEXT = {"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
+
+
 def _as_float(
     s: pd.Series, file: str | Path, col: str, *, raise_on_error: bool
 ) -> tuple[np.ndarray, dict[int, str]]:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float).to_numpy(), {}
     if s.dtype == object:
-        s = s.replace({"True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0})
+        # map, not replace: replace downcasts object columns (a FutureWarning in pandas 2.x)
+        s = s.map(lambda v: _BOOL_TEXT.get(v, v) if isinstance(v, str) else v)
     values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     blank = s.isna().to_numpy() | (s.astype(str).str.strip() == "").to_numpy()
     bad_pos = np.flatnonzero(np.isnan(values) & ~blank)
@@ -240,6 +252,51 @@ def _row_number(s: pd.Series, pos: int) -> int:
     """The 1-based row in the source file: frames split from a file keep its row index."""
     label = s.index[pos]
     return int(label) + 1 if isinstance(label, (int, np.integer)) else pos + 1
+
+
+# -- the same conversions cell by cell, for a few rows (pandas' per-call overhead dominates
+# there); results equal _as_float / _as_labels (tests/unit/test_serve_units.py checks this)
+_FAST_ROWS = 64
+_PLAIN_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+_INT_LIKE = re.compile(r"^(-?\d+)\.0+$")
+
+
+def _fast_float(s: pd.Series) -> np.ndarray | None:
+    """Floats (NaN for blanks) when every cell is a plain number or blank; None otherwise
+    (then :func:`_as_float` handles the column and reports bad cells)."""
+    out = np.empty(len(s), dtype=np.float64)
+    for i, v in enumerate(s.tolist()):
+        if v is None:
+            out[i] = np.nan
+        elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool)):
+            out[i] = float(v)
+        elif isinstance(v, str):
+            if not v.strip():
+                out[i] = np.nan
+            elif _PLAIN_NUMBER.match(v):
+                out[i] = float(v)
+            else:
+                return None
+        else:
+            return None
+    if np.isinf(out).any():
+        return None
+    return out
+
+
+def _fast_labels(s: pd.Series) -> np.ndarray:
+    out = []
+    for v in s.tolist():
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out.append(_MISSING)
+            continue
+        t = str(v).strip()
+        if not t:
+            out.append(_MISSING)
+            continue
+        m = _INT_LIKE.match(t)
+        out.append(m.group(1) if m else t)
+    return np.array(out, dtype=object)
 
 
 def _as_labels(s: pd.Series) -> pd.Series:

@@ -179,6 +179,20 @@ class Task:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
 
+    # -- serving (see healthnn.serve) ---------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        """What one prediction input is, for the server's model list and its web page.
+
+        ``kind`` is ``"table"`` (JSON rows), ``"image"`` (an uploaded image file),
+        ``"smiles"`` or ``"text"`` (a JSON row whose ``column`` holds the string);
+        ``columns`` lists the input columns (``name``, ``type`` = number|category|string,
+        ``levels`` for categories); ``rows`` whether JSON rows are accepted (not for inputs
+        that are file paths, which a client must not choose on the server); ``upload``
+        whether a file with a suffix in ``accept`` is (read with :meth:`read_inputs`). The default: JSON rows with any columns, which is
+        right for any task that predicts from a DataFrame.
+        """
+        return {"kind": "table", "column": None, "columns": [], "rows": True, "upload": False}
+
     # -- report (see healthnn.report) --------------------------------------------------------
     # Every hook has a default, so a task without them still gets Model Facts, the TRIPOD
     # checklist, metrics, Table 1 (counts and outcomes per split) and subgroup metrics.

@@ -489,6 +489,11 @@ class ImageClassificationTask(ClassificationTask):
 
         return fn
 
+    # -- serving -------------------------------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        return {"kind": "image", "column": self.config.data.path, "columns": [],
+                "rows": False, "upload": True, "accept": [".png", ".jpg", ".jpeg", ".dcm", ".nii", ".nii.gz"]}
+
     # -- explanations ------------------------------------------------------------------------
     def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
                 target_class: str | None = None) -> list[Path]:

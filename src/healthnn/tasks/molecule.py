@@ -378,6 +378,13 @@ class MoleculePropertyTask(Task):
         Y = np.column_stack([y[t] for t in self.targets])
         return self._bootstrap(_multi_metrics(self.kind_, self.targets), [Y, p], seed=seed)
 
+    # -- serving -------------------------------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        col = self.config.data.smiles
+        return {"kind": "smiles", "column": col,
+                "columns": [{"name": col, "type": "string"}], "upload": True,
+                "accept": [".csv", ".tsv", ".parquet"]}
+
     # -- explanations ------------------------------------------------------------------------
     def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
                 target_class: str | None = None) -> list[Path]:

@@ -13,6 +13,9 @@ import torch.nn.functional as F
 
 from healthnn.config import Config
 from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
+from healthnn.data.preprocess import _MISSING, _OTHER
+
+SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task
@@ -129,6 +132,68 @@ class TableTask(Task):
     @property
     def feature_names(self) -> list[str]:
         return list(self.preprocessor_.feature_names_)
+
+    # -- serving and explanations ---------------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        pre = self.preprocessor_
+        if pre is None:  # a subclass whose inputs are not table columns (images)
+            return super().input_schema()
+        columns: list[dict[str, Any]] = [
+            {"name": c, "type": "number", "default": round(st.median, 6)}
+            for c, st in pre.numeric_.items()]
+        columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
+                                                                if lv not in SPECIAL_LEVELS]}
+                    for c, levels in pre.levels_.items()]
+        return {"kind": "table", "column": None, "columns": columns, "upload": True,
+                "accept": [".csv", ".tsv", ".parquet"]}
+
+    def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
+        """The prediction column that :meth:`explain` attributes to the input columns."""
+        return preds.columns[0]
+
+    @torch.no_grad()
+    def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
+                target_class: str | None = None) -> list[Path]:
+        """Feature contributions by occlusion, one row per (input row, column).
+
+        Each column in turn is set to a reference value (numeric: the training median;
+        categorical: no level, as for an unseen value) and the contribution is the prediction
+        minus the prediction without that column's information. Positive contributions push
+        the explained output (``explain_column``) up. Written to ``contributions.csv``; rows
+        that cannot be predicted are listed with their reason.
+        """
+        pre = self.preprocessor_
+        df = df.reset_index(drop=True)
+        X, errors = self.encode(df, Path(file))
+        groups = self.report_feature_groups()
+        reference = torch.zeros(X.shape[1])
+        for col, st in pre.numeric_.items():
+            reference[groups[col][0]] = (st.median - st.mean) / st.std
+        model = model.cpu().eval()
+        good = [i for i in range(len(df)) if i not in errors]
+        rows: list[dict[str, Any]] = []
+        for i in good:
+            x = X[i:i + 1]
+            variants = [x]
+            for col in groups:
+                v = x.clone()
+                v[0, groups[col]] = reference[groups[col]]
+                variants.append(v)
+            preds = self.predictions(model(torch.cat(variants)).float())
+            name = self.explain_column(preds, target_class)
+            values = preds[name].to_numpy(dtype=float)
+            for j, col in enumerate(groups):
+                rows.append({"row": i + 1, "output": name, "prediction": values[0],
+                             "feature": col, "contribution": values[0] - values[j + 1],
+                             "error": ""})
+        for i, msg in errors.items():
+            rows.append({"row": i + 1, "output": "", "prediction": np.nan, "feature": "",
+                         "contribution": np.nan, "error": msg})
+        table = pd.DataFrame(rows, columns=["row", "output", "prediction", "feature",
+                                            "contribution", "error"])
+        path = Path(out) / "contributions.csv"
+        table.sort_values("row", kind="stable").to_csv(path, index=False)
+        return [path]
 
     # -- report --------------------------------------------------------------------------------
     def report_columns(self) -> dict[str, list[str]]:
@@ -284,6 +349,16 @@ class ClassificationTask(TableTask):
             pred = probs.argmax(1)
         df["prediction"] = np.asarray(self.classes_, dtype=object)[pred]
         return df
+
+    def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
+        if target_class is not None:
+            if target_class not in self.classes_:
+                raise ConfigError(f"unknown class {target_class!r}", key="--class",
+                                  hint=f"classes: {', '.join(self.classes_)}")
+            return f"prob_{target_class}"
+        if len(self.classes_) == 2:
+            return f"prob_{self.classes_[1]}"
+        return f"prob_{preds['prediction'].iloc[0]}"
 
     def _metric_fn(self):
         from healthnn.metrics import binary_metrics, multiclass_metrics

@@ -1,0 +1,104 @@
+"""Server parts without a server: micro-batching, the rate limiter, key storage."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pandas as pd
+import pytest
+
+from healthnn.errors import DataError
+from healthnn.serve.app import Batcher, RateLimiter
+from healthnn.serve.keys import KeyStore
+
+
+class Recorder:
+    """A model stand-in: prediction = 2 * x; a frame without 'x' fails as a whole."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+
+    def predict(self, df: pd.DataFrame) -> pd.DataFrame:
+        self.gate.wait(5)  # hold the first batch until the others are queued
+        self.calls.append(len(df))
+        if "x" not in df.columns:
+            raise DataError("column not found", column="x")
+        return pd.DataFrame({"y": df["x"].astype(float) * 2, "error": ""})
+
+
+def test_batcher_batches_queued_requests_and_keeps_them_apart():
+    model = Recorder()
+    batcher = Batcher(model)
+
+    async def run():
+        first = asyncio.create_task(batcher.predict(("x",), [["0"]]))
+        await asyncio.sleep(0.05)  # the first batch is now running (held by the gate)
+        rest = [asyncio.create_task(batcher.predict(("x",), [[str(i)], [str(10 * i)]]))
+                for i in range(1, 6)]
+        bad = asyncio.create_task(batcher.predict(("z",), [["1"]]))
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        out = await asyncio.gather(first, *rest, bad, return_exceptions=True)
+        return out
+
+    out = asyncio.run(run())
+    assert [r["y"] for r in out[0]] == [0.0]
+    for i in range(1, 6):
+        assert [r["y"] for r in out[i]] == [2.0 * i, 20.0 * i]
+    assert isinstance(out[6], DataError)
+    # one call for the first request, one for the five queued ones together, one for 'z'
+    assert model.calls == [1, 10, 1]
+
+
+def test_rate_limiter_bucket():
+    lim = RateLimiter(per_minute=2)
+    assert lim.take("a") == 0 and lim.take("a") == 0
+    wait = lim.take("a")
+    assert 0 < wait <= 30
+    assert lim.take("b") == 0  # per key
+    assert RateLimiter(0).take("a") == 0  # 0: no limit
+
+
+def test_key_file_holds_no_key_and_bad_file_is_a_clear_error(tmp_path):
+    store = KeyStore(tmp_path / "k.json")
+    key = store.add("n", ["predict", "deid"])
+    text = (tmp_path / "k.json").read_text()
+    assert key not in text and key.split("_")[2] not in text
+    assert store.verify("Bearer " + key) is None and store.verify("") is None
+    (tmp_path / "k.json").write_text("{not json")
+    with pytest.raises(Exception, match="cannot read the API key file"):
+        KeyStore(tmp_path / "k.json").verify(key)
+
+
+def test_small_frame_fast_path_equals_pandas_path(rng):
+    """TablePreprocessor.transform converts frames of <= 64 rows cell by cell (a server
+    request); the result, errors included, equals the pandas path used for larger frames."""
+    import numpy as np
+
+    from healthnn.data import preprocess
+    from healthnn.data.preprocess import TablePreprocessor
+
+    cells = [None, "", " ", "63", " 63 ", "+5", "5.", ".5", "1e3", "-0", "1_000", "abc", "nan",
+             "inf", "1e400", "True", "false", 3, 2.5, float("nan"), True, "1.0", "2.00", "x ",
+             np.float64(4.0), "(other)"]
+    train = pd.DataFrame({"a": rng.normal(size=80), "b": rng.choice(["1", "2", "x"], 80),
+                          "c": rng.choice(list("pqrs"), 80)})
+    train.loc[::7, "a"] = np.nan
+    pre = TablePreprocessor(["a"], ["b", "c"], max_levels=2).fit(train)
+    for trial in range(40):
+        n = int(rng.integers(1, 30))
+        pick = lambda: [cells[i] for i in rng.integers(0, len(cells), n)]  # noqa: E731
+        df = pd.DataFrame({"a": pick(), "b": pick(), "c": pick()}, dtype=object)
+        if trial % 3 == 0:  # plain numbers only: the fast path itself is used
+            df["a"] = [str(x) for x in rng.normal(size=n).round(3)]
+        X_fast, err_fast = pre.transform(df)
+        old = preprocess._FAST_ROWS
+        preprocess._FAST_ROWS = -1
+        try:
+            X_slow, err_slow = pre.transform(df)
+        finally:
+            preprocess._FAST_ROWS = old
+        np.testing.assert_array_equal(X_fast, X_slow)
+        assert err_fast == err_slow
