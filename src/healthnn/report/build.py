@@ -247,6 +247,10 @@ def build_train_report(
                                 "state": state}
     rep["sections"] = _safe("task sections", lambda: _sections(
         task, test_out, y_test, config, seed, recal_view), notes, log) or []
+    if bundle.manifest.get("learning_curve"):  # [report] learning_curve (healthnn.tuning)
+        from healthnn.tuning import learning_curve_section
+
+        rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),
