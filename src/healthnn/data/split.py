@@ -200,7 +200,7 @@ def kfold_indices(
         if counts[smallest] < folds:
             raise ConfigError(
                 f"{folds} folds need at least {folds} {what} of every class; class "
-                f"{levels[smallest]!r} has {counts[smallest]}", key="split.folds",
+                f"{str(levels[smallest])!r} has {int(counts[smallest])}", key="split.folds",
                 hint=f"use split.folds = {max(int(counts[smallest]), 2)} or fewer, or "
                      "split.method = 'random'")
         offset = 0
