@@ -137,6 +137,8 @@ def pretrain(
                   hflip=max(d.hflip, 0.5), vflip=d.vflip)
     spec = task.model_spec
     params = {k: v for k, v in config.model.params.items() if k != "weights"}
+    if "dropout" in params:  # dropout is not a weight: none while pretraining (kept on record)
+        params = {**params, "dropout": 0.0}
     model = spec.builder(task.channels_, projection, **params, input_size=min(task.size))
     head = nn.Sequential(nn.ReLU(), nn.Linear(projection, projection))
     device = resolve_device(config.train.device)
