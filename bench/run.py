@@ -24,6 +24,8 @@ BENCHMARKS = {
     "privacy": "privacy_dp",
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
+    "transfer": "transfer_pneumoniamnist",  # issue 9
+    "tune": "tune_table",  # issue 9
 }
 
 
