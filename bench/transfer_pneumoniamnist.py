@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     set_threads(args.threads)
     import healthnn
-    from healthnn.pretrain import pretrain
+    from healthnn.pretraining import pretrain
 
     if not args.data.is_file():
         sys.exit(f"PneumoniaMNIST not found at {args.data} (use --data or $HEALTHNN_PNEUMONIAMNIST)")

@@ -25,6 +25,10 @@ _EXPORTS = {
     "ConfigError": "healthnn.errors",
     "DataError": "healthnn.errors",
     "BundleError": "healthnn.errors",
+    # issue 9: model selection and scarce data
+    "tune": "healthnn.tuning",
+    "cross_validate": "healthnn.tuning",
+    "pretrain": "healthnn.pretraining",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -375,7 +375,7 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 def _run_pretrain(args: argparse.Namespace) -> int:
     from healthnn.config import load_config
-    from healthnn.pretrain import pretrain
+    from healthnn.pretraining import pretrain
 
     config = load_config(args.config, overrides=args.overrides)
     pretrain(config, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

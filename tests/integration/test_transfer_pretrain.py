@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import healthnn
 from healthnn.errors import ConfigError
-from healthnn.pretrain import pretrain
+from healthnn.pretraining import pretrain
 
 pytest.importorskip("PIL")
 

@@ -15,7 +15,7 @@ from healthnn.config import load_config
 from healthnn.data.split import kfold_indices
 from healthnn.errors import ConfigError
 from healthnn.models.transfer import freeze, load_matching, read_weights
-from healthnn.pretrain import nt_xent
+from healthnn.pretraining import nt_xent
 from healthnn.tuning import parse_space
 
 
