@@ -123,3 +123,14 @@ def test_pretrain_a_table_config(root, capsys):
     (root / "c.toml").write_text(CFG)
     err = _error(capsys, "pretrain", root / "c.toml", "--out", root / "enc")
     assert "available for images" in err
+
+
+@pytest.mark.slow
+def test_train_ensemble_flag_gives_spread(root, capsys, one_thread):
+    import pandas as pd
+
+    (root / "c.toml").write_text(CFG)
+    code, out, err = run(capsys, "train", root / "c.toml", "--out", root / "b", "--ensemble", "2")
+    assert code == 0, err
+    preds = pd.read_csv(root / "b" / "predictions_test.csv")
+    assert (preds["prob_1_sd"] > 0).all() and "prob_0_sd" in preds

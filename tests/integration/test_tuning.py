@@ -157,3 +157,21 @@ def test_tune_on_a_local_ray_instance(table, tmp_path):
     assert result["ray"] == "local"
     assert len(result["trials"]) >= 3 and all(t["state"] == "COMPLETE" for t in result["trials"])
     assert (tmp_path / "t" / "best" / "model.safetensors").is_file()
+
+
+def test_a_diverging_trial_fails_alone(table, tmp_path, one_thread):
+    """A trial whose values make training diverge scores NaN (Optuna: FAIL); the search goes on."""
+    import optuna
+
+    from healthnn.tuning._search import Objective, Param, base_dict
+
+    c = _cfg("classification", table)
+    c["train"]["grad_clip"] = 0.0
+    c["tune"] = {"metric": "auroc", "train": {"lr": [1e-3, 1e30]}}
+    cfg = healthnn.load_config(c)
+    objective = Objective(base_dict(cfg) | {"tune": c["tune"]}, str(cfg.base_dir), cfg.source,
+                          [Param("train.lr", "choice", choices=[1e-3, 1e30])], str(tmp_path),
+                          None, True)
+    trial = optuna.trial.FixedTrial({"train.lr": 1})
+    assert np.isnan(objective(trial)) and "training loss became nan" in trial.user_attrs["error"]
+    assert 0 <= objective(optuna.trial.FixedTrial({"train.lr": 0})) <= 1

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from healthnn.config import Config, TrainConfig, load_config, to_toml
-from healthnn.errors import ConfigError, HealthnnError
+from healthnn.errors import ConfigError, DataError, HealthnnError
 
 Log = Callable[[str], None]
 
@@ -255,6 +255,13 @@ class Objective:
         idx = None if self.indices is None else {k: np.asarray(v) for k, v in self.indices.items()}
         try:
             bundle = train(cfg, out, log=_quiet, indices=idx, on_epoch=on_epoch)
+        except (ConfigError, DataError):
+            raise  # the config or the data is wrong: every trial would fail; stop now
+        except HealthnnError as exc:
+            # this trial's values failed (a learning rate that diverges, say): Optuna records
+            # a NaN result as a FAIL and the search goes on
+            trial.set_user_attr("error", str(exc))
+            return math.nan
         finally:
             (out / "checkpoint.pt").unlink(missing_ok=True)
         value = score_of(bundle, metric, self.source)
@@ -353,6 +360,8 @@ def search(config: Config, out: Path, *, trials: int, jobs: int = 1,
         "best": {"number": best.number, "value": best.value,
                  "values": best.user_attrs["values"]},
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+        "failed": [{"number": t.number, "error": t.user_attrs.get("error", "")}
+                   for t in study.trials if t.state == optuna.trial.TrialState.FAIL],
     }
 
 
@@ -498,13 +507,9 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
 
 
 def _portable(config: Config) -> dict[str, Any]:
-    """The config as a dict with data paths made absolute (best.toml lives elsewhere)."""
-    raw = base_dict(config)
-    for key in ("train", "test"):
-        v = raw["data"].get(key)
-        if v:
-            raw["data"][key] = str(config.resolve(v).resolve())
-    if raw["model"].get("init"):
-        raw["model"]["init"] = str(config.resolve(raw["model"]["init"]).resolve())
-    return raw
+    """The config as a dict, data and init paths made absolute (best.toml lives elsewhere)."""
+    from healthnn.bundle import _absolute_paths
 
+    raw = _absolute_paths(config)
+    raw.pop("tune", None)
+    return raw
