@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("HEALTHNN_PNEUMONIAMNIST", DEFAULT)))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pretrain-epochs", type=int, default=None, help="override the mode's")
+    ap.add_argument("--fractions", type=float, nargs="+", default=None,
+                    help="only these label fractions (of 0.01 0.1 1)")
+    ap.add_argument("--seeds", type=int, default=None, help="label subsamples per fraction")
+    ap.add_argument("--name", default="transfer_pneumoniamnist", help="bench/out/NAME.json")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     import healthnn
@@ -93,7 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         pre_epochs, seeds = 30, [0, 1, 2]
         plan = {0.01: (100, 16), 0.10: (40, 64), 1.0: (15, 128)}
-    work = OUT / "transfer_pneumoniamnist"
+    pre_epochs = args.pretrain_epochs or pre_epochs
+    seeds = list(range(args.seeds)) if args.seeds else seeds
+    if args.fractions:
+        plan = {f: plan[f] for f in plan if any(abs(f - g) < 1e-9 for g in args.fractions)}
+    work = OUT / args.name
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     t0 = time.time()
@@ -135,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nPublished: {PUBLISHED}. Test split: official (624 images); intervals: 95% "
           f"bootstrap. Pretraining: SimCLR, {pre_epochs} epochs on the 4708 training images "
           f"without labels.")
-    write_json("transfer_pneumoniamnist", {
+    write_json(args.name, {
         "command": command_line(), "quick": args.quick, "pretrain": {
             "epochs": pre_epochs, "seconds": round(pre_s, 1), "history": info["history"],
             "images": info["data"]["images"]},
