@@ -134,6 +134,11 @@ def cross_validate(config: Config | str | Path | dict[str, Any], out: str | Path
         "pooled": pooled_metrics(parts, config.split.seed),
         "bundles": [f"fold_{k}" for k in range(1, len(folds) + 1)],
     }
+    if config.task == "survival":
+        result["pooled_note"] = ("pooled survival metrics put the folds' risk scores on one "
+                                 "scale and use the last fold's baseline for survival "
+                                 "probabilities (integrated Brier score); per-fold metrics are "
+                                 "each fold's own")
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "cv.json", result)
     return result

@@ -240,6 +240,7 @@ class Objective:
         config = self.config()
         values = {p.key: p.suggest(trial) for p in self.params}
         trial.set_user_attr("values", values)
+        trial.set_user_attr("pid", os.getpid())
         cfg = _trial_config(config, values)
         metric = config.tune.metric
 
@@ -291,16 +292,20 @@ def _run_worker(objective: Objective, storage_path: str, study_name: str, total:
     import torch
     from optuna.study import MaxTrialsCallback
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # workers share the cores; one thread each
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=_storage(Path(storage_path)),
-                              sampler=optuna.samplers.TPESampler(seed=seed))
-    done = len(study.trials)
-    if done >= total:
-        return 0
-    study.optimize(objective, n_trials=total - done, catch=(),
-                   callbacks=[MaxTrialsCallback(total, states=None)])
-    return len(study.trials)
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=study_name, storage=_storage(Path(storage_path)),
+                                  sampler=optuna.samplers.TPESampler(seed=seed))
+        done = len(study.trials)
+        if done >= total:
+            return 0
+        study.optimize(objective, n_trials=total - done, catch=(),
+                       callbacks=[MaxTrialsCallback(total, states=None)])
+        return len(study.trials)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def search(config: Config, out: Path, *, trials: int, jobs: int = 1,
@@ -354,7 +359,7 @@ def search(config: Config, out: Path, *, trials: int, jobs: int = 1,
         "metric": config.tune.metric, "direction": direction_of(config),
         "space": {p.key: p.describe() for p in params},
         "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
-                    "values": t.user_attrs.get("values"),
+                    "values": t.user_attrs.get("values"), "pid": t.user_attrs.get("pid"),
                     "seconds": (t.duration.total_seconds() if t.duration else None)}
                    for t in study.trials],
         "best": {"number": best.number, "value": best.value,
