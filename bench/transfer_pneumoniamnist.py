@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="only these label fractions (of 0.01 0.1 1)")
     ap.add_argument("--seeds", type=int, default=None, help="label subsamples per fraction")
     ap.add_argument("--name", default="transfer_pneumoniamnist", help="bench/out/NAME.json")
+    ap.add_argument("--encoder", type=Path, default=None,
+                    help="reuse this 'healthnn pretrain' output instead of pretraining again")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     import healthnn
@@ -106,9 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     t0 = time.time()
-    pre_cfg = config(args.data, 1, 256, 42, None)
-    info = pretrain(pre_cfg, work / "encoder", epochs=pre_epochs, batch_size=256, log=quiet_log)
-    pre_s = time.time() - t0
+    encoder = work / "encoder"
+    if args.encoder is not None:
+        import json
+
+        encoder = args.encoder
+        info = json.loads((encoder / "pretrain.json").read_text())
+        pre_epochs = info["settings"]["epochs"]
+        pre_s = info["seconds"]
+    else:
+        pre_cfg = config(args.data, 1, 256, 42, None)
+        info = pretrain(pre_cfg, encoder, epochs=pre_epochs, batch_size=256, log=quiet_log)
+        pre_s = time.time() - t0
     print(f"pretrained on {info['data']['images']} unlabelled images, {pre_epochs} epochs, "
           f"{pre_s:.0f} s; NT-Xent {info['history'][0]['loss']:.3f} -> "
           f"{info['history'][-1]['loss']:.3f}", flush=True)
@@ -119,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             n = subsample(args.data, data, frac, seed)
             for start in ("scratch", "pretrained"):
                 t = time.time()
-                init = work / "encoder" if start == "pretrained" else None
+                init = encoder if start == "pretrained" else None
                 b = healthnn.train(config(data, epochs, batch, 42 + seed, init),
                                    work / f"{start}_{frac:g}_{seed}", log=quiet_log)
                 runs.append({"fraction": frac, "seed": seed, "train_images": n, "start": start,
@@ -145,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
           f"bootstrap. Pretraining: SimCLR, {pre_epochs} epochs on the 4708 training images "
           f"without labels.")
     write_json(args.name, {
-        "command": command_line(), "quick": args.quick, "pretrain": {
+        "command": command_line(), "quick": args.quick, "encoder": str(encoder), "pretrain": {
             "epochs": pre_epochs, "seconds": round(pre_s, 1), "history": info["history"],
             "images": info["data"]["images"]},
         "plan": {str(k): {"epochs": e, "batch_size": b} for k, (e, b) in plan.items()},
