@@ -29,6 +29,8 @@ BENCHMARKS = {
     "federated": "federated_pima",
     "serve": "serve_load",
     "serve_fuzz": "serve_fuzz",
+    "transfer": "transfer_pneumoniamnist",  # issue 9
+    "tune": "tune_table",  # issue 9
 }
 
 

@@ -31,6 +31,10 @@ _EXPORTS = {
     "aggregate_events": "healthnn.data.events",
     "build_mimic_cohort": "healthnn.data.mimic",
     "build_app": "healthnn.serve",
+    # issue 9: model selection and scarce data
+    "tune": "healthnn.tuning",
+    "cross_validate": "healthnn.tuning",
+    "pretrain": "healthnn.pretraining",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -211,6 +211,8 @@ def _absolute_paths(config: Config) -> dict[str, Any]:
     for key in ("train", "test", "outcomes"):  # outcomes: event_classification
         if d["data"].get(key):
             d["data"][key] = str(config.resolve(d["data"][key]).resolve())
+    if d["model"].get("init"):  # transfer learning's starting point (issue 9)
+        d["model"]["init"] = str(config.resolve(d["model"]["init"]).resolve())
     return d
 
 

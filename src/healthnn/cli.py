@@ -37,6 +37,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "CPU, NCCL on GPU)")
     p.add_argument("--encrypt", action="store_true",
                    help="encrypt the bundle at rest (AES-256-GCM) with --key-file")
+    p.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="train K copies (seeds seed..seed+K-1) and average them; predictions "
+                   "gain '<column>_sd' (same as --set train.ensemble=K)")
     _key_arg(p)
 
 
@@ -46,7 +49,17 @@ def _run_train(args: argparse.Namespace) -> int:
 
     import os
 
+    if args.ensemble is not None:
+        args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     config = load_config(args.config, overrides=args.overrides)
+    if config.split.method == "kfold":  # cross-validation: one bundle per fold
+        from healthnn.tuning import cross_validate
+
+        if args.nproc > 1 or args.encrypt or args.resume:
+            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
+                                "split.method = 'kfold'")
+        _print_cv(args.out, cross_validate(config, args.out))
+        return 0
     key = _key(args, required=True) if args.encrypt else None
     if args.nproc < 1:
         raise HealthnnError("--nproc must be at least 1")
@@ -480,6 +493,80 @@ def _run_keys(args: argparse.Namespace) -> int:
             print(f"{r['name']}\t{','.join(r['scopes'])}\t{r['created']}")
         if not rows:
             print(f"no keys in {store.path}", file=sys.stderr)
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="hyperparameter search over the config's [tune] section "
+                       "(Optuna), then train the best configuration into a bundle")
+    p.add_argument("config", type=Path, help="experiment config (TOML) with a [tune] section")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder for the trials, tune.json, best.toml and the bundle best/")
+    p.add_argument("--trials", type=int, default=None, metavar="N",
+                   help="number of trials (default: [tune] trials)")
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="trials run in parallel in J processes on this machine (or J Ray tasks)")
+    p.add_argument("--ray", dest="ray_address", default=None, metavar="ADDRESS",
+                   help="run the trials on a Ray cluster ('auto', 'ray://host:10001', or "
+                   "'local' to start one here); DIR must be on a shared file system")
+    p.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="train the best configuration as an ensemble of K seeds")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from healthnn.config import load_config
+    from healthnn.tuning import tune
+
+    config = load_config(args.config, overrides=args.overrides)
+    result = tune(config, args.out, trials=args.trials, jobs=args.jobs, ray_address=args.ray_address,
+                  ensemble=args.ensemble)
+    best = result["best"]
+    print(f"{len(result['trials'])} trials ({result['pruned']} pruned); best: trial "
+          f"{best['number']}, validation {result['metric']} {_num(best['value'])}")
+    if "nested_cv" in result:
+        pooled = result["nested_cv"]["pooled"]
+        m = pooled.get(result["metric"]) or next(iter(pooled.values()))
+        name = result["metric"] if result["metric"] in pooled else next(iter(pooled))
+        print(f"nested cross-validation (pooled outer folds): {name} {_num(m['value'])} "
+              f"[{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
+    print(f"best config: {args.out / 'best.toml'}")
+    _print_summary(args.out / "best", {"test": result["final"]["test"]})
+    return 0
+
+
+def _print_cv(out: Path, cv: dict) -> None:
+    names = list(cv["pooled"])[:4]
+    for k, fold in enumerate(cv["per_fold"], start=1):
+        print(f"fold {k}: " + ", ".join(f"{n} {_num(fold[n]['value'])}" for n in names if n in fold))
+    print(f"pooled ({cv['rows']} rows, {cv['folds']} folds): " + ", ".join(
+        f"{n} {_num(cv['pooled'][n]['value'])} [{_num(cv['pooled'][n]['ci_low'])}, "
+        f"{_num(cv['pooled'][n]['ci_high'])}]" for n in names))
+    print(f"cross-validation: {out / 'cv.json'}; one bundle per fold in {out}/fold_<k>")
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="self-supervised pretraining on unlabelled images "
+                       "(SimCLR); 'train' starts from it with [model] init = DIR")
+    p.add_argument("config", type=Path, help="image config (TOML): [data] train holds the "
+                   "unlabelled images, [model] names the network")
+    p.add_argument("--out", type=Path, required=True, help="folder for encoder.safetensors")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per batch (default: [train] batch_size); larger is better")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--temperature", type=float, default=0.5, help="NT-Xent temperature")
+    p.add_argument("--projection", type=int, default=64, help="projection head width")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from healthnn.config import load_config
+    from healthnn.pretraining import pretrain
+
+    config = load_config(args.config, overrides=args.overrides)
+    pretrain(config, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+             temperature=args.temperature, projection=args.projection)
+    print(f"encoder: {args.out / 'encoder.safetensors'}  (use: [model] init = \"{args.out}\")")
     return 0
 
 
@@ -500,6 +587,8 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
     "keys": (_add_keys, _run_keys),
+    "tune": (_add_tune, _run_tune),
+    "pretrain": (_add_pretrain, _run_pretrain),
 }
 
 

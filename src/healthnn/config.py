@@ -40,6 +40,7 @@ __all__ = [
     "ModelConfig",
     "ReportConfig",
     "FederatedConfig",
+    "TuneConfig",
     "load_config",
     "parse_section",
     "to_toml",
@@ -54,12 +55,18 @@ class SplitConfig:
     split for regression, and a group split whenever ``[data] group`` is set. ``"scaffold"``
     (molecules) keeps molecules with one Bemis-Murcko scaffold in one split. Validation rows
     always come out of the training rows (``val_size`` is a fraction of them).
+
+    ``method = "kfold"`` (with ``folds``) is K-fold cross-validation: every row is a test row
+    exactly once; folds are stratified like ``auto`` (class or event) and grouped when
+    ``[data] group`` is set. ``healthnn train`` then reports per-fold and pooled metrics, and
+    ``healthnn tune`` runs a nested cross-validation (see :mod:`healthnn.tuning`).
     """
 
-    method: Literal["auto", "random", "stratified", "group", "scaffold"] = "auto"
+    method: Literal["auto", "random", "stratified", "group", "scaffold", "kfold"] = "auto"
     test_size: float = 0.2
     val_size: float = 0.15
     seed: int = 42
+    folds: int = 5  # method = "kfold" only
 
 
 @dataclass
@@ -124,6 +131,9 @@ class ReportConfig:
     importance_repeats: int = 5
     min_subgroup_size: int = 10
     examples: int = 4
+    # learning curve: also train on these fractions of the training rows (e.g. [0.1, 0.25,
+    # 0.5]) and report the test metric against training-set size (see healthnn.tuning)
+    learning_curve: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -145,10 +155,44 @@ class FederatedConfig:
 
 @dataclass
 class ModelConfig:
-    """A registered model's name and its hyperparameters (validated by the registry)."""
+    """A registered model's name and its hyperparameters (validated by the registry).
+
+    Two keys apply to every model (transfer learning, see :mod:`healthnn.models.transfer`):
+    ``init`` (a bundle directory, a ``healthnn pretrain`` output or a .safetensors/.pt weights
+    file to start from; tensors are matched by name and shape) and ``freeze`` (parameter-name
+    prefixes, such as ``"stem"`` or ``"layer1"``, that are not trained).
+    """
 
     name: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
+    freeze: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TuneConfig:
+    """``[tune]``: the hyperparameter search of ``healthnn tune`` (Optuna, TPE sampler).
+
+    ``metric``: a validation metric of the task (``auroc``, ``c_index``, ``rmse``, ``val_loss``
+    ...); ``direction``: ``"auto"`` minimises losses and errors and maximises the rest.
+    ``model`` and ``train``: the search space, one entry per ``[model]`` or ``[train]`` key::
+
+        [tune.model]
+        hidden = [[32], [64, 64]]                   # a list: choose one of these values
+        dropout = { low = 0.0, high = 0.5 }          # a float range
+        [tune.train]
+        lr = { low = 1e-4, high = 1e-2, log = true } # log-uniform
+        batch_size = { choices = [32, 64, 128] }
+        epochs = { low = 10, high = 60, step = 10 }  # integers: an integer range
+    """
+
+    metric: str = "val_loss"
+    direction: Literal["auto", "maximize", "minimize"] = "auto"
+    trials: int = 20
+    seed: int = 0
+    pruning: bool = True
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +207,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     federated: FederatedConfig | None = None
+    tune: TuneConfig | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<config>"
 
@@ -173,7 +218,9 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what the bundle stores as config.toml)."""
-        model = {"name": self.model.name, **self.model.params}
+        model = {"name": self.model.name, **self.model.params, "init": self.model.init,
+                 "freeze": self.model.freeze or None}
+        extra = {"tune": _asdict(self.tune)} if self.tune is not None else {}
         return {
             "task": self.task,
             "data": _asdict(self.data),
@@ -183,10 +230,11 @@ class Config:
             "eval": _asdict(self.eval),
             "report": _asdict(self.report),
             **({"federated": _asdict(self.federated)} if self.federated else {}),
+            **extra,
         }
 
 
-SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated")
+SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated", "tune")
 
 
 def load_config(
@@ -256,12 +304,16 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     model_name = model_raw.pop("name", None) or task_cls.default_model
     if not isinstance(model_name, str):
         raise ConfigError("expected a string", file=name, key="model.name")
+    init = _coerce(model_raw.pop("init", None), str | None, "model.init", name)
+    freeze = _coerce(model_raw.pop("freeze", []), list[str], "model.freeze", name)
     params = validate_model_params(model_name, model_raw, task=task, source=name)
+    tune = parse_section(TuneConfig, raw["tune"], "tune", name) if "tune" in raw else None
     config = Config(
         task=task,
         data=data,
         split=split,
-        model=ModelConfig(name=model_name, params=params),
+        model=ModelConfig(name=model_name, params=params, init=init, freeze=freeze),
+        tune=tune,
         train=train,
         eval=evalc,
         report=report,
@@ -282,6 +334,11 @@ def _check_ranges(c: Config) -> None:
         raise bad("split.test_size", "must be between 0 and 1")
     if not 0.0 < c.split.val_size < 1.0:
         raise bad("split.val_size", "must be between 0 and 1")
+    if c.split.folds < 2:
+        raise bad("split.folds", "must be at least 2 (e.g. 5 or 10)")
+    if c.model.freeze and not c.model.init:
+        raise bad("model.freeze", "freezing layers needs a starting point: set [model] init "
+                  "to a bundle, a 'healthnn pretrain' output or a weights file")
     if c.train.epochs < 1:
         raise bad("train.epochs", "must be at least 1")
     if c.train.batch_size < 2:
@@ -319,6 +376,8 @@ def _check_ranges(c: Config) -> None:
         raise bad("report.thresholds", "thresholds must be between 0 and 1")
     if c.report.importance_repeats < 1:
         raise bad("report.importance_repeats", "must be at least 1")
+    if any(not 0.0 < f <= 1.0 for f in c.report.learning_curve):
+        raise bad("report.learning_curve", "fractions must be in (0, 1], e.g. [0.1, 0.25, 0.5]")
     if c.report.min_subgroup_size < 2:
         raise bad("report.min_subgroup_size", "must be at least 2")
     f = c.federated

@@ -50,6 +50,9 @@ def train(
     resume: bool = False,
     log: Log | None = None,
     encrypt_with: bytes | None = None,
+    indices: dict[str, np.ndarray] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    collect: dict[str, Any] | None = None,
 ) -> Bundle | None:
     """Train a model as the config says and write a bundle to ``out``.
 
@@ -58,7 +61,22 @@ def train(
 
     With ``encrypt_with`` (a key from :func:`healthnn.privacy.keys.load_key`) the bundle is
     encrypted at rest before this returns.
+
+    Used by cross-validation and tuning (:mod:`healthnn.tuning`): ``indices`` gives the
+    ``train``/``val``/``test`` row positions (of the usable rows of ``[data] train``) instead
+    of ``[split]``; ``on_epoch(epoch, record)`` is called after every epoch (it may raise to
+    stop, e.g. an Optuna pruning signal); ``collect``, a dict, receives the labels and raw
+    outputs of the validation and test rows (``{"val": (outputs, labels), "test": ...}``).
+    With ``[split] method = "kfold"`` and no ``indices``, use :func:`healthnn.tuning.cross_validate`.
     """
+    if indices is None and not isinstance(config, Config):
+        config = load_config(config)
+    if indices is None and config.split.method == "kfold":
+        from healthnn.errors import ConfigError
+
+        raise ConfigError("split.method = 'kfold' trains one model per fold", file=config.source,
+                          key="split.method", hint="use 'healthnn train' (it runs the folds) or "
+                          "healthnn.tuning.cross_validate()")
     from healthnn.training.distributed import cleanup, init_from_env, is_main
 
     log = log or _stderr
@@ -90,7 +108,12 @@ def train(
 
     frames: dict[str, tuple[pd.DataFrame, dict[str, np.ndarray], Path]] = {}
     preset = task.predefined_split(df)  # the data's own official split, if it has one
-    if getattr(config.data, "test", None):
+    given = None if indices is None else {k: np.asarray(v, dtype=np.int64)
+                                          for k, v in indices.items()}
+    if given is not None and "test" in given:
+        idx = given
+        frames["test"] = (df.iloc[idx["test"]], _take(y, idx["test"]), train_file)
+    elif getattr(config.data, "test", None):
         test_file = config.resolve(config.data.test)
         df_test = task.read(test_file)
         y_test, ok_test = task.labels(df_test, test_file)
@@ -104,7 +127,7 @@ def train(
         _require_all(ok_test, test_file, task)
         data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
                              "rows": len(df_test)}
-        idx = ({k: preset[k] for k in ("train", "val")} if preset else
+        idx = given or ({k: preset[k] for k in ("train", "val")} if preset else
                task.split(df, y, test_size=None, val_size=config.split.val_size,
                           seed=config.split.seed, strata=strata, groups=groups))
         frames["test"] = (df_test.reset_index(drop=True), y_test, test_file)
@@ -116,8 +139,8 @@ def train(
     # split frames keep the file's row index, so errors found later name the right row
     for name in ("train", "val"):
         frames[name] = (df.iloc[idx[name]], _take(y, idx[name]), train_file)
-    test_rows = (test_source_rows if getattr(config.data, "test", None)
-                 else source_rows[idx["test"]])
+    own_test = (given is None or "test" not in given) and bool(getattr(config.data, "test", None))
+    test_rows = test_source_rows if own_test else source_rows[idx["test"]]
 
     df_train, y_train, _ = frames["train"]
     notes = drop_notes + task.fit(df_train, y_train, train_file)
@@ -131,7 +154,7 @@ def train(
             errors.setdefault(pos, msg)
         if errors:
             pos = min(errors)
-            source_row = (source_rows[idx[name][pos]] if (name != "test" or not getattr(config.data, "test", None))
+            source_row = (source_rows[idx[name][pos]] if (name != "test" or not own_test)
                           else test_source_rows[pos])
             raise DataError(errors[pos], file=str(file), row=int(source_row),
                             hint="fix or remove this row; training data must be complete")
@@ -149,6 +172,13 @@ def train(
             seed_everything(seed)
         generator = torch.Generator().manual_seed(seed)
         model = task.build_model()
+        if config.model.init or config.model.freeze:  # transfer learning
+            from healthnn.models.transfer import apply_init
+
+            transfer_note = apply_init(model, config)
+            if member == 0:
+                log(f"note: {transfer_note}")
+                notes.append(transfer_note)
         checkpoint = out / ("checkpoint.pt" if member == 0 else f"checkpoint_{member}.pt")
         if config.federated is not None:  # sites train locally; only weights travel
             from healthnn.training.federated import federated_fit
@@ -156,7 +186,7 @@ def train(
             results.append(federated_fit(model, task, encoded, frames, config, log=log))
             members.append(model)
             continue
-        trainer = Trainer(config.train, checkpoint=checkpoint, log=log)
+        trainer = Trainer(config.train, checkpoint=checkpoint, log=log, on_epoch=on_epoch)
         results.append(trainer.fit(
             model,
             task.loss,
@@ -193,14 +223,26 @@ def train(
         if split == "test":
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
             ids.insert(0, "row", test_rows)
+            preds = task.predictions(outputs)
+            if len(members) > 1:  # ensemble spread: '<column>_sd' as in Bundle.predict
+                preds = _member_sd(task, members, encoded["test"], preds)
             predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
-                                     task.predictions(outputs)], axis=1)
+                                     preds], axis=1)
 
+    if collect is not None:
+        collect.update({s: (split_outputs[s], frames[s][1]) for s in ("val", "test")})
+        collect["task"] = task
     if result.privacy is not None:
         eps = result.privacy["epsilon_spent"]
         metrics["privacy"] = {"epsilon": {"value": eps, "ci_low": eps, "ci_high": eps}}
         log(f"differential privacy: spent epsilon {eps:.3f} of {result.privacy['epsilon_budget']:g}"
             f" (delta {result.privacy['delta']:g})")
+    curve = None
+    if config.report.learning_curve and config.report.enabled:
+        from healthnn.tuning import learning_curve
+
+        curve = learning_curve(config, idx, metrics["test"], strata=strata, groups=groups,
+                               out=out / "learning_curve", log=log)
     manifest = {
         "data": data_info,
         "splits": split_info,
@@ -219,6 +261,7 @@ def train(
                          "seeds": [config.train.seed + i for i in range(len(members))],
                          "best_epochs": [r.best_epoch for r in results]}}
            if len(members) > 1 else {}),
+        **({"learning_curve": curve} if curve else {}),
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
@@ -351,6 +394,20 @@ def _strata(config: Config, task: Any, y: dict[str, np.ndarray]) -> np.ndarray |
     if method in ("random", "group"):
         return None
     return task.strata(y)
+
+
+def _member_sd(task: Any, members: list[torch.nn.Module], encoded: tuple[Any, Any],
+               preds: pd.DataFrame) -> pd.DataFrame:
+    """The standard deviation across ensemble members of each numeric prediction column."""
+    each = []
+    for m in members:
+        out, _ = collect_outputs(m, task.batches(*encoded, shuffle=False, batch_size=4096),
+                                 torch.device("cpu"))
+        each.append(task.predictions(out))
+    for col in preds.select_dtypes("floating").columns:
+        stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
+        preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+    return preds
 
 
 def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:

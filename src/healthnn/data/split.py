@@ -6,7 +6,7 @@ import numpy as np
 
 from healthnn.errors import DataError
 
-__all__ = ["split_indices", "holdout", "scaffold_split"]
+__all__ = ["split_indices", "holdout", "scaffold_split", "kfold_indices"]
 
 
 def holdout(
@@ -149,3 +149,64 @@ def scaffold_split(
             raise DataError(f"the {name} split is empty after grouping molecules by scaffold",
                             hint="use more data, or change split.test_size / split.val_size")
     return {k: parts[k] for k in names}
+
+
+def kfold_indices(
+    n: int,
+    folds: int,
+    *,
+    seed: int,
+    strata: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Test-row positions of each of ``folds`` folds; every row is in exactly one.
+
+    With ``strata`` each class (or event status) is dealt round-robin over the folds after a
+    seeded shuffle, so every fold keeps the proportions; with ``groups`` whole groups (patients)
+    are dealt, stratified by each group's most frequent stratum. Too few rows, groups, or rows
+    of the smallest class for the number of folds is a :class:`~healthnn.errors.ConfigError`
+    naming ``split.folds``.
+
+    >>> [len(f) for f in kfold_indices(10, 3, seed=0)]
+    [4, 3, 3]
+    """
+    from healthnn.errors import ConfigError
+
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        codes, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        units = len(codes)
+        unit_strata = None
+        if strata is not None:
+            unit_strata = np.empty(units, dtype=object)
+            for g in range(units):
+                vals, counts = np.unique(strata[inverse == g].astype(str), return_counts=True)
+                unit_strata[g] = vals[np.argmax(counts)]
+        what = "groups (patients)"
+    else:
+        inverse, units = np.arange(n), n
+        unit_strata = None if strata is None else np.asarray(strata).astype(str)
+        what = "rows"
+    if units < folds:
+        raise ConfigError(f"{folds} folds need at least {folds} {what}; the data has {units}",
+                          key="split.folds", hint=f"use split.folds = {max(units, 2)} or fewer")
+    assignment = np.empty(units, dtype=np.int64)
+    if unit_strata is None:
+        order = rng.permutation(units)
+        assignment[order] = np.arange(units) % folds
+    else:
+        levels, counts = np.unique(unit_strata, return_counts=True)
+        smallest = int(np.argmin(counts))
+        if counts[smallest] < folds:
+            raise ConfigError(
+                f"{folds} folds need at least {folds} {what} of every class; class "
+                f"{str(levels[smallest])!r} has {int(counts[smallest])}", key="split.folds",
+                hint=f"use split.folds = {max(int(counts[smallest]), 2)} or fewer, or "
+                     "split.method = 'random'")
+        offset = 0
+        for level in levels:
+            idx = rng.permutation(np.flatnonzero(unit_strata == level))
+            assignment[idx] = (np.arange(len(idx)) + offset) % folds
+            offset += len(idx)  # continue the deal where the last class stopped: even folds
+    fold_of_row = assignment[inverse]
+    return [np.flatnonzero(fold_of_row == k) for k in range(folds)]

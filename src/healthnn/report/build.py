@@ -306,6 +306,10 @@ def build_train_report(
         bundle, df_test, y_test, test_out, file_test, config.report.examples), notes, log)
     if examples:
         rep["sections"].append(examples)
+    if bundle.manifest.get("learning_curve"):  # [report] learning_curve (healthnn.tuning)
+        from healthnn.tuning import learning_curve_section
+
+        rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),

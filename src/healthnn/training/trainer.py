@@ -143,6 +143,9 @@ class Trainer:
     config: the ``[train]`` section.
     checkpoint: file written after every epoch (and read by ``resume=True``).
     log: where one-line messages go (defaults to stderr).
+    on_epoch: called as ``on_epoch(epoch, record)`` after each epoch's validation (the record
+        holds ``val_loss`` and ``val_<metric>`` values); it may raise to stop training, as
+        hyperparameter search does to prune a poor trial.
     """
 
     def __init__(
@@ -151,10 +154,12 @@ class Trainer:
         *,
         checkpoint: str | Path | None = None,
         log: Callable[[str], None] | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
         self.config = config
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.on_epoch = on_epoch
 
     def fit(
         self,
@@ -180,7 +185,9 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # frozen parameters (transfer learning: [model] freeze) are left out of the optimiser
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = self._scheduler(optimizer)
         step_optimizer = optimizer  # what takes the steps (a DP optimizer under DP-SGD)
         dp = None
@@ -293,6 +300,8 @@ class Trainer:
                 bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}",
                                 best=best_epoch)
                 bar.update(1)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, row)
         if bar is not None:
             bar.close()
         if dp is not None:

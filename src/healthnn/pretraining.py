@@ -1,0 +1,196 @@
+"""Self-supervised pretraining on unlabelled images (``healthnn pretrain``).
+
+SimCLR (Chen et al. 2020): two random augmentations of each image (resized crop, rotation,
+flips, brightness/contrast jitter, noise) are pulled together and pushed away from the other
+images of the batch by the NT-Xent contrastive loss, through a small projection head. No label
+is read. The output folder holds ``encoder.safetensors`` (the network named in ``[model]``,
+its output layer being the first layer of the projection head) and ``pretrain.json`` (settings,
+loss per epoch, data fingerprint). ``healthnn train`` starts from it with::
+
+    [model]
+    name = "resnet18"          # the same network as in pretraining
+    init = "pretrained/"       # this folder; the output layer is fitted afresh
+    # freeze = ["stem", "layer1"]
+
+Data: the image config's ``[data] train``: a folder of images (any layout), a CSV manifest
+(labels, if any, are ignored) or a MedMNIST-style .npz (its ``train_images`` only, never the
+validation or test images).
+
+Text (masked-token) pretraining is not available yet: it needs the text task.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from healthnn.config import Config, load_config
+from healthnn.errors import ConfigError, DataError
+
+__all__ = ["pretrain", "nt_xent"]
+
+Log = Callable[[str], None]
+
+
+def nt_xent(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """NT-Xent loss of ``2n`` embeddings where rows ``i`` and ``i + n`` are two views of one image.
+
+    >>> z = torch.eye(4)[[0, 1, 0, 1]]          # each pair identical, pairs orthogonal
+    >>> bool(nt_xent(z, 0.1) < nt_xent(torch.eye(4), 0.1))
+    True
+    """
+    z = F.normalize(z.float(), dim=1)
+    n2 = z.shape[0]
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(n2, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = (torch.arange(n2, device=z.device) + n2 // 2) % n2
+    return F.cross_entropy(sim, targets)
+
+
+def _views(x: torch.Tensor, aug: Any, gen: torch.Generator, mean: torch.Tensor,
+           std: torch.Tensor) -> torch.Tensor:
+    """One random view of each image: geometry, then brightness/contrast jitter and noise."""
+    v = aug(x, gen)
+    n = v.shape[0]
+    brightness = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.6
+    m = v.mean((1, 2, 3), keepdim=True)
+    v = (v - m) * contrast + m + brightness
+    v = v + 0.02 * torch.randn(v.shape, generator=gen)
+    return (v.clamp(0, 1) - mean) / std
+
+
+def _images(task: Any, config: Config, log: Log) -> tuple[torch.Tensor, Path, int]:
+    file = config.resolve(config.data.train)
+    if file.suffix.lower() == ".npz" and file.is_file():
+        df = task.read(file)
+        if "split" in df.columns:
+            df = df[df["split"] == "train"].reset_index(drop=True)
+    else:
+        df = task.read_inputs(file)
+    if len(df) == 0:
+        raise DataError("no images to pretrain on", file=str(file))
+    task.channels_ = config.data.channels or task._detect_channels(df, file)
+    inputs, errors = task.encode(df, file)
+    for pos in sorted(errors)[:5]:
+        log(f"note: {file}: row {pos + 1}: {errors[pos]} (left out)")
+    good = [i for i in range(len(df)) if i not in errors]
+    if len(good) < 4:
+        raise DataError(f"only {len(good)} readable image(s); contrastive pretraining needs "
+                        "at least 4", file=str(file))
+    return inputs.take(good), file, len(errors)
+
+
+def pretrain(
+    config: Config | str | Path | dict[str, Any],
+    out: str | Path,
+    *,
+    epochs: int = 20,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    temperature: float = 0.5,
+    projection: int = 64,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """SimCLR pretraining of ``[model]`` on the images of ``[data] train``; writes
+    ``out/encoder.safetensors`` and ``out/pretrain.json`` and returns the latter's content."""
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    from healthnn.bundle import _write_json
+    from healthnn.data.images import Augment
+    from healthnn.data.tables import fingerprint
+    from healthnn.tasks import get_task_class
+    from healthnn.training import resolve_device, seed_everything
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    if not isinstance(config, Config):
+        config = load_config(config)
+    if config.task != "image_classification":
+        raise ConfigError(f"'healthnn pretrain' is available for images, not task "
+                          f"'{config.task}' (masked-token pretraining for text is not built yet)",
+                          file=config.source, key="task")
+    for name, value, low in (("--epochs", epochs, 1), ("--projection", projection, 2)):
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}")
+    if lr <= 0 or temperature <= 0:
+        raise ConfigError("--lr and --temperature must be positive")
+    batch_size = batch_size or config.train.batch_size
+    if batch_size < 4:
+        raise ConfigError("--batch-size must be at least 4 (contrast needs other images)")
+    started = time.time()
+    seed_everything(config.train.seed)
+    task = get_task_class(config.task)(config)
+    x, file, n_bad = _images(task, config, log)
+    n = len(x)
+    mean = x.double().mean((0, 2, 3)).float().view(1, -1, 1, 1)
+    std = x.double().std((0, 2, 3)).clamp(min=1e-3).float().view(1, -1, 1, 1)
+    d = config.data
+    aug = Augment(rotation=max(d.rotation, 15.0), crop_scale=min(d.crop_scale, 0.5),
+                  hflip=max(d.hflip, 0.5), vflip=d.vflip)
+    spec = task.model_spec
+    params = {k: v for k, v in config.model.params.items() if k != "weights"}
+    if "dropout" in params:  # dropout is not a weight: none while pretraining (kept on record)
+        params = {**params, "dropout": 0.0}
+    model = spec.builder(task.channels_, projection, **params, input_size=min(task.size))
+    head = nn.Sequential(nn.ReLU(), nn.Linear(projection, projection))
+    device = resolve_device(config.train.device)
+    model.to(device)
+    head.to(device)
+    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    gen = torch.Generator().manual_seed(config.train.seed)
+    bs = min(batch_size, n)
+    history = []
+    bar = tqdm(range(1, epochs + 1), desc="pretrain", unit="epoch", file=sys.stderr,
+               disable=not config.train.progress)
+    for epoch in bar:
+        model.train()
+        head.train()
+        order = torch.randperm(n, generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < 2:
+                continue
+            batch = x[idx].float()
+            views = torch.cat([_views(batch, aug, gen, mean, std),
+                               _views(batch, aug, gen, mean, std)]).to(device)
+            loss = nt_xent(head(model(views)), temperature)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"pretraining loss became {loss.item()} in epoch {epoch}",
+                                  hint="try a lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        sched.step()
+        history.append({"epoch": epoch, "loss": total / max(count, 1)})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "encoder.safetensors"))
+    info = {
+        "method": "simclr", "model": {"name": config.model.name, "params": params},
+        "channels": task.channels_, "image_size": list(task.size),
+        "data": {"path": str(file), "sha256": fingerprint(file) if file.is_file() else None,
+                 "images": n, "unreadable": n_bad},
+        "settings": {"epochs": epochs, "batch_size": bs, "lr": lr, "temperature": temperature,
+                     "projection": projection, "seed": config.train.seed},
+        "history": history, "seconds": round(time.time() - started, 2),
+        "use": "[model] init = \"<this folder>\" in a train config with the same model",
+    }
+    _write_json(out / "pretrain.json", info)
+    log(f"pretrained {config.model.name} on {n} images for {epochs} epochs: contrastive loss "
+        f"{history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
+    return info
