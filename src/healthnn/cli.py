@@ -493,6 +493,9 @@ def _run_keys(args: argparse.Namespace) -> int:
             print(f"{r['name']}\t{','.join(r['scopes'])}\t{r['created']}")
         if not rows:
             print(f"no keys in {store.path}", file=sys.stderr)
+    return 0
+
+
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="hyperparameter search over the config's [tune] section "
                        "(Optuna), then train the best configuration into a bundle")
