@@ -68,17 +68,16 @@ def test_serve_errors_are_one_line(tmp_path, capsys, serve_bundles, api_keys):
     assert code == 2 and "port" in err
 
 
-def test_runtime_onnx_is_a_clear_error_until_export_exists(capsys, serve_bundles, api_keys,
-                                                            tmp_path):
-    try:
-        import healthnn.export  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("healthnn.export exists: --runtime onnx is tested with it")
-    code, _, err = run_cli(capsys, "serve", serve_bundles["heart"], "--keys", api_keys.path,
+def test_runtime_onnx_without_an_export_is_a_clear_error(capsys, serve_bundles, api_keys,
+                                                         tmp_path):
+    import shutil
+
+    bundle = shutil.copytree(serve_bundles["heart"], tmp_path / "heart")
+    (bundle / "model.onnx").unlink(missing_ok=True)
+    code, _, err = run_cli(capsys, "serve", bundle, "--keys", api_keys.path,
                            "--runtime", "onnx", "--audit-db", tmp_path / "a.sqlite")
-    assert code == 2 and "--runtime onnx" in err and "--runtime torch" in err
+    assert code == 2 and "no ONNX export" in err and f"healthnn export {bundle}" in err
+    assert "Traceback" not in err
 
 
 def test_serve_command_answers_and_stops(serve_bundles, api_keys, tmp_path):
