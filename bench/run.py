@@ -23,6 +23,7 @@ BENCHMARKS = {
     "ehr": "ehr_physionet2012",
     "classification": "classification_cv",
     "privacy": "privacy_dp",
+    "privacy_images": "privacy_dp_images",
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
     "export": "export_onnx",

@@ -456,6 +456,10 @@ class ImageClassificationTask(ClassificationTask):
             print(f"note: loaded {copied} of {total} weight tensors from the pretrained file",
                   file=sys.stderr)
             self._pretrained_pending = False
+        if self.config.train.privacy is not None:  # BatchNorm -> GroupNorm for DP-SGD
+            from healthnn.training.privacy import make_private_compatible
+
+            model = make_private_compatible(model)
         return model
 
     def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -48,6 +48,9 @@ def make_private_compatible(model: nn.Module) -> nn.Module:
     changed = sorted({type(m).__name__ for m in model.modules()
                       if isinstance(m, nn.modules.batchnorm._BatchNorm)})
     model = _replace_batchnorm(model)
+    for m in model.modules():  # Opacus' backward hooks forbid in-place activations
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
         raise ConfigError(f"this model cannot be trained with differential privacy: {errors[0]}",
@@ -89,6 +92,35 @@ class PoissonBatches:
             yield self.inputs[idx], {k: v[idx] for k, v in self.targets.items()}
 
 
+class PoissonLoaderBatches:
+    """Poisson-sampled batches from a task's DataLoader (images): the same dataset and
+    collate function (augmentation, normalisation), each row in a batch with ``sample_rate``.
+    An empty draw yields an empty batch, which the trainer counts as a step without an update.
+    """
+
+    def __init__(self, loader: torch.utils.data.DataLoader, sample_rate: float,
+                 generator: torch.Generator | None) -> None:
+        self.dataset, self.collate = loader.dataset, loader.collate_fn
+        self.sample_rate = sample_rate
+        self.generator = generator
+        self.steps = max(1, round(1 / sample_rate))
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        n = len(self.dataset)
+        fetch = getattr(self.dataset, "__getitems__", None)
+        for _ in range(self.steps):
+            mask = torch.rand(n, generator=self.generator) < self.sample_rate
+            idx = torch.nonzero(mask).flatten().tolist()
+            if not idx:
+                yield torch.empty(0), {}
+                continue
+            items = fetch(idx) if fetch else [self.dataset[i] for i in idx]
+            yield self.collate(items)
+
+
 class DPState:
     """Wraps model and optimizer for DP-SGD and tracks the privacy spent."""
 
@@ -121,7 +153,10 @@ class DPState:
                              expected_batch_size=self.batch_size)
         return net, dp_opt
 
-    def batches(self, train_batches: Any) -> PoissonBatches:
+    def batches(self, train_batches: Any) -> PoissonBatches | PoissonLoaderBatches:
+        if isinstance(train_batches, torch.utils.data.DataLoader):
+            return PoissonLoaderBatches(train_batches, self.sample_rate,
+                                        train_batches.generator)
         if not hasattr(train_batches, "inputs") or not hasattr(train_batches, "targets"):
             raise ConfigError("differential privacy is not available for this task's data loader",
                               key="train.privacy")

@@ -197,7 +197,9 @@ class Trainer:
             if is_distributed():
                 raise ConfigError("differential privacy with --nproc > 1 is not supported yet",
                                   key="train.privacy", hint="train with one process")
-            n_train = len(getattr(train_batches, "inputs", []))
+            n_train = len(getattr(train_batches, "inputs", None)
+                          if hasattr(train_batches, "inputs")
+                          else getattr(train_batches, "dataset", []))
             dp = DPState(cfg.privacy, n_train=n_train, batch_size=cfg.batch_size,
                          epochs=cfg.epochs)
             train_batches = dp.batches(train_batches)
