@@ -190,6 +190,7 @@ def train(
             predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
                                      task.predictions(outputs)], axis=1)
 
+    metrics.update(task.baseline_metrics(frames, seed=config.split.seed))
     if result.privacy is not None:
         eps = result.privacy["epsilon_spent"]
         metrics["privacy"] = {"epsilon": {"value": eps, "ci_low": eps, "ci_high": eps}}

@@ -22,6 +22,7 @@ _TASKS = {
     "survival": "healthnn.tasks.survival:SurvivalTask",
     "image_classification": "healthnn.tasks.image:ImageClassificationTask",
     "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
+    "text_classification": "healthnn.tasks.text:TextClassificationTask",
 }
 
 
