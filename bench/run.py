@@ -24,6 +24,8 @@ BENCHMARKS = {
     "privacy": "privacy_dp",
     "deid": "deid_physionet",
     "images": "images_pneumoniamnist",
+    "text": "text_medical_abstracts",
+    "pubmedqa": "text_pubmedqa",
 }
 
 

@@ -344,14 +344,21 @@ class TextClassificationTask(ClassificationTask):
     def class_probabilities(self, outputs, y):
         return None if self.multilabel else super().class_probabilities(outputs, y)
 
+    def baseline_probabilities(self, df: pd.DataFrame) -> np.ndarray | None:
+        """Class (or label) probabilities of the in-memory TF-IDF baseline for the texts of
+        ``df``; None when no baseline was trained in this process (it is not saved)."""
+        if self._baseline is None:
+            return None
+        texts = self._prepared(self._texts(df))
+        return _baseline_probs(self._baseline, texts, len(self.classes_), self.multilabel)
+
     def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
                          seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
         """The TF-IDF + logistic regression baseline on the same test rows as the model."""
         if self._baseline is None:
             return {}
         df, y, _ = frames["test"]
-        texts = self._prepared(self._texts(df))
-        probs = _baseline_probs(self._baseline, texts, len(self.classes_), self.multilabel)
+        probs = self.baseline_probabilities(df)
         return {"test_baseline_tfidf": self.evaluate_probabilities(self.codes(y), probs,
                                                                     seed=seed)}
 
