@@ -35,11 +35,11 @@ __all__ = ["TextClassifier", "GRUAttentionClassifier", "TransformerClassifier"]
 _TASKS = ("text_classification",)
 
 
-def _trim(ids: torch.Tensor) -> torch.Tensor:
+def _trim(ids: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """Drop the all-padding columns at the end of a batch (a shorter batch runs faster)."""
     if ids.shape[1] == 0:
         return ids
-    used = (ids != 0).any(0)
+    used = (ids != pad_id).any(0)
     n = int(used.nonzero().max()) + 1 if used.any() else 1
     return ids[:, :n]
 
@@ -50,6 +50,7 @@ class TextClassifier(nn.Module):
     embedding: nn.Embedding
     encoder: nn.Module
     head: nn.Module
+    pad_id = 0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = _trim(ids)

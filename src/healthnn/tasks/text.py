@@ -76,6 +76,8 @@ class TextClassificationTask(ClassificationTask):
         self._deid_cache: dict[str, str] = {}
         self._read_notes: list[str] = []
         self._baseline = None
+        self.hf_config_: dict[str, Any] | None = None
+        self._hf_pending = False
 
     # -- config ------------------------------------------------------------------------------
     @classmethod
@@ -94,6 +96,10 @@ class TextClassificationTask(ClassificationTask):
             raise ConfigError(f"max_length {d.max_length} exceeds the model's max_positions "
                               f"{limit}", file=src, key="data.max_length",
                               hint="lower max_length or raise [model] max_positions")
+        if config.model.name == "hf_local" and not config.model.params.get("path"):
+            raise ConfigError("model 'hf_local' needs path: a local Hugging Face checkpoint "
+                              "folder", file=src, key="model.path",
+                              hint="a folder with config.json, the weights and tokenizer.json")
         if config.train.privacy is not None:
             raise ConfigError("differentially private training is not available for text "
                               "models yet", file=src, key="train.privacy")
@@ -213,15 +219,22 @@ class TextClassificationTask(ClassificationTask):
                          f"{changed} of {len(texts)} training texts had PHI replaced")
         else:
             self.deid_info_ = None
-        self.tokenizer_ = TextTokenizer.train(texts, kind=d.tokenizer, vocab_size=d.vocab_size,
-                                              min_frequency=d.min_frequency,
-                                              lowercase=d.lowercase)
+        if self.config.model.name == "hf_local":
+            self._load_checkpoint_files()
+            notes.append(f"Hugging Face checkpoint {self.config.model.params['path']} "
+                         f"({self.hf_config_.get('model_type')}): its tokenizer, vocabulary "
+                         f"{self.tokenizer_.vocab_size}")
+        else:
+            self.tokenizer_ = TextTokenizer.train(texts, kind=d.tokenizer,
+                                                  vocab_size=d.vocab_size,
+                                                  min_frequency=d.min_frequency,
+                                                  lowercase=d.lowercase)
+            notes.append(f"{d.tokenizer} tokenizer trained on {len(texts)} texts: vocabulary "
+                         f"{self.tokenizer_.vocab_size}")
         _, lengths, truncated = self.tokenizer_.encode(texts, d.max_length)
         self.token_stats_ = {"vocab_size": self.tokenizer_.vocab_size,
                              "median_tokens": float(np.median(lengths)),
                              "truncated_train": int(truncated.sum())}
-        notes.append(f"{d.tokenizer} tokenizer trained on {len(texts)} texts: vocabulary "
-                     f"{self.tokenizer_.vocab_size}")
         if truncated.any():
             notes.append(f"{int(truncated.sum())} of {len(texts)} training texts are longer "
                          f"than max_length = {d.max_length} tokens; the model reads their first "
@@ -236,6 +249,47 @@ class TextClassificationTask(ClassificationTask):
         if d.baseline:
             self._baseline = _fit_baseline(texts, codes, self.multilabel, self.config.train.seed)
         return notes
+
+    def _load_checkpoint_files(self) -> None:
+        """config.json and tokenizer.json of the ``hf_local`` checkpoint folder."""
+        from healthnn.models.hf import require_transformers
+        from healthnn.text.tokenizer import TextTokenizer
+
+        require_transformers()
+        folder = self.config.resolve(self.config.model.params["path"])
+        for name in ("config.json", "tokenizer.json"):
+            if not (folder / name).is_file():
+                raise ConfigError(f"{name} not found in the checkpoint folder", file=str(folder),
+                                  key="model.path",
+                                  hint="save the model and its fast tokenizer with "
+                                       "save_pretrained() into this folder")
+        try:
+            self.hf_config_ = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config.json is not valid JSON ({exc})", file=str(folder),
+                              key="model.path") from None
+        limit = self.hf_config_.get("max_position_embeddings")
+        if limit is not None and self.config.data.max_length > limit:
+            raise ConfigError(f"max_length {self.config.data.max_length} exceeds the "
+                              f"checkpoint's max_position_embeddings {limit}",
+                              file=self.config.source, key="data.max_length")
+        pad = self.hf_config_.get("pad_token_id")
+        self.tokenizer_ = TextTokenizer.from_json(
+            (folder / "tokenizer.json").read_text(encoding="utf-8"),
+            pad_id=0 if pad is None else int(pad), add_special_tokens=True)
+        self._hf_pending = True
+
+    def build_model(self):
+        if self.config.model.name != "hf_local":
+            return super().build_model()
+        from healthnn.models.hf import HFClassifier
+
+        p = self.config.model.params
+        path = str(self.config.resolve(p["path"])) if self._hf_pending else None
+        self._hf_pending = False  # a reloaded bundle builds from the saved config
+        return HFClassifier(self.hf_config_, self.out_features(), path=path,
+                            pooling=p["pooling"], dropout=p["dropout"],
+                            pad_id=self.tokenizer_.pad_id)
 
     def _fit_classes(self, y: Labels, file: Path) -> None:
         if not self.multilabel:
@@ -401,14 +455,15 @@ class TextClassificationTask(ClassificationTask):
                 blocks.append((i + 1, None, None, [], [], errors[i]))
                 continue
             ids = inputs[i:i + 1]
-            n = int((ids != 0).sum())
+            pad = self.tokenizer_.pad_id
+            n = int((ids != pad).sum())
             ids = ids[:, :max(n, 1)]
             with torch.no_grad():
                 probs = self.probabilities(model(ids))[0]
             k = (self.classes_.index(target_class) if target_class is not None
                  else int(np.argmax(probs)))
             emb = model.embedding(ids).detach()
-            mask = ids != 0
+            mask = ids != pad
             if binary_single:  # one logit: class 1 up, class 0 down
                 sign = 1.0 if k == 1 else -1.0
 
@@ -453,7 +508,9 @@ class TextClassificationTask(ClassificationTask):
         facts.update({
             "input": f"one free-text document (column '{d.text}')",
             "predictors": [f"{d.tokenizer} subword tokens (vocabulary {st.get('vocab_size')}, "
-                           "learned from the training texts)"],
+                           "learned from the training texts)" if self.hf_config_ is None else
+                           f"tokens of the checkpoint's own tokenizer (vocabulary "
+                           f"{st.get('vocab_size')})"],
             "missing_data": "rows with an empty text are not used for training and get an "
                             "error at prediction; rows without a label are not used for "
                             "training",
@@ -467,13 +524,18 @@ class TextClassificationTask(ClassificationTask):
     def state_dict(self) -> dict[str, Any]:
         return {"classes": self.classes_, "multilabel": self.multilabel,
                 "tokenizer": self.tokenizer_.to_json(), "token_stats": self.token_stats_,
-                "class_counts": self.class_counts_, "deidentify": self.deid_info_}
+                "class_counts": self.class_counts_, "deidentify": self.deid_info_,
+                "hf_config": self.hf_config_, "pad_id": self.tokenizer_.pad_id,
+                "add_special_tokens": self.tokenizer_.add_special_tokens}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from healthnn.text.tokenizer import TextTokenizer
 
         self.classes_ = list(state["classes"])
-        self.tokenizer_ = TextTokenizer.from_json(state["tokenizer"])
+        self.tokenizer_ = TextTokenizer.from_json(
+            state["tokenizer"], pad_id=int(state.get("pad_id", 0)),
+            add_special_tokens=bool(state.get("add_special_tokens", False)))
+        self.hf_config_ = state.get("hf_config")
         self.token_stats_ = state.get("token_stats", {})
         self.class_counts_ = state.get("class_counts")
         self.deid_info_ = state.get("deidentify")

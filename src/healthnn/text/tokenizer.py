@@ -43,8 +43,11 @@ def _require_tokenizers():
 class TextTokenizer:
     """A WordPiece or BPE tokenizer with padding and truncation to a fixed length."""
 
-    def __init__(self, tokenizer) -> None:  # a tokenizers.Tokenizer
+    def __init__(self, tokenizer, *, pad_id: int = PAD_ID,
+                 add_special_tokens: bool = False) -> None:  # a tokenizers.Tokenizer
         self.tokenizer = tokenizer
+        self.pad_id = pad_id
+        self.add_special_tokens = add_special_tokens  # a checkpoint's [CLS] ... [SEP]
 
     @classmethod
     def train(cls, texts: Sequence[str], *, kind: Literal["wordpiece", "bpe"] = "wordpiece",
@@ -83,23 +86,28 @@ class TextTokenizer:
         return self.tokenizer.to_str()
 
     @classmethod
-    def from_json(cls, text: str) -> TextTokenizer:
+    def from_json(cls, text: str, *, pad_id: int = PAD_ID,
+                  add_special_tokens: bool = False) -> TextTokenizer:
         tk = _require_tokenizers()
         try:
-            return cls(tk.Tokenizer.from_str(text))
+            tok = tk.Tokenizer.from_str(text)
         except Exception as exc:
             raise DataError(f"cannot read the tokenizer JSON ({exc})") from None
+        tok.no_padding()
+        tok.no_truncation()
+        return cls(tok, pad_id=pad_id, add_special_tokens=add_special_tokens)
 
     def _encodings(self, texts: Sequence[str], max_length: int):
         cut = max_length * _CHARS_PER_TOKEN
-        return self.tokenizer.encode_batch([t[:cut] for t in texts], add_special_tokens=False)
+        return self.tokenizer.encode_batch([t[:cut] for t in texts],
+                                           add_special_tokens=self.add_special_tokens)
 
     def encode(self, texts: Sequence[str], max_length: int
                ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """Token ids ``(N, max_length)`` (int64, 0-padded), token counts, and which texts were
-        truncated."""
+        """Token ids ``(N, max_length)`` (int64, padded with ``pad_id``), token counts, and which
+        texts were truncated."""
         encs = self._encodings(texts, max_length)
-        ids = np.zeros((len(texts), max_length), dtype=np.int64)
+        ids = np.full((len(texts), max_length), self.pad_id, dtype=np.int64)
         lengths = np.zeros(len(texts), dtype=np.int64)
         truncated = np.zeros(len(texts), dtype=bool)
         cut = max_length * _CHARS_PER_TOKEN
