@@ -123,6 +123,8 @@ def main(argv=None) -> dict:
                 "train_docs_per_s": n_fit * epochs / fit_s,
                 "inference_docs_per_s": len(te) / infer_s,
             })
+            write_json("text_medical_abstracts_partial", {"command": command_line(),
+                                                          "per_fold": folds_out})
             print(f"fold {k + 1}/{folds}: macro-F1 {m['f1_macro']['value']:.3f} "
                   f"(baseline {b['f1_macro']['value']:.3f}), {epochs} epochs, "
                   f"{train_s:.0f} s", flush=True)
