@@ -94,11 +94,12 @@ def test_evaluate_reports_unseen_and_missing_labels(trained, tmp_path):
 
 def test_explain_writes_highlighted_html(trained, tmp_path):
     tmp, df, _, _ = trained
-    rows = df.drop(columns="label").head(5)
+    rows = df.drop(columns="label").head(4)  # row 4 has an empty text
     rows.to_csv(tmp_path / "x.csv", index=False)
     written = explain(tmp / "b", tmp_path / "x.csv", tmp_path / "ex", target_class="neoplasms")
     html = (tmp_path / "ex" / "explanations.html").read_text()
     assert html.count("<mark") > 50 and "row 4" in html and "empty text" in html
+    assert html.count("<div class='doc'>") == 4
     table = pd.read_csv(tmp_path / "ex" / "attributions.csv")
     assert (table["class"].dropna() == "neoplasms").all()
     # integrated gradients: attributions sum to f(x) - f(baseline) up to a small gap

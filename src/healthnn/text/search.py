@@ -82,7 +82,10 @@ class BM25Index:
         vocab: dict[str, int] = {}
         rows, cols, vals = [], [], []
         lengths = np.zeros(len(texts))
-        for d, text in enumerate(texts):
+        from tqdm.auto import tqdm
+
+        for d, text in enumerate(tqdm(texts, desc="index", unit="doc",
+                                      disable=len(texts) < 5000)):
             toks = tokenize(text)
             lengths[d] = len(toks)
             counts: dict[int, int] = {}
