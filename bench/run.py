@@ -32,6 +32,8 @@ BENCHMARKS = {
     "serve_fuzz": "serve_fuzz",
     "transfer": "transfer_pneumoniamnist",  # issue 9
     "tune": "tune_table",  # issue 9
+    "text": "text_medical_abstracts",
+    "pubmedqa": "text_pubmedqa",
 }
 
 

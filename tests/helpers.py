@@ -62,3 +62,20 @@ def molecule_config(train: Path, target, model: str = "dmpnn", **data) -> dict:
         "train": {**FAST, "epochs": 3},
         "eval": {"bootstrap": 20},
     }
+
+
+TEXT = Path(__file__).resolve().parent / "data" / "text"
+
+# Small, fast text models for tests.
+_TEXT_MODELS = {"bigru_attention": {"embed_dim": 32, "hidden": 32},
+                "text_transformer": {"dim": 32, "heads": 2, "layers": 1, "ff": 64}}
+
+
+def text_config(train: Path, model: str = "bigru_attention", **data) -> dict:
+    return {
+        "task": "text_classification",
+        "data": {"train": str(train), "max_length": 64, "vocab_size": 800, **data},
+        "model": {"name": model, **_TEXT_MODELS[model]},
+        "train": {**FAST, "epochs": 3, "lr": 0.003},
+        "eval": {"bootstrap": 20},
+    }

@@ -170,7 +170,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explain", help="explain a bundle's predictions (saliency, attributions)")
+    p = sub.add_parser("explain", help="explain a bundle's predictions (saliency, attributions, token highlights)")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("input", type=Path, help="inputs to explain (as for 'predict')")
     p.add_argument("--out", type=Path, required=True, help="directory for the explanations")
@@ -573,6 +573,99 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="build a BM25 search index over notes or abstracts")
+    p.add_argument("docs", type=Path, help="CSV, Parquet, JSONL/JSON, a .txt file or a folder "
+                   "of .txt files")
+    p.add_argument("--out", type=Path, required=True, help="index directory to write")
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    p.add_argument("--id-column", default=None,
+                   help="column with document ids (default: 'id' if present, else row numbers)")
+    p.add_argument("--bundle", type=Path, default=None,
+                   help="a text_classification bundle: also store its document embeddings and "
+                   "fuse them with BM25 at search time")
+    p.add_argument("--k1", type=float, default=1.5, help="BM25 term-frequency saturation")
+    p.add_argument("--b", type=float, default=0.75, help="BM25 length normalisation (0..1)")
+    _key_arg(p)
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    from healthnn.text.search import build_index
+
+    info = build_index(args.docs, args.out, text_column=args.text_column,
+                       id_column=args.id_column, bundle=args.bundle, k1=args.k1, b=args.b,
+                       key=_key(args) if args.bundle else None)
+    for note in info["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    if info["empty"]:
+        print(f"note: {info['empty']} empty document(s) indexed; they never match",
+              file=sys.stderr)
+    extra = " with model embeddings" if info["embeddings"] else ""
+    print(f"indexed {info['documents']} documents ({info['terms']} terms){extra} -> {args.out}")
+    return 0
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search an index built by 'healthnn index'")
+    p.add_argument("index", type=Path, help="index directory")
+    p.add_argument("query", help="search words")
+    p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--bm25-only", action="store_true",
+                   help="ignore stored model embeddings; rank by BM25 alone")
+    p.add_argument("--out", type=Path, default=None, help="also write the results (.csv/.parquet)")
+    _key_arg(p)
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from healthnn.text.search import search_index
+
+    if args.k < 1:
+        raise HealthnnError("--k must be at least 1")
+    if not args.query.strip():
+        raise HealthnnError("the query is empty", hint='e.g. healthnn search INDEX "chest pain"')
+    results = search_index(args.index, args.query, k=args.k,
+                           use_embeddings=not args.bm25_only, key=_key(args))
+    if args.out is not None:
+        from healthnn.data.tables import write_table
+
+        write_table(results, args.out)
+    for r in results.itertuples():
+        print(f"{r.rank:>3}  {r.score:8.4f}  {r.id}  {r.snippet[:100]}")
+    if results.empty:
+        print("no documents")
+    return 0
+
+
+def _add_summarize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summarize", help="extractive summaries (ranked sentences with offsets)")
+    p.add_argument("input", type=Path, help="CSV, Parquet, JSONL/JSON, a .txt file or a folder "
+                   "of .txt files")
+    p.add_argument("--out", type=Path, required=True,
+                   help=".jsonl (sentences with offsets) or .csv/.parquet (rows + summary)")
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    p.add_argument("--id-column", default=None, help="column with document ids")
+    p.add_argument("--sentences", type=int, default=3, help="sentences per summary (default 3)")
+    p.add_argument("--ratio", type=float, default=None,
+                   help="instead of --sentences: this fraction of each document's sentences")
+
+
+def _run_summarize(args: argparse.Namespace) -> int:
+    from healthnn.text.summarize import summarize_file
+
+    if args.sentences < 1:
+        raise HealthnnError("--sentences must be at least 1")
+    if args.ratio is not None and not 0 < args.ratio <= 1:
+        raise HealthnnError("--ratio must be in (0, 1]")
+    info = summarize_file(args.input, args.out, text_column=args.text_column,
+                          id_column=args.id_column, n_sentences=args.sentences, ratio=args.ratio)
+    for note in info["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    if info["empty"]:
+        print(f"{info['empty']} empty document(s): empty summary and an 'error'", file=sys.stderr)
+    print(f"summarised {info['documents']} documents -> {args.out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
@@ -592,6 +685,9 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "keys": (_add_keys, _run_keys),
     "tune": (_add_tune, _run_tune),
     "pretrain": (_add_pretrain, _run_pretrain),
+    "index": (_add_index, _run_index),
+    "search": (_add_search, _run_search),
+    "summarize": (_add_summarize, _run_summarize),
 }
 
 

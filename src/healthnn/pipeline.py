@@ -232,6 +232,7 @@ def train(
     if collect is not None:
         collect.update({s: (split_outputs[s], frames[s][1]) for s in ("val", "test")})
         collect["task"] = task
+    metrics.update(task.baseline_metrics(frames, seed=config.split.seed))
     if result.privacy is not None:
         eps = result.privacy["epsilon_spent"]
         metrics["privacy"] = {"epsilon": {"value": eps, "ci_low": eps, "ci_high": eps}}

@@ -44,6 +44,7 @@ from healthnn.metrics.curves import (
     survival_decision_curve,
     threshold_table,
 )
+from healthnn.metrics.multilabel import multilabel_metrics
 from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
 from healthnn.metrics.regression import regression_metrics
 from healthnn.metrics.survival import (
@@ -69,6 +70,7 @@ __all__ = [
     "multiclass_metrics",
     "confusion_matrix",
     "per_class_metrics",
+    "multilabel_metrics",
     # curves for the report
     "roc_curve",
     "pr_curve",

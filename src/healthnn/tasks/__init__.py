@@ -23,6 +23,7 @@ _TASKS = {
     "image_classification": "healthnn.tasks.image:ImageClassificationTask",
     "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
     "event_classification": "healthnn.tasks.events:EventClassificationTask",
+    "text_classification": "healthnn.tasks.text:TextClassificationTask",
 }
 
 

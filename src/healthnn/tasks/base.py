@@ -175,6 +175,12 @@ class Task:
         raise HealthnnError(f"'healthnn explain' is not available for task '{self.name}' yet",
                             hint="global feature importance for tables is in the report")
 
+    def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
+                         seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+        """Metrics of a simple reference model trained in the same run, on the same test rows
+        (``{"test_baseline_<name>": {metric: {value, ci_low, ci_high}}}``); none by default."""
+        return {}
+
     def label_frame(self, y: Labels) -> pd.DataFrame:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)

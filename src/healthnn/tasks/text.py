@@ -1,0 +1,616 @@
+"""Text classification of clinical notes and abstracts: multi-class or multi-label.
+
+Inputs: CSV, TSV, Parquet, JSONL or JSON with a text column (``[data] text``, default ``text``)
+and a label column (``[data] target``, default ``label``). Multi-label (``multilabel = true``):
+a JSON list per row (JSONL/Parquet) or labels joined by ``label_sep`` (CSV, default ``|``).
+
+Pipeline: (de-identify) -> WordPiece/BPE tokenizer trained on the training texts -> token ids
+(truncated to ``max_length``) -> ``bigru_attention`` or ``text_transformer``. A TF-IDF +
+logistic regression baseline is trained on the same training rows and evaluated on the same
+test rows (``test_baseline_tfidf`` in metrics.json). The tokenizer is saved as JSON in the
+bundle's task.json; ``Bundle.predict(df)`` takes a DataFrame with the text column.
+
+Rows with an empty text are left out of training (named in the notes) and get an ``error`` at
+prediction; texts longer than ``max_length`` tokens use their first ``max_length`` tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from healthnn.config import Config
+from healthnn.data.tables import require_columns
+from healthnn.errors import ConfigError, DataError
+from healthnn.tasks.base import Labels
+from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
+
+__all__ = ["TextData", "TextClassificationTask"]
+
+_SHOW = 5
+_MULTILABEL_MONITORS = ("val_loss", "f1_micro", "f1_macro", "auroc_macro")
+
+
+@dataclass
+class TextData:
+    """``[data]`` for ``task = "text_classification"``."""
+
+    train: str
+    test: str | None = None
+    text: str = "text"
+    target: str = "label"
+    multilabel: bool = False
+    label_sep: str = "|"
+    id: str | None = None
+    group: str | None = None
+    positive: str | None = None
+    tokenizer: Literal["wordpiece", "bpe"] = "wordpiece"
+    vocab_size: int = 8000
+    min_frequency: int = 2
+    lowercase: bool = True
+    max_length: int = 256
+    deidentify: bool = False
+    deid_mode: Literal["tag", "mask"] = "tag"
+    baseline: bool = True
+
+
+class TextClassificationTask(ClassificationTask):
+    """Classify documents (notes, abstracts) into one class or a set of labels."""
+
+    name = "text_classification"
+    DataConfig = TextData
+    default_model = "bigru_attention"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.tokenizer_ = None
+        self._deid = None
+        self._deid_cache: dict[str, str] = {}
+        self._read_notes: list[str] = []
+        self._baseline = None
+        self.hf_config_: dict[str, Any] | None = None
+        self._hf_pending = False
+
+    # -- config ------------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        d, src = config.data, config.source
+        if d.text == d.target:
+            raise ConfigError("the text and the label column must differ", file=src,
+                              key="data.target")
+        for key, lo in (("vocab_size", 16), ("max_length", 1), ("min_frequency", 1)):
+            if getattr(d, key) < lo:
+                raise ConfigError(f"must be at least {lo}", file=src, key=f"data.{key}")
+        if not d.label_sep:
+            raise ConfigError("must not be empty", file=src, key="data.label_sep")
+        limit = config.model.params.get("max_positions")
+        if limit is not None and d.max_length > limit:
+            raise ConfigError(f"max_length {d.max_length} exceeds the model's max_positions "
+                              f"{limit}", file=src, key="data.max_length",
+                              hint="lower max_length or raise [model] max_positions")
+        if config.model.name == "hf_local" and not config.model.params.get("path"):
+            raise ConfigError("model 'hf_local' needs path: a local Hugging Face checkpoint "
+                              "folder", file=src, key="model.path",
+                              hint="a folder with config.json, the weights and tokenizer.json")
+        if config.train.privacy is not None:
+            raise ConfigError("differentially private training is not available for text "
+                              "models yet", file=src, key="train.privacy")
+        if config.split.method == "group" and not d.group:
+            raise ConfigError("split.method = 'group' needs [data] group", file=src,
+                              key="split.method")
+        if d.multilabel:
+            if d.positive is not None:
+                raise ConfigError("positive is for single-label binary targets", file=src,
+                                  key="data.positive")
+            if config.train.monitor not in _MULTILABEL_MONITORS:
+                raise ConfigError(f"cannot monitor {config.train.monitor!r} for multi-label",
+                                  file=src, key="train.monitor",
+                                  hint=f"use one of: {', '.join(_MULTILABEL_MONITORS)}")
+        else:
+            cls._check_monitor(config)
+
+    @property
+    def multilabel(self) -> bool:
+        return bool(self.config.data.multilabel)
+
+    # -- reading -----------------------------------------------------------------------------
+    def target_columns(self) -> list[str]:
+        return [self.config.data.target]
+
+    def read(self, path: Path) -> pd.DataFrame:
+        from healthnn.text.io import read_documents
+
+        d = self.config.data
+        df, notes = read_documents(path, text_column=d.text)
+        require_columns(df, [d.text, d.target] + [c for c in (d.id, d.group) if c], path)
+        self._read_notes += notes
+        return df
+
+    def read_inputs(self, path: Path) -> pd.DataFrame:
+        from healthnn.text.io import read_documents
+
+        df, notes = read_documents(path, text_column=self.config.data.text)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        return df
+
+    def labels(self, df: pd.DataFrame, file: Path) -> tuple[Labels, np.ndarray]:
+        col = self.config.data.target
+        if col not in df.columns:
+            raise DataError("column not found", file=str(file), column=col,
+                            hint="labelled documents need a label column ([data] target)")
+        if not self.multilabel:
+            return super().labels(df, file)
+        values, ok = [], []
+        for i, v in enumerate(df[col].tolist()):
+            labels = _parse_labels(v, self.config.data.label_sep, file=file, row=i + 1, col=col)
+            ok.append(labels is not None)
+            values.append("" if labels is None else "|".join(labels))
+        return {col: np.asarray(values, dtype=object)}, np.asarray(ok, dtype=bool)
+
+    def strata(self, y: Labels) -> np.ndarray | None:
+        return None if self.multilabel else super().strata(y)
+
+    def groups(self, df: pd.DataFrame) -> np.ndarray | None:
+        g = self.config.data.group
+        return None if g is None else df[g].astype(str).to_numpy()
+
+    def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
+        if self.config.data.id and self.config.data.id in df.columns:
+            return df[[self.config.data.id]].copy()
+        return pd.DataFrame(index=df.index)
+
+    def _texts(self, df: pd.DataFrame) -> list[str]:
+        from healthnn.text.io import text_values
+
+        return text_values(df[self.config.data.text])
+
+    def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
+                    file: Path) -> tuple[np.ndarray, list[str]]:
+        notes, self._read_notes = list(self._read_notes), []
+        empty = np.array([not t.strip() for t in self._texts(df)], dtype=bool)
+        if empty.all():
+            raise DataError("every text is empty", file=str(file), column=self.config.data.text,
+                            hint="check [data] text names the column that holds the notes")
+        if empty.any():
+            rows = (np.flatnonzero(empty) + 1).tolist()
+            notes.append(f"{file}: {len(rows)} row(s) with an empty '{self.config.data.text}' "
+                         f"left out of training and evaluation: rows {_rows(rows)}")
+        return ~empty, notes
+
+    # -- preprocessing -----------------------------------------------------------------------
+    def _prepared(self, texts: list[str]) -> list[str]:
+        """De-identified texts when ``[data] deidentify`` is on (memoised per text)."""
+        if not self.config.data.deidentify:
+            return texts
+        if self._deid is None:
+            from healthnn.privacy.deid import Deidentifier
+
+            self._deid = Deidentifier(mode=self.config.data.deid_mode)
+        out = []
+        for t in texts:
+            if t not in self._deid_cache:
+                self._deid_cache[t] = self._deid.deidentify(t)[0] if t.strip() else t
+            out.append(self._deid_cache[t])
+        return out
+
+    def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
+        from healthnn.text.tokenizer import TextTokenizer
+
+        d = self.config.data
+        self._fit_classes(y, file)
+        notes = []
+        raw = self._texts(df)
+        texts = self._prepared(raw)
+        if d.deidentify:
+            changed = sum(a != b for a, b in zip(raw, texts, strict=True))
+            self.deid_info_ = {"engine": "healthnn.privacy.deid.Deidentifier",
+                               "mode": d.deid_mode, "keep_year": True,
+                               "training_texts_changed": int(changed)}
+            notes.append(f"de-identified the texts before training ({d.deid_mode} mode): "
+                         f"{changed} of {len(texts)} training texts had PHI replaced")
+        else:
+            self.deid_info_ = None
+        if self.config.model.name == "hf_local":
+            self._load_checkpoint_files()
+            notes.append(f"Hugging Face checkpoint {self.config.model.params['path']} "
+                         f"({self.hf_config_.get('model_type')}): its tokenizer, vocabulary "
+                         f"{self.tokenizer_.vocab_size}")
+        else:
+            self.tokenizer_ = TextTokenizer.train(texts, kind=d.tokenizer,
+                                                  vocab_size=d.vocab_size,
+                                                  min_frequency=d.min_frequency,
+                                                  lowercase=d.lowercase)
+            notes.append(f"{d.tokenizer} tokenizer trained on {len(texts)} texts: vocabulary "
+                         f"{self.tokenizer_.vocab_size}")
+        _, lengths, truncated = self.tokenizer_.encode(texts, d.max_length)
+        self.token_stats_ = {"vocab_size": self.tokenizer_.vocab_size,
+                             "median_tokens": float(np.median(lengths)),
+                             "truncated_train": int(truncated.sum())}
+        if truncated.any():
+            notes.append(f"{int(truncated.sum())} of {len(texts)} training texts are longer "
+                         f"than max_length = {d.max_length} tokens; the model reads their first "
+                         f"{d.max_length} tokens (raise [data] max_length to read more)")
+        codes = self.codes(y)
+        if self.multilabel:
+            counts = codes.sum(0)
+        else:
+            counts = np.bincount(codes[codes >= 0], minlength=len(self.classes_))
+        self.class_counts_ = [int(c) for c in counts]
+        self._baseline = None
+        if d.baseline:
+            self._baseline = _fit_baseline(texts, codes, self.multilabel, self.config.train.seed)
+        return notes
+
+    def _load_checkpoint_files(self) -> None:
+        """config.json and tokenizer.json of the ``hf_local`` checkpoint folder."""
+        from healthnn.models.hf import require_transformers
+        from healthnn.text.tokenizer import TextTokenizer
+
+        require_transformers()
+        folder = self.config.resolve(self.config.model.params["path"])
+        for name in ("config.json", "tokenizer.json"):
+            if not (folder / name).is_file():
+                raise ConfigError(f"{name} not found in the checkpoint folder", file=str(folder),
+                                  key="model.path",
+                                  hint="save the model and its fast tokenizer with "
+                                       "save_pretrained() into this folder")
+        try:
+            self.hf_config_ = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config.json is not valid JSON ({exc})", file=str(folder),
+                              key="model.path") from None
+        limit = self.hf_config_.get("max_position_embeddings")
+        if limit is not None and self.config.data.max_length > limit:
+            raise ConfigError(f"max_length {self.config.data.max_length} exceeds the "
+                              f"checkpoint's max_position_embeddings {limit}",
+                              file=self.config.source, key="data.max_length")
+        pad = self.hf_config_.get("pad_token_id")
+        self.tokenizer_ = TextTokenizer.from_json(
+            (folder / "tokenizer.json").read_text(encoding="utf-8"),
+            pad_id=0 if pad is None else int(pad), add_special_tokens=True)
+        self._hf_pending = True
+
+    def build_model(self):
+        if self.config.model.name != "hf_local":
+            return super().build_model()
+        from healthnn.models.hf import HFClassifier
+
+        p = self.config.model.params
+        path = str(self.config.resolve(p["path"])) if self._hf_pending else None
+        self._hf_pending = False  # a reloaded bundle builds from the saved config
+        return HFClassifier(self.hf_config_, self.out_features(), path=path,
+                            pooling=p["pooling"], dropout=p["dropout"],
+                            pad_id=self.tokenizer_.pad_id)
+
+    def _fit_classes(self, y: Labels, file: Path) -> None:
+        if not self.multilabel:
+            super()._fit_classes(y, file)
+            return
+        col = self.config.data.target
+        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=_natural_key)
+        if len(classes) < 2:
+            which = f" ({classes[0]!r})" if classes else ""
+            raise DataError(f"the training data has {len(classes)} label(s){which}; "
+                            "multi-label classification needs at least two", file=str(file),
+                            column=col)
+        self.classes_ = classes
+
+    def codes(self, y: Labels) -> np.ndarray:
+        if not self.multilabel:
+            return super().codes(y)
+        index = {c: i for i, c in enumerate(self.classes_)}
+        out = np.zeros((len(y[self.config.data.target]), len(self.classes_)), dtype=np.float32)
+        for i, v in enumerate(y[self.config.data.target]):
+            for lab in v.split("|"):
+                if lab in index:
+                    out[i, index[lab]] = 1.0
+        return out
+
+    def unknown_label_errors(self, y: Labels) -> dict[int, str]:
+        if not self.multilabel:
+            return super().unknown_label_errors(y)
+        col = self.config.data.target
+        known = set(self.classes_)
+        errors = {}
+        for i, v in enumerate(y[col]):
+            bad = [lab for lab in v.split("|") if lab and lab not in known]
+            if bad:
+                errors[i] = (f"column '{col}': label(s) not seen in training: "
+                             f"{', '.join(bad[:3])} (known: {', '.join(self.classes_[:10])})")
+        return errors
+
+    def encode(self, df: pd.DataFrame, file: Path) -> tuple[torch.Tensor, dict[int, str]]:
+        assert self.tokenizer_ is not None, "fit() first"
+        col = self.config.data.text
+        require_columns(df, [col], file)
+        texts = self._prepared(self._texts(df))
+        ids, _, _ = self.tokenizer_.encode(texts, self.config.data.max_length)
+        errors = {i: f"column '{col}': empty text" for i, t in enumerate(texts) if not t.strip()}
+        return ids, errors
+
+    def in_features(self) -> int:
+        return self.tokenizer_.vocab_size
+
+    def out_features(self) -> int:
+        if self.multilabel:
+            return len(self.classes_)
+        return super().out_features()
+
+    @property
+    def feature_names(self) -> None:
+        return None
+
+    # -- training ----------------------------------------------------------------------------
+    def target_tensors(self, y: Labels) -> dict[str, torch.Tensor]:
+        if self.multilabel:
+            return {"y": torch.from_numpy(self.codes(y))}
+        return super().target_tensors(y)
+
+    def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(outputs, targets["y"].to(outputs.dtype))
+        return super().loss(outputs, targets)
+
+    def probabilities(self, outputs: torch.Tensor) -> np.ndarray:
+        if self.multilabel:
+            return torch.sigmoid(outputs.double()).numpy()
+        return super().probabilities(outputs)
+
+    def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
+        if not self.multilabel:
+            return super().predictions(outputs)
+        probs = self.probabilities(outputs)
+        df = pd.DataFrame({f"prob_{c}": probs[:, i] for i, c in enumerate(self.classes_)})
+        thr = self.config.eval.threshold
+        df["prediction"] = ["|".join(c for c, p in zip(self.classes_, row, strict=True)
+                                     if p >= thr) for row in probs]
+        return df
+
+    def _metric_fn(self):
+        if self.multilabel:
+            from healthnn.metrics import multilabel_metrics
+
+            thr = self.config.eval.threshold
+            return lambda y, p: multilabel_metrics(y, p, threshold=thr)
+        return super()._metric_fn()
+
+    def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
+        if not self.multilabel:
+            return super().score(outputs, targets)
+        m = self._metric_fn()(targets["y"].numpy(), self.probabilities(outputs))
+        return {k: v for k, v in m.items()
+                if k in ("f1_micro", "f1_macro", "auroc_macro") and np.isfinite(v)}
+
+    def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
+        if self.multilabel:
+            return self._bootstrap(self._metric_fn(), [codes, probs], seed=seed)
+        return super().evaluate_probabilities(codes, probs, seed=seed)
+
+    def class_probabilities(self, outputs, y):
+        return None if self.multilabel else super().class_probabilities(outputs, y)
+
+    def baseline_probabilities(self, df: pd.DataFrame) -> np.ndarray | None:
+        """Class (or label) probabilities of the in-memory TF-IDF baseline for the texts of
+        ``df``; None when no baseline was trained in this process (it is not saved)."""
+        if self._baseline is None:
+            return None
+        texts = self._prepared(self._texts(df))
+        return _baseline_probs(self._baseline, texts, len(self.classes_), self.multilabel)
+
+    def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
+                         seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+        """The TF-IDF + logistic regression baseline on the same test rows as the model."""
+        if self._baseline is None:
+            return {}
+        df, y, _ = frames["test"]
+        probs = self.baseline_probabilities(df)
+        return {"test_baseline_tfidf": self.evaluate_probabilities(self.codes(y), probs,
+                                                                    seed=seed)}
+
+    def label_frame(self, y: Labels) -> pd.DataFrame:
+        return pd.DataFrame({self.config.data.target: y[self.config.data.target]})
+
+    # -- embeddings and explanations --------------------------------------------------------
+    @torch.no_grad()
+    def embed_texts(self, model, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Pooled document vectors from the trained encoder (for search)."""
+        ids, _, _ = self.tokenizer_.encode(self._prepared(list(texts)),
+                                           self.config.data.max_length)
+        model = model.cpu().eval()
+        out = [model.embed(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+    def input_schema(self) -> dict[str, Any]:
+        col = self.config.data.text
+        return {"kind": "text", "column": col, "columns": [{"name": col, "type": "string"}],
+                "rows": True, "upload": True, "accept": [".csv", ".tsv", ".parquet", ".jsonl"]}
+
+    def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
+                target_class: str | None = None) -> list[Path]:
+        """Token attributions (integrated gradients over the token embeddings, baseline: all
+        zeros = padding) as highlighted HTML: red tokens push towards the explained class,
+        blue ones away. One ``explanations.html``, an ``attributions.csv`` with each row's
+        class, probability, top tokens and the completeness gap of the approximation, and a
+        ``tokens.csv`` with every token's character offsets and attribution."""
+        from healthnn.explain.integrated_gradients import integrated_gradients
+        from healthnn.text.html import attribution_html
+
+        if target_class is not None and target_class not in self.classes_:
+            raise ConfigError(f"unknown class {target_class!r}", key="--class",
+                              hint=f"classes: {', '.join(self.classes_)}")
+        df = df.reset_index(drop=True)
+        inputs, errors = self.encode(df, file)
+        texts = self._prepared(self._texts(df))
+        model = model.cpu().eval()
+        L = self.config.data.max_length
+        blocks, rows, token_rows = [], [], []
+        binary_single = not self.multilabel and len(self.classes_) == 2
+        for i in range(len(df)):
+            if i in errors:
+                rows.append({"row": i + 1, "class": "", "probability": np.nan, "top_tokens": "",
+                             "delta": np.nan, "error": errors[i]})
+                blocks.append((i + 1, None, None, [], [], errors[i]))
+                continue
+            ids = inputs[i:i + 1]
+            pad = self.tokenizer_.pad_id
+            n = int((ids != pad).sum())
+            ids = ids[:, :max(n, 1)]
+            with torch.no_grad():
+                probs = self.probabilities(model(ids))[0]
+            k = (self.classes_.index(target_class) if target_class is not None
+                 else int(np.argmax(probs)))
+            emb = model.embedding(ids).detach()
+            mask = ids != pad
+            if binary_single:  # one logit: class 1 up, class 0 down
+                sign = 1.0 if k == 1 else -1.0
+
+                def fwd(x, _m=mask, _s=sign):
+                    return _s * model.forward_embeddings(x, _m)
+                col = 0
+            else:
+                def fwd(x, _m=mask):
+                    return model.forward_embeddings(x, _m)
+                col = k
+            attr, delta = integrated_gradients(fwd, emb, target=col, steps=32)
+            scores = attr.sum(-1)[0].numpy()
+            tokens, offsets = self.tokenizer_.offsets(texts[i], L)
+            scores = scores[: len(tokens)]
+            top = np.argsort(-scores)[:10]
+            rows.append({"row": i + 1, "class": self.classes_[k], "probability": probs[k],
+                         "top_tokens": " ".join(tokens[j] for j in top if scores[j] > 0),
+                         "delta": float(delta[0]), "error": ""})
+            blocks.append((i + 1, self.classes_[k], float(probs[k]), offsets, scores, texts[i]))
+            token_rows += [{"row": i + 1, "token": t, "start": int(a), "end": int(b),
+                            "attribution": float(v)}
+                           for t, (a, b), v in zip(tokens, offsets, scores, strict=False)]
+        html = attribution_html(blocks, title="Token attributions (integrated gradients)")
+        (out / "explanations.html").write_text(html, encoding="utf-8")
+        pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
+        pd.DataFrame(token_rows, columns=["row", "token", "start", "end", "attribution"]).to_csv(
+            out / "tokens.csv", index=False)
+        return [out / "explanations.html", out / "attributions.csv", out / "tokens.csv"]
+
+    # -- report ------------------------------------------------------------------------------
+    def report_facts(self) -> dict[str, Any]:
+        d = self.config.data
+        col = d.target
+        if self.multilabel:
+            facts = {"outcome": f"'{col}', any of {len(self.classes_)} labels: "
+                                + ", ".join(repr(c) for c in self.classes_),
+                     "output": "a probability for each label; labels at or above the "
+                               f"threshold {self.config.eval.threshold:g} are predicted",
+                     "kind": "multi-label classification"}
+        else:
+            facts = super().report_facts()
+            facts = {k: facts[k] for k in ("outcome", "output", "kind") if k in facts}
+        st = getattr(self, "token_stats_", {}) or {}
+        deid = ("texts de-identified before training and prediction with healthnn's "
+                f"de-identification engine ({d.deid_mode} mode)" if d.deidentify
+                else "texts used as given (no de-identification)")
+        facts.update({
+            "input": f"one free-text document (column '{d.text}')",
+            "predictors": [f"{d.tokenizer} subword tokens (vocabulary {st.get('vocab_size')}, "
+                           "learned from the training texts)" if self.hf_config_ is None else
+                           f"tokens of the checkpoint's own tokenizer (vocabulary "
+                           f"{st.get('vocab_size')})"],
+            "missing_data": "rows with an empty text are not used for training and get an "
+                            "error at prediction; rows without a label are not used for "
+                            "training",
+            "preprocessing": f"{'lower-cased, ' if d.lowercase else ''}first {d.max_length} "
+                             f"tokens of each text ({st.get('truncated_train', 0)} training "
+                             f"texts were longer); {deid}",
+        })
+        return facts
+
+    # -- persistence -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"classes": self.classes_, "multilabel": self.multilabel,
+                "tokenizer": self.tokenizer_.to_json(), "token_stats": self.token_stats_,
+                "class_counts": self.class_counts_, "deidentify": self.deid_info_,
+                "hf_config": self.hf_config_, "pad_id": self.tokenizer_.pad_id,
+                "add_special_tokens": self.tokenizer_.add_special_tokens}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from healthnn.text.tokenizer import TextTokenizer
+
+        self.classes_ = list(state["classes"])
+        self.tokenizer_ = TextTokenizer.from_json(
+            state["tokenizer"], pad_id=int(state.get("pad_id", 0)),
+            add_special_tokens=bool(state.get("add_special_tokens", False)))
+        self.hf_config_ = state.get("hf_config")
+        self.token_stats_ = state.get("token_stats", {})
+        self.class_counts_ = state.get("class_counts")
+        self.deid_info_ = state.get("deidentify")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:_SHOW])
+    return shown + (f" and {len(rows) - _SHOW} more" if len(rows) > _SHOW else "")
+
+
+def _parse_labels(v: Any, sep: str, *, file: Path, row: int, col: str) -> list[str] | None:
+    """Sorted distinct labels of one multi-label cell; None when the cell is missing."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        if s.startswith("["):
+            try:
+                v = json.loads(s)
+            except json.JSONDecodeError:
+                raise DataError("a label list starting with '[' is not valid JSON",
+                                file=str(file), row=row, column=col,
+                                hint='write ["a", "b"] or a|b') from None
+        else:
+            v = s.split(sep)
+    if not isinstance(v, (list, tuple)):
+        v = [v]
+    labels = _label_text(pd.Series([x for x in v if x is not None], dtype=object))
+    return sorted({x for x in labels if x}, key=_natural_key)
+
+
+def _fit_baseline(texts: list[str], codes: np.ndarray, multilabel: bool, seed: int):
+    """TF-IDF (word 1-2 grams, sublinear tf) + logistic regression, fitted on training texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(texts) >= 50 else 1,
+                          max_features=100_000, sublinear_tf=True)
+    lr = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+    if multilabel:
+        keep = (codes.sum(0) > 0) & (codes.sum(0) < len(codes))
+        model = make_pipeline(vec, OneVsRestClassifier(lr))
+        model.fit(texts, codes[:, keep].astype(int))
+        return {"model": model, "keep": keep}
+    model = make_pipeline(vec, lr)
+    model.fit(texts, codes)
+    return {"model": model, "keep": None}
+
+
+def _baseline_probs(baseline: dict, texts: list[str], n_classes: int,
+                    multilabel: bool) -> np.ndarray:
+    model = baseline["model"]
+    p = model.predict_proba(texts)
+    if multilabel:
+        out = np.zeros((len(texts), n_classes))
+        out[:, baseline["keep"]] = p
+        return out
+    full = np.zeros((len(texts), n_classes))
+    full[:, model.classes_.astype(int)] = p
+    return full

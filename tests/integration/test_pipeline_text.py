@@ -1,0 +1,180 @@
+"""Text classification end to end: train -> bundle -> reload -> predict/evaluate/explain, the
+TF-IDF baseline, multi-label, de-identification, and every bad input of issue 5."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from healthnn.bundle import load_bundle
+from healthnn.config import load_config
+from healthnn.errors import DataError
+from healthnn.pipeline import evaluate, explain, train
+from helpers import TEXT, text_config
+
+pytest.importorskip("tokenizers")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _abstracts(n: int = 150) -> pd.DataFrame:
+    return pd.read_csv(TEXT / "medical_abstracts_250.csv").head(n)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small GRU bundle on abstracts with an empty text, invalid UTF-8 and a huge text."""
+    tmp = tmp_path_factory.mktemp("text")
+    df = _abstracts()
+    df.loc[3, "text"] = ""
+    df.loc[7, "text"] = "very long " + "word " * 50_000
+    raw = df.to_csv(index=False).encode("utf-8")
+    marker = df.loc[11, "text"][:30].encode("utf-8")
+    raw = raw.replace(marker, marker + b" \xff\xfe", 1)  # invalid UTF-8 in row 12
+    path = tmp / "train.csv"
+    path.write_bytes(raw)
+    notes: list[str] = []
+    bundle = train(load_config(text_config(path, id="id")), tmp / "b", log=notes.append)
+    return tmp, df, bundle, notes
+
+
+def test_train_notes_metrics_and_baseline(trained):
+    tmp, df, bundle, notes = trained
+    text = "\n".join(notes)
+    assert "1 row(s) with an empty 'text' left out" in text and "rows 4" in text
+    assert "row(s) 12: invalid UTF-8" in text
+    assert "longer than max_length = 64 tokens" in text
+    metrics = json.loads((tmp / "b" / "metrics.json").read_text())
+    assert {"accuracy", "f1_macro", "auroc_macro"} <= set(metrics["test"])
+    base = metrics["test_baseline_tfidf"]
+    # the baseline is scored on the same test rows: its accuracy is a multiple of 1/n_test
+    n_test = bundle.manifest["splits"]["test"]["rows"]
+    assert base["accuracy"]["ci_low"] <= base["accuracy"]["value"] <= base["accuracy"]["ci_high"]
+    assert abs(base["accuracy"]["value"] * n_test - round(base["accuracy"]["value"] * n_test)) < 1e-6
+    assert base["accuracy"]["value"] > 0.35  # 5 balanced classes: chance is 0.2
+    report = json.loads((tmp / "b" / "report.json").read_text())
+    assert "wordpiece" in report["facts"]["predictors"][0]
+    state = json.loads((tmp / "b" / "task.json").read_text())
+    assert json.loads(state["tokenizer"])["model"]["type"] == "WordPiece"
+    assert not any(p.suffix in (".pkl", ".pickle") for p in (tmp / "b").iterdir())
+
+
+def test_reload_predicts_identically_through_bundle_predict(trained):
+    tmp, df, bundle, _ = trained
+    rows = df.drop(columns="label").head(12).reset_index(drop=True)
+    again = load_bundle(tmp / "b")
+    p1, p2 = bundle.predict(rows), again.predict(rows)
+    pd.testing.assert_frame_equal(p1, p2)
+    assert p1.loc[3, "error"] == "column 'text': empty text" and np.isnan(p1.loc[3, "prob_neoplasms"])
+    ok = p1["error"] == ""
+    assert ok.sum() == 11  # the 250 000-character text is predicted from its first tokens
+    probs = p1.loc[ok, [c for c in p1.columns if c.startswith("prob_")]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
+    saved = pd.read_csv(tmp / "b" / "predictions_test.csv")
+    first = saved.iloc[0]
+    src = df.drop(columns="label").iloc[[int(first["row"]) - 1]]
+    assert again.predict(src)["prediction"].iloc[0] == first["prediction"]
+
+
+def test_evaluate_reports_unseen_and_missing_labels(trained, tmp_path):
+    tmp, df, _, _ = trained
+    new = _abstracts(200).tail(40).reset_index(drop=True)
+    new.loc[0, "label"] = "ophthalmology"
+    new.loc[1, "label"] = None
+    new.to_csv(tmp_path / "new.csv", index=False)
+    result = evaluate(tmp / "b", tmp_path / "new.csv", tmp_path / "ev")
+    assert result.n_rows == 40 and result.n_errors == 2
+    err = result.predictions["error"]
+    assert "label not seen in training" in err[0] and "no observed outcome" in err[1]
+    assert "accuracy" in result.metrics["test"]
+
+
+def test_explain_writes_highlighted_html(trained, tmp_path):
+    tmp, df, _, _ = trained
+    rows = df.drop(columns="label").head(4)  # row 4 has an empty text
+    rows.to_csv(tmp_path / "x.csv", index=False)
+    written = explain(tmp / "b", tmp_path / "x.csv", tmp_path / "ex", target_class="neoplasms")
+    html = (tmp_path / "ex" / "explanations.html").read_text()
+    assert html.count("<mark") > 50 and "row 4" in html and "empty text" in html
+    assert html.count("<div class='doc'>") == 4
+    table = pd.read_csv(tmp_path / "ex" / "attributions.csv")
+    assert (table["class"].dropna() == "neoplasms").all()
+    # integrated gradients: attributions sum to f(x) - f(baseline) up to a small gap
+    assert table["delta"].dropna().abs().max() < 0.05
+    assert len(written) == 3
+    tokens = pd.read_csv(tmp_path / "ex" / "tokens.csv")  # what the web page highlights
+    assert set(tokens["row"]) == {1, 2, 3} and tokens["attribution"].notna().all()
+    text = rows["text"].iloc[0]
+    first = tokens[tokens["row"] == 1]
+    assert all(text[a:b].lower().startswith(t.lstrip("#")[:1].lower())
+               for t, a, b in zip(first["token"], first["start"], first["end"], strict=True)
+               if b > a)
+    with pytest.raises(Exception, match="unknown class"):
+        explain(tmp / "b", tmp_path / "x.csv", tmp_path / "ex2", target_class="nope")
+
+
+def test_transformer_multilabel_jsonl(tmp_path):
+    df = _abstracts(120)
+    rng = np.random.default_rng(0)
+    labels = []
+    for lab in df["label"]:
+        extra = ["adult"] if rng.random() < 0.5 else []
+        labels.append([lab.split()[0], *extra])
+    with open(tmp_path / "ml.jsonl", "w") as fh:
+        for t, lab in zip(df["text"], labels, strict=True):
+            fh.write(json.dumps({"text": t, "labels": lab}) + "\n")
+    cfg = text_config(tmp_path / "ml.jsonl", model="text_transformer", target="labels",
+                      multilabel=True)
+    cfg["train"]["monitor"] = "f1_micro"
+    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    m = bundle.metrics["test"]
+    assert {"f1_micro", "f1_macro", "subset_accuracy", "hamming_loss", "auroc_macro"} <= set(m)
+    assert "test_baseline_tfidf" in bundle.metrics
+    assert len(bundle.task.classes_) == 6
+    pred = load_bundle(tmp_path / "b").predict(df[["text"]].head(5))
+    assert {"prob_adult", "prob_neoplasms", "prediction"} <= set(pred.columns)
+    pd.testing.assert_frame_equal(pred, bundle.predict(df[["text"]].head(5)))
+
+
+def test_deidentify_before_training_is_recorded(tmp_path):
+    df = _abstracts(60)
+    df["text"] = "Seen by Dr. John Smith on 03/04/2019, MRN 12345678. " + df["text"]
+    df.to_csv(tmp_path / "d.csv", index=False)
+    cfg = text_config(tmp_path / "d.csv", deidentify=True, baseline=False)
+    cfg["train"]["epochs"] = 1
+    cfg["report"] = {"enabled": False}
+    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    state = json.loads((tmp_path / "b" / "task.json").read_text())
+    assert state["deidentify"]["mode"] == "tag"
+    assert state["deidentify"]["training_texts_changed"] >= 40
+    vocab = json.loads(state["tokenizer"])["model"]["vocab"]
+    assert "smith" not in vocab and "12345678" not in vocab
+    assert "test_baseline_tfidf" not in bundle.metrics
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.assign(label=df["label"].where(df.index != 5, None)),
+     r"row\(s\) have no value in 'label'; the first is row 6"),
+    (lambda df: df.assign(label="neoplasms"), r"single class \('neoplasms'\)"),
+    (lambda df: df.assign(text=""), "every text is empty"),
+    (lambda df: df.rename(columns={"text": "body"}), "column 'text': column not found"),
+])
+def test_bad_training_input(tmp_path, change, message):
+    change(_abstracts(40)).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataError, match=message):
+        train(load_config(text_config(tmp_path / "d.csv")), tmp_path / "b", log=lambda m: None)
+
+
+def test_config_errors():
+    from healthnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_positions"):
+        load_config(text_config(TEXT / "x.csv", model="text_transformer", max_length=1024))
+    with pytest.raises(ConfigError, match="did you mean 'max_length'"):
+        load_config(text_config(TEXT / "x.csv", max_lenght=10))
+    with pytest.raises(ConfigError, match="multi-label"):
+        load_config({**text_config(TEXT / "x.csv", multilabel=True),
+                     "train": {"monitor": "auroc"}})
