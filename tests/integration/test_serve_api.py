@@ -464,3 +464,41 @@ def test_runtime_onnx_serves_exported_models(serve_bundles, api_keys, tmp_path):
     torch_img = load_bundle(serve_bundles["xray"]).predict(pd.DataFrame({"path": [str(png)]}))
     np.testing.assert_allclose(img["rows"][0]["values"]["prob_pneumonia"],
                                torch_img["prob_pneumonia"][0], atol=1e-5)
+
+
+def test_text_model_predicts_and_explains_notes(api_keys, tmp_path):
+    """A text classifier plugs into the server through its input schema alone: a note in a
+    JSON row gives class probabilities, and explain gives per-token attributions."""
+    from helpers import TEXT, text_config
+    from serve_fixtures import start_server
+
+    from healthnn.pipeline import train
+    from healthnn.serve import build_app
+
+    df = pd.read_csv(TEXT / "medical_abstracts_250.csv").head(120)
+    df.to_csv(tmp_path / "notes.csv", index=False)
+    cfg = text_config(tmp_path / "notes.csv")
+    cfg["train"]["epochs"] = 1
+    cfg["report"] = {"enabled": False}
+    train(cfg, tmp_path / "notes", log=lambda m: None)
+    app = build_app([tmp_path / "notes"], keys_path=api_keys.path,
+                    audit_db=tmp_path / "a.sqlite")
+    running = start_server(app)
+    note = str(df["text"].iloc[0])
+    try:
+        with httpx.Client(base_url=running.url, headers=auth(api_keys.full), timeout=60) as c:
+            model = c.get("/models").json()["models"][0]
+            assert model["input"]["kind"] == "text" and model["input"]["column"] == "text"
+            r = c.post("/models/notes/predict", json={"rows": [{"text": note}]})
+            assert r.status_code == 200, r.text
+            pred = r.json()["rows"][0]["values"]
+            probs = [v for k, v in pred.items() if k.startswith("prob_")]
+            assert len(probs) == df["label"].nunique() and abs(sum(probs) - 1) < 1e-4
+            r = c.post("/models/notes/explain", json={"rows": [{"text": note}]})
+            assert r.status_code == 200, r.text
+            tokens = next(f for f in r.json()["files"] if f["name"] == "tokens.csv")["rows"]
+            assert tokens and {"token", "attribution", "start", "end"} <= set(tokens[0])
+            empty = c.post("/models/notes/predict", json={"rows": [{"text": ""}]})
+            assert empty.status_code == 200 and empty.json()["rows"][0]["error"]
+    finally:
+        running.stop()
