@@ -62,6 +62,17 @@ def test_train_notes_metrics_and_baseline(trained):
     assert not any(p.suffix in (".pkl", ".pickle") for p in (tmp / "b").iterdir())
 
 
+def test_report_shows_highlighted_example_notes(trained):
+    tmp, _, _, _ = trained
+    report = json.loads((tmp / "b" / "report.json").read_text())
+    examples = next(sec for sec in report["sections"] if sec["id"] == "examples")
+    assert len(examples["plots"]) == 4
+    for plot in examples["plots"]:
+        assert plot["kind"] == "tokens" and plot["tokens"] and "observed label = " in plot["title"]
+    html = (tmp / "b" / "report.html").read_text()
+    assert html.count('<figure class="tokens">') == 4 and '<mark class="' in html
+
+
 def test_reload_predicts_identically_through_bundle_predict(trained):
     tmp, df, bundle, _ = trained
     rows = df.drop(columns="label").head(12).reset_index(drop=True)

@@ -184,9 +184,9 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
 
 def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: torch.Tensor,
               file: Path, k: int) -> dict[str, Any] | None:
-    """Drawn explanations (Grad-CAM, atom attributions) of ``k`` test rows spread over the
-    range of the model's score, captioned with the observed outcome and the prediction.
-    None when the task draws no explanations."""
+    """Drawn explanations (Grad-CAM, atom attributions, highlighted tokens) of ``k`` test
+    rows spread over the range of the model's score, captioned with the observed outcome and
+    the prediction. None when the task draws no explanations."""
     import base64
     import contextlib
     import io
@@ -206,16 +206,29 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         written = task.explain(bundle.model, rows, Path(tmp), file=Path(file))
         drawn = [p for p in written if p.suffix in (".png", ".svg")]
-        if len(drawn) != len(rows):  # a row could not be drawn: captions would not match
+        tokens = next((p for p in written if p.name == "tokens.csv"), None)
+        per_row: list[dict[str, Any]]
+        if len(drawn) == len(rows):
+            per_row = []
+            for path in drawn:
+                key = "png_base64" if path.suffix == ".png" else "svg_base64"
+                per_row.append({"kind": "image",
+                                key: base64.b64encode(path.read_bytes()).decode("ascii")})
+        elif tokens is not None:  # text: highlighted tokens (token, attribution) per row
+            t = pd.read_csv(tokens, keep_default_na=False)
+            per_row = [{"kind": "tokens",
+                        "tokens": [[str(a), float(b)] for a, b in
+                                   t.loc[t["row"] == j + 1, ["token", "attribution"]].values]}
+                       for j in range(len(rows))]
+            if any(not p["tokens"] for p in per_row):
+                return None
+        else:  # nothing drawn per row (or a row failed): captions would not match
             return None
-        for j, path in enumerate(drawn):
+        for j, plot in enumerate(per_row):
             obs = ", ".join(f"{c} = {_cell(v)}" for c, v in labels.iloc[j].items())
             pred = ", ".join(f"{c} = {_cell(v)}" for c, v in preds.iloc[j].items()
                              if c != "rank")
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            key = "png_base64" if path.suffix == ".png" else "svg_base64"
-            plots.append({"kind": "image", "title": f"example {j + 1}: observed {obs}; "
-                                                    f"predicted {pred}", key: data})
+            plots.append({**plot, "title": f"example {j + 1}: observed {obs}; predicted {pred}"})
     return {
         "id": "examples", "title": "Example explanations",
         "text": f"{len(plots)} test rows chosen across the range of the model's score (lowest "

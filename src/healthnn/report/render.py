@@ -29,6 +29,8 @@ th{background:#eef3f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{border:1px solid #ddd;max-width:100%}
 figure.example{margin:0;max-width:260px}figure.example img{width:240px;image-rendering:pixelated}
 figure.example figcaption{font-size:12px;color:#555}
+figure.tokens{margin:0 0 10px;max-width:100%}figure.tokens figcaption{font-size:12px;color:#555}
+mark.up{background:#f4a3a3}mark.down{background:#a3c4f4}
 .muted{color:#666;font-size:12px}.warn li{margin:2px 0}
 nav a{margin-right:10px}
 """
@@ -99,6 +101,15 @@ def _metric_cell(split: str, name: str, m: dict[str, Any]) -> tuple[str, bool]:
 def _plots(plots: list[dict[str, Any]]) -> str:
     out = []
     for p in plots:
+        if p.get("kind") == "tokens":  # highlighted text: red pushes up, blue down
+            top = max((abs(w) for _, w in p["tokens"]), default=0.0) or 1.0
+            marks = "".join(
+                f'<mark class="{"up" if w >= 0 else "down"}" '
+                f'style="opacity:{0.2 + 0.8 * abs(w) / top:.2f}">{_e(t)}</mark> '
+                for t, w in p["tokens"])
+            out.append(f'<figure class="tokens"><p>{marks}</p><figcaption>'
+                       f'{_e(p.get("title", ""))}</figcaption></figure>')
+            continue
         if p.get("kind") == "image":
             mime, data = (("image/svg+xml", p["svg_base64"]) if p.get("svg_base64")
                           else ("image/png", p.get("png_base64")))

@@ -14,7 +14,8 @@ any task that predicts class probabilities, :meth:`Task.class_probabilities` and
              "hist": {"edges": [...], "counts": [...], "label"}?}     # drawn under the lines
           | {"kind": "bars", "title", "xlabel", "bars": [{"label", "value", "lo"?, "hi"?}],
              "reference": float?}
-          | {"kind": "image", "title", "png_base64": "..."}           # e.g. example saliency
+          | {"kind": "image", "title", "png_base64" | "svg_base64": "..."}  # example saliency
+          | {"kind": "tokens", "title", "tokens": [[token, weight], ...]}    # highlighted text
     TABLE = {"title", "columns": [...], "rows": [[cell, ...], ...]}   # cells: str, int, float
 
 Only aggregates go in: curves, bins, counts. No row of a patient is ever stored.
