@@ -388,9 +388,6 @@ def _check_ranges(c: Config) -> None:
             raise bad("federated.local_epochs", "must be at least 1")
         if not 0.0 < f.fraction <= 1.0:
             raise bad("federated.fraction", "must be in (0, 1]")
-        if c.train.privacy is not None:
-            raise bad("train.privacy", "differential privacy is not supported with federated "
-                      "training yet (the budget would be spent once per site and round)")
         if c.train.ensemble > 1:
             raise bad("train.ensemble", "use ensemble = 1 with [federated]")
     if not 0 <= c.report.examples <= 50:

@@ -84,12 +84,21 @@ def test_bad_federated_config(tmp_path, federated, key, message):
     assert e.value.key == key
 
 
-def test_privacy_and_federated_do_not_mix(tmp_path):
-    _table(tmp_path / "d.csv")
-    cfg = _config(tmp_path / "d.csv")
-    cfg["train"]["privacy"] = {"epsilon": 3.0}
-    with pytest.raises(ConfigError, match="not supported with federated"):
-        load_config(cfg)
+@pytest.mark.slow
+def test_dp_sgd_at_every_site_spends_one_budget_over_all_rounds(tmp_path):
+    _table(tmp_path / "d.csv", n=200)
+    cfg = _config(tmp_path / "d.csv", rounds=2)
+    cfg["train"]["privacy"] = {"epsilon": 4.0, "delta": 1e-5}
+    notes: list[str] = []
+    b = train(load_config(cfg), tmp_path / "b", log=notes.append)
+    p = json.loads((tmp_path / "b" / "manifest.json").read_text())["training"]["privacy"]
+    assert set(p["sites"]) == {"north", "south"}
+    for site in p["sites"].values():  # noise chosen for 2 rounds x 1 epoch, not for one round
+        assert site["steps"] == 2 * round(1 / site["sample_rate"])
+        assert 0 < site["epsilon"] <= 4.0 * 1.01
+    assert p["epsilon_spent"] == max(s["epsilon"] for s in p["sites"].values())
+    assert b.metrics["privacy"]["epsilon"]["value"] == p["epsilon_spent"]
+    assert any("DP-SGD at every site" in n for n in notes)
 
 
 @pytest.mark.parametrize("column, sites, message", [

@@ -8,6 +8,10 @@ own validation rows) and returns its weights; the server averages them weighted 
 row counts (McMahan et al. 2017). Every site then reports the global model's loss on its own
 validation rows; the round with the lowest row-weighted mean is the one kept.
 
+With ``[train] privacy`` every site trains with DP-SGD; its noise multiplier is chosen so that
+all of its rounds together spend the budget, and the epsilon reported is the largest site's
+(each patient's rows live at one site).
+
 Flower's simulation runtime runs each site's ClientApp in a Ray worker process on this machine.
 Everything else (preprocessing fitted on the pooled training rows, the split, the test
 evaluation and the report) is healthnn's usual pipeline, so federated and centralised bundles
@@ -101,6 +105,28 @@ def federated_fit(
     local_cfg = dataclasses.replace(config.train, epochs=fed.local_epochs,
                                     patience=fed.local_epochs, progress=False, monitor="val_loss",
                                     device="cpu")
+    site_cfg = {s: local_cfg for s in names}
+    privacy = None
+    if config.train.privacy is not None:  # DP-SGD at every site, one budget over all rounds
+        from healthnn.training.privacy import FixedNoise, epsilon_spent, site_noise
+
+        p = config.train.privacy
+        total_epochs = fed.rounds * fed.local_epochs
+        privacy = {"epsilon_budget": p.epsilon, "delta": p.delta,
+                   "max_grad_norm": p.max_grad_norm, "sites": {}}
+        for s in names:
+            sigma, q, steps = site_noise(p, n_rows=len(train_sites[s]),
+                                         batch_size=config.train.batch_size, epochs=total_epochs)
+            site_cfg[s] = dataclasses.replace(local_cfg, privacy=FixedNoise(
+                p.epsilon, p.delta, p.max_grad_norm, noise_multiplier=sigma))
+            privacy["sites"][s] = {"noise_multiplier": sigma, "sample_rate": q,
+                                   "steps": steps,
+                                   "epsilon": epsilon_spent(sigma, q, steps, p.delta)}
+        # each patient's rows live at one site: the guarantee is the worst site's
+        privacy["epsilon_spent"] = max(v["epsilon"] for v in privacy["sites"].values())
+        sigmas = ", ".join(f"{v['noise_multiplier']:.2f}" for v in privacy["sites"].values())
+        log(f"federated: DP-SGD at every site, epsilon {p.epsilon:g} over {fed.rounds} rounds "
+            f"(noise multipliers {sigmas})")
     greater = task.greater_is_better
     seed = config.train.seed
     build = task.build_model
@@ -127,7 +153,7 @@ def federated_fit(
         m = local_model(msg.content["arrays"])
         tr, va = data[site]
         gen = torch.Generator().manual_seed(seed + 1000 * rnd + names.index(site))
-        res = Trainer(local_cfg, log=lambda _: None).fit(
+        res = Trainer(site_cfg[site], log=lambda _: None).fit(
             m, loss_fn, task.batches(*tr, shuffle=True, generator=gen),
             task.batches(*va, shuffle=False, batch_size=4096), score_fn=task.score,
             greater_is_better=greater)
@@ -199,7 +225,8 @@ def federated_fit(
                                                "val_rows": int(len(val_sites.get(s, [])))}
                                            for s in names},
                                   "rounds": fed.rounds, "local_epochs": fed.local_epochs,
-                                  "fraction": fed.fraction, "strategy": "FedAvg (Flower)"})
+                                  "fraction": fed.fraction, "strategy": "FedAvg (Flower)"},
+                       privacy=privacy)
 
 
 def _quiet_flower() -> Callable[[], None]:

@@ -16,6 +16,8 @@ covered; hold them out of anything you publish.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any
 
 import torch
@@ -121,6 +123,44 @@ class PoissonLoaderBatches:
             yield self.collate(items)
 
 
+@dataclass
+class FixedNoise(PrivacyConfig):
+    """A privacy config whose noise multiplier was fixed beforehand (federated training
+    spreads one budget over all rounds of a site, so no single local run may derive it)."""
+
+    noise_multiplier: float = 1.0
+
+
+def site_noise(cfg: PrivacyConfig, *, n_rows: int, batch_size: int, epochs: int
+               ) -> tuple[float, float, int]:
+    """Noise multiplier, sample rate and DP-SGD steps that spend ``cfg``'s budget over
+    ``epochs`` passes of Poisson-sampled batches over ``n_rows`` rows."""
+    _opacus()
+    from opacus.accountants.utils import get_noise_multiplier
+
+    import warnings
+
+    q = min(1.0, batch_size / max(n_rows, 1))
+    warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+    sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta,
+                                 sample_rate=q, epochs=epochs, accountant="rdp")
+    return float(sigma), q, int(epochs * max(1, round(1 / q)))
+
+
+def epsilon_spent(sigma: float, q: float, steps: int, delta: float) -> float:
+    """RDP epsilon of ``steps`` Gaussian steps with noise ``sigma`` and sample rate ``q``."""
+    _opacus()
+    from opacus.accountants import RDPAccountant
+
+    import warnings
+
+    acc = RDPAccountant()
+    acc.history = [(sigma, q, steps)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return float(acc.get_epsilon(delta)) if steps else 0.0
+
+
 class DPState:
     """Wraps model and optimizer for DP-SGD and tracks the privacy spent."""
 
@@ -131,7 +171,8 @@ class DPState:
 
         self.cfg = cfg
         self.sample_rate = min(1.0, batch_size / max(n_train, 1))
-        self.noise_multiplier = get_noise_multiplier(
+        fixed = getattr(cfg, "noise_multiplier", None)  # set by federated training
+        self.noise_multiplier = fixed if fixed is not None else get_noise_multiplier(
             target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.sample_rate,
             epochs=epochs, accountant="rdp")
         self.batch_size = batch_size
