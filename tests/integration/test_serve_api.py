@@ -165,6 +165,10 @@ def test_bad_uploads(client, api_keys):
     r = client.post("/models/xray/predict/upload", headers=h,
                     files={"file": ("x.png", b"not an image", "image/png")})
     assert r.status_code == 200 and r.json()["rows"][0]["error"]  # the row says why
+    assert "healthnn-upload" not in r.text and "/tmp" not in r.text  # no server paths
+    r = client.post("/models/heart/predict/upload", headers=h,
+                    files={"file": ("rows.csv", b"age,sex\n50,F\n", "text/csv")})
+    assert r.status_code == 422 and "rows.csv" in r.text and "healthnn-upload" not in r.text
     r = client.post("/models/heart/predict/upload", headers=h,
                     files={"file": ("rows.csv", b"age,sex,bmi,smoker\n50,F,,never\n", "text/csv")})
     assert r.status_code == 200 and r.json()["rows"][0]["error"] == ""

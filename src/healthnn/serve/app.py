@@ -345,7 +345,7 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     # -- errors ------------------------------------------------------------------------------
     @app.exception_handler(HealthnnError)
     async def _user_error(request: Request, exc: HealthnnError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": _hide_tmp(str(exc))}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -502,6 +502,13 @@ def _rows_frame(rows: list[dict[str, Any]], m: ServedModel) -> pd.DataFrame:
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_UPLOAD_DIR = re.compile(r"[^\s'\"]*healthnn-upload-[^/\s'\"]+/")
+
+
+def _hide_tmp(text: str) -> str:
+    """Messages about an uploaded file name it as the client sent it, not the server's
+    temporary folder (which tells a client nothing and leaks the server's layout)."""
+    return _UPLOAD_DIR.sub("", text)
 
 
 def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path,
@@ -551,7 +558,10 @@ def _predict_upload(m: ServedModel, filename: str, data: bytes,
         if len(df) > MAX_ROWS:
             raise HTTPException(413, f"the file has {len(df)} rows; at most {MAX_ROWS} a "
                                 "request")
-        return m.predict(df, file=path)
+        out = m.predict(df, file=path)
+        if "error" in out.columns:
+            out["error"] = [_hide_tmp(e) if isinstance(e, str) else e for e in out["error"]]
+        return out
 
 
 def _explain_upload(m: ServedModel, filename: str, data: bytes, target_class: str | None,
