@@ -94,7 +94,7 @@ def test_dp_sgd_at_every_site_spends_one_budget_over_all_rounds(tmp_path):
     p = json.loads((tmp_path / "b" / "manifest.json").read_text())["training"]["privacy"]
     assert set(p["sites"]) == {"north", "south"}
     for site in p["sites"].values():  # noise chosen for 2 rounds x 1 epoch, not for one round
-        assert site["steps"] == 2 * round(1 / site["sample_rate"])
+        assert site["steps"] == 2 * int(1 / site["sample_rate"])
         assert 0 < site["epsilon"] <= 4.0 * 1.01
     assert p["epsilon_spent"] == max(s["epsilon"] for s in p["sites"].values())
     assert b.metrics["privacy"]["epsilon"]["value"] == p["epsilon_spent"]

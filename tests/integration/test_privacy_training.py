@@ -46,3 +46,23 @@ def test_dp_config_validation(table_csv):
     d["train"]["ensemble"] = 3
     with pytest.raises(ConfigError, match="spends the budget once per member"):
         load_config(d)
+
+
+def test_dp_training_of_an_image_cnn(tmp_path):
+    """Images batch through a DataLoader: DP-SGD draws Poisson batches from its dataset, and
+    the CNN's BatchNorm layers and in-place activations are replaced with a message."""
+    from image_helpers import image_config, manifest
+
+    cfg = image_config(manifest(tmp_path / "img", n_per_class=10))
+    cfg["train"].update(epochs=2, batch_size=8)
+    cfg["train"]["privacy"] = {"epsilon": 5.0, "delta": 1e-5}
+    notes: list[str] = []
+    bundle = train(load_config(cfg), tmp_path / "b", log=notes.append)
+    spent = json.loads((tmp_path / "b" / "manifest.json").read_text())["training"]["privacy"]
+    assert 0 < spent["epsilon_spent"] <= 5.0 * 1.01 and spent["steps"] > 0
+    assert any("BatchNorm2d replaced by GroupNorm" in n for n in notes)
+    assert not any(getattr(m, "inplace", False) for m in bundle.model.modules())
+    again = load_bundle(tmp_path / "b")
+    df = pd.read_csv(tmp_path / "img" / "manifest.csv")
+    pd.testing.assert_frame_equal(bundle.predict(df, file=tmp_path / "img" / "manifest.csv"),
+                                  again.predict(df, file=tmp_path / "img" / "manifest.csv"))

@@ -16,6 +16,7 @@ covered; hold them out of anything you publish.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from typing import Any
@@ -74,53 +75,47 @@ def _replace_batchnorm(module: nn.Module) -> nn.Module:
 
 
 class PoissonBatches:
-    """Batches drawn by Poisson sampling: ``steps`` batches, each row in with ``sample_rate``."""
+    """``steps`` batches drawn by Poisson sampling: each row is in a batch with probability
+    ``sample_rate`` (as the privacy analysis assumes). ``take(index)`` builds the batch of the
+    chosen rows; an empty draw is a step without an update."""
 
-    def __init__(self, inputs, targets: dict[str, torch.Tensor], sample_rate: float,
+    def __init__(self, n: int, take: Callable[[torch.Tensor], Any], sample_rate: float,
                  generator: torch.Generator | None) -> None:
-        self.inputs, self.targets = inputs, targets
+        self.n, self.take = n, take
         self.sample_rate = sample_rate
         self.generator = generator
-        self.steps = max(1, round(1 / sample_rate))
+        self.steps = max(1, int(1 / sample_rate))  # never more steps than the accountant assumed
 
-    def __len__(self) -> int:
-        return self.steps
+    @classmethod
+    def of_tensors(cls, inputs: Any, targets: dict[str, torch.Tensor], sample_rate: float,
+                   generator: torch.Generator | None) -> PoissonBatches:
+        """From in-memory tensors (tables, molecules)."""
+        return cls(len(inputs), lambda i: (inputs[i], {k: v[i] for k, v in targets.items()}),
+                   sample_rate, generator)
 
-    def __iter__(self):
-        n = len(self.inputs)
-        for _ in range(self.steps):
-            mask = torch.rand(n, generator=self.generator) < self.sample_rate
-            idx = torch.nonzero(mask).flatten()
-            yield self.inputs[idx], {k: v[idx] for k, v in self.targets.items()}
+    @classmethod
+    def of_loader(cls, loader: torch.utils.data.DataLoader, sample_rate: float,
+                  generator: torch.Generator | None) -> PoissonBatches:
+        """From a task's DataLoader (images): its dataset and collate function (augmentation,
+        normalisation)."""
+        dataset, collate = loader.dataset, loader.collate_fn
+        fetch = getattr(dataset, "__getitems__", None)
 
-
-class PoissonLoaderBatches:
-    """Poisson-sampled batches from a task's DataLoader (images): the same dataset and
-    collate function (augmentation, normalisation), each row in a batch with ``sample_rate``.
-    An empty draw yields an empty batch, which the trainer counts as a step without an update.
-    """
-
-    def __init__(self, loader: torch.utils.data.DataLoader, sample_rate: float,
-                 generator: torch.Generator | None) -> None:
-        self.dataset, self.collate = loader.dataset, loader.collate_fn
-        self.sample_rate = sample_rate
-        self.generator = generator
-        self.steps = max(1, round(1 / sample_rate))
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def __iter__(self):
-        n = len(self.dataset)
-        fetch = getattr(self.dataset, "__getitems__", None)
-        for _ in range(self.steps):
-            mask = torch.rand(n, generator=self.generator) < self.sample_rate
-            idx = torch.nonzero(mask).flatten().tolist()
+        def take(index: torch.Tensor) -> Any:
+            idx = index.tolist()
             if not idx:
-                yield torch.empty(0), {}
-                continue
-            items = fetch(idx) if fetch else [self.dataset[i] for i in idx]
-            yield self.collate(items)
+                return torch.empty(0), {}
+            return collate(fetch(idx) if fetch else [dataset[i] for i in idx])
+
+        return cls(len(dataset), take, sample_rate, generator)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            mask = torch.rand(self.n, generator=self.generator) < self.sample_rate
+            yield self.take(torch.nonzero(mask).flatten())
 
 
 @dataclass
@@ -144,7 +139,7 @@ def site_noise(cfg: PrivacyConfig, *, n_rows: int, batch_size: int, epochs: int
     warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
     sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta,
                                  sample_rate=q, epochs=epochs, accountant="rdp")
-    return float(sigma), q, int(epochs * max(1, round(1 / q)))
+    return float(sigma), q, int(epochs * max(1, int(1 / q)))
 
 
 def epsilon_spent(sigma: float, q: float, steps: int, delta: float) -> float:
@@ -194,15 +189,16 @@ class DPState:
                              expected_batch_size=self.batch_size)
         return net, dp_opt
 
-    def batches(self, train_batches: Any) -> PoissonBatches | PoissonLoaderBatches:
+    def batches(self, train_batches: Any) -> PoissonBatches:
         if isinstance(train_batches, torch.utils.data.DataLoader):
-            return PoissonLoaderBatches(train_batches, self.sample_rate,
-                                        train_batches.generator)
+            return PoissonBatches.of_loader(train_batches, self.sample_rate,
+                                            train_batches.generator)
         if not hasattr(train_batches, "inputs") or not hasattr(train_batches, "targets"):
             raise ConfigError("differential privacy is not available for this task's data loader",
                               key="train.privacy")
-        return PoissonBatches(train_batches.inputs, train_batches.targets, self.sample_rate,
-                              getattr(train_batches, "generator", None))
+        return PoissonBatches.of_tensors(train_batches.inputs, train_batches.targets,
+                                         self.sample_rate,
+                                         getattr(train_batches, "generator", None))
 
     def step(self) -> None:
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
