@@ -16,7 +16,13 @@ Data: the image config's ``[data] train``: a folder of images (any layout), a CS
 (labels, if any, are ignored) or a MedMNIST-style .npz (its ``train_images`` only, never the
 validation or test images).
 
-Text (masked-token) pretraining is not available yet: it needs the text task.
+Text (``task = "text_classification"``): masked-token pretraining (Devlin et al. 2019) of the
+``[model]`` text network (``bigru_attention`` or ``text_transformer``) on the texts of
+``[data] train`` (labels, if any, are ignored; de-identified first when ``[data] deidentify``).
+A tokenizer is trained on those texts; 15 % of the tokens are hidden ([MASK] 80 %, a random
+token 10 %, unchanged 10 %) and the network's per-token states predict them through a linear
+head. The output folder also holds ``tokenizer.json``: ``healthnn train`` with ``[model] init``
+pointing at the folder uses that tokenizer, so token ids mean the same in both runs.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from torch import nn
 from healthnn.config import Config, load_config
 from healthnn.errors import ConfigError, DataError
 
-__all__ = ["pretrain", "nt_xent"]
+__all__ = ["pretrain", "nt_xent", "mask_tokens"]
 
 Log = Callable[[str], None]
 
@@ -113,10 +119,12 @@ def pretrain(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if not isinstance(config, Config):
         config = load_config(config)
+    if config.task == "text_classification":
+        return _pretrain_text(config, Path(out), epochs=epochs, batch_size=batch_size, lr=lr,
+                              log=log)
     if config.task != "image_classification":
-        raise ConfigError(f"'healthnn pretrain' is available for images, not task "
-                          f"'{config.task}' (masked-token pretraining for text is not built yet)",
-                          file=config.source, key="task")
+        raise ConfigError(f"'healthnn pretrain' is available for images and text, not task "
+                          f"'{config.task}'", file=config.source, key="task")
     for name, value, low in (("--epochs", epochs, 1), ("--projection", projection, 2)):
         if value < low:
             raise ConfigError(f"{name} must be at least {low}")
@@ -193,4 +201,123 @@ def pretrain(
     _write_json(out / "pretrain.json", info)
     log(f"pretrained {config.model.name} on {n} images for {epochs} epochs: contrastive loss "
         f"{history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
+    return info
+
+
+def mask_tokens(ids: torch.Tensor, *, mask_id: int, vocab_size: int, gen: torch.Generator,
+                rate: float = 0.15, pad_id: int = 0, first_regular: int = 5
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT-style masking: (inputs, labels), labels -100 where nothing is to be predicted.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = mask_tokens(torch.tensor([[7, 8, 9, 0]]), mask_id=4, vocab_size=20, gen=g,
+    ...                    rate=1.0)
+    >>> y.tolist(), int((x[0, :3] == torch.tensor([7, 8, 9])).sum() + (x[0, :3] == 4).sum()) >= 0
+    ([[7, 8, 9, -100]], True)
+    """
+    real = ids != pad_id
+    chosen = (torch.rand(ids.shape, generator=gen) < rate) & real
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    x = ids.clone()
+    r = torch.rand(ids.shape, generator=gen)
+    x[chosen & (r < 0.8)] = mask_id
+    swap = chosen & (r >= 0.8) & (r < 0.9)
+    x[swap] = torch.randint(first_regular, max(vocab_size, first_regular + 1), (int(swap.sum()),),
+                            generator=gen)
+    return x, labels
+
+
+def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | None,
+                   lr: float, log: Log) -> dict[str, Any]:
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    from healthnn.bundle import _write_json
+    from healthnn.data.tables import fingerprint
+    from healthnn.tasks import get_task_class
+    from healthnn.text.tokenizer import TextTokenizer
+    from healthnn.training import resolve_device, seed_everything
+
+    if config.model.name not in ("bigru_attention", "text_transformer"):
+        raise ConfigError(f"masked-token pretraining is for bigru_attention and "
+                          f"text_transformer, not '{config.model.name}'", key="model.name",
+                          file=config.source)
+    if epochs < 1 or lr <= 0:
+        raise ConfigError("--epochs must be at least 1 and --lr positive")
+    started = time.time()
+    seed_everything(config.train.seed)
+    d = config.data
+    task = get_task_class(config.task)(config)
+    file = config.resolve(d.train)
+    df = task.read_inputs(file)
+    texts = [t for t in task._prepared(task._texts(df)) if t.strip()]
+    if len(texts) < 2:
+        raise DataError("pretraining needs at least 2 non-empty texts", file=str(file),
+                        column=d.text)
+    tok = TextTokenizer.train(texts, kind=d.tokenizer, vocab_size=d.vocab_size,
+                              min_frequency=d.min_frequency, lowercase=d.lowercase)
+    ids, _, _ = tok.encode(texts, d.max_length)
+    vocab = tok.vocab_size
+    mask_id = tok.tokenizer.token_to_id("[MASK]")
+    params = dict(config.model.params)
+    model = task.model_spec.builder(vocab, 2, **params)
+    with torch.no_grad():
+        width = model.encoder.tokens(model.embedding(ids[:1]), ids[:1] != tok.pad_id).shape[-1]
+    head = nn.Linear(width, vocab)
+    device = resolve_device(config.train.device)
+    model.to(device)
+    head.to(device)
+    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(config.train.seed)
+    bs = min(batch_size or config.train.batch_size, len(texts))
+    history = []
+    bar = tqdm(range(1, epochs + 1), desc="pretrain", unit="epoch", file=sys.stderr,
+               disable=not config.train.progress)
+    for epoch in bar:
+        model.train()
+        head.train()
+        order = torch.randperm(len(ids), generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, len(ids), bs):
+            batch = ids[order[start:start + bs]]
+            used = int((batch != tok.pad_id).any(0).nonzero().max()) + 1
+            batch = batch[:, :used]
+            x, labels = mask_tokens(batch, mask_id=mask_id, vocab_size=vocab, gen=gen,
+                                    pad_id=tok.pad_id)
+            if not (labels != -100).any():
+                continue
+            x, labels = x.to(device), labels.to(device)
+            h = model.encoder.tokens(model.embedding(x), batch.to(device) != tok.pad_id)
+            loss = F.cross_entropy(head(h).reshape(-1, vocab), labels.reshape(-1),
+                                   ignore_index=-100)
+            if not torch.isfinite(loss):
+                raise ConfigError(f"pretraining loss became {loss.item()} in epoch {epoch}",
+                                  hint="try a lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            n_pred = int((labels != -100).sum())
+            total += loss.item() * n_pred
+            count += n_pred
+        history.append({"epoch": epoch, "loss": total / max(count, 1)})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+             if not k.startswith("head.")}  # the classifier head is fitted when training
+    save_file(state, str(out / "encoder.safetensors"))
+    (out / "tokenizer.json").write_text(tok.to_json(), encoding="utf-8")
+    info = {
+        "method": "masked-token", "model": {"name": config.model.name, "params": params},
+        "tokenizer": {"kind": d.tokenizer, "vocab_size": vocab, "lowercase": d.lowercase},
+        "data": {"path": str(file), "sha256": fingerprint(file) if file.is_file() else None,
+                 "texts": len(texts), "deidentified": bool(d.deidentify)},
+        "settings": {"epochs": epochs, "batch_size": bs, "lr": lr, "mask_rate": 0.15,
+                     "max_length": d.max_length, "seed": config.train.seed},
+        "history": history, "seconds": round(time.time() - started, 2),
+        "use": "[model] init = \"<this folder>\" in a train config with the same model",
+    }
+    _write_json(out / "pretrain.json", info)
+    log(f"pretrained {config.model.name} on {len(texts)} texts for {epochs} epochs: "
+        f"masked-token loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
     return info

@@ -82,5 +82,43 @@ def test_pretrain_folder_of_unlabelled_images(tmp_path, one_thread):
 
 def test_pretrain_refuses_tables(tmp_path):
     cfg = {"task": "classification", "data": {"train": str(tmp_path / "x.csv"), "target": "y"}}
-    with pytest.raises(ConfigError, match="available for images"):
+    with pytest.raises(ConfigError, match="available for images and text"):
         pretrain(cfg, tmp_path / "enc", epochs=1)
+
+
+@pytest.mark.parametrize("model", ["bigru_attention", "text_transformer"])
+def test_masked_token_pretraining_then_training_shares_the_tokenizer(tmp_path, one_thread,
+                                                                      model):
+    """Text: pretrain on unlabelled notes, then train from the folder: the bundle uses the
+    pretrained tokenizer (token ids must mean the same) and the encoder's weights."""
+    import pandas as pd
+    from helpers import TEXT, text_config
+
+    pytest.importorskip("tokenizers")
+    df = pd.read_csv(TEXT / "medical_abstracts_250.csv")
+    df.drop(columns="label").to_csv(tmp_path / "unlabelled.csv", index=False)  # no labels
+    df.head(120).to_csv(tmp_path / "labelled.csv", index=False)
+    cfg = text_config(tmp_path / "unlabelled.csv", model=model)
+    logs: list[str] = []
+    info = pretrain(cfg, tmp_path / "pre", epochs=3, batch_size=32, lr=3e-3, log=logs.append)
+    assert info["method"] == "masked-token" and info["data"]["texts"] == len(df)
+    assert info["history"][-1]["loss"] < info["history"][0]["loss"]  # it learns
+    assert {"encoder.safetensors", "tokenizer.json", "pretrain.json"} <= {
+        p.name for p in (tmp_path / "pre").iterdir()}
+    enc = load_file(str(tmp_path / "pre" / "encoder.safetensors"))
+    assert not any(k.startswith("head.") for k in enc)
+    train_cfg = text_config(tmp_path / "labelled.csv", model=model)
+    train_cfg["model"]["init"] = str(tmp_path / "pre")
+    train_cfg["train"]["epochs"] = 1
+    notes: list[str] = []
+    bundle = healthnn.train(train_cfg, tmp_path / "b", log=notes.append)
+    assert any("tokenizer of the pretrained model" in n for n in notes)
+    assert any("tensors copied" in n for n in notes)
+    state = json.loads((tmp_path / "b" / "task.json").read_text())
+    assert json.loads(state["tokenizer"]) == json.loads(
+        (tmp_path / "pre" / "tokenizer.json").read_text())
+    # the embedding started from the pretrained one (1 epoch of fine-tuning moves it little)
+    start = enc["embedding.weight"]
+    now = bundle.model.state_dict()["embedding.weight"]
+    assert now.shape == start.shape
+    assert torch.corrcoef(torch.stack([now.flatten(), start.flatten()]))[0, 1] > 0.5

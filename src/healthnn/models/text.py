@@ -89,12 +89,17 @@ class _GRUEncoder(nn.Module):
         self.pool = _AttentionPool(2 * hidden)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token states ``(batch, length, 2 * hidden)`` (masked-token pretraining)."""
         lengths = mask.sum(1).clamp_min(1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(self.drop(x), lengths, batch_first=True,
                                                    enforce_sorted=False)
         out, _ = self.rnn(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return h
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.tokens(x, mask)
         m = mask.clone()
         m[:, 0] |= ~mask.any(1)  # an empty row pools its first (zero) step
         return self.pool(h, m)
@@ -122,12 +127,18 @@ class _TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.scale = math.sqrt(dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token states ``(batch, length, dim)`` (masked-token pretraining)."""
         pos = torch.arange(x.shape[1], device=x.device)
         h = x * self.scale + self.position(pos)[None]
         m = mask.clone()
         m[:, 0] |= ~mask.any(1)  # an all-padding row attends to its first position
-        h = self.norm(self.layers(h, src_key_padding_mask=~m))
+        return self.norm(self.layers(h, src_key_padding_mask=~m))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.tokens(x, mask)
+        m = mask.clone()
+        m[:, 0] |= ~mask.any(1)
         w = m.unsqueeze(-1).to(h.dtype)
         return (h * w).sum(1) / w.sum(1)  # mean over real tokens
 

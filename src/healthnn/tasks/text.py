@@ -202,6 +202,14 @@ class TextClassificationTask(ClassificationTask):
             out.append(self._deid_cache[t])
         return out
 
+    def _pretrained_tokenizer(self) -> Path | None:
+        """``tokenizer.json`` of a ``healthnn pretrain`` folder named by ``[model] init``."""
+        init = self.config.model.init
+        if not init:
+            return None
+        path = self.config.resolve(init)
+        return path / "tokenizer.json" if (path / "tokenizer.json").is_file() else None
+
     def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
         from healthnn.text.tokenizer import TextTokenizer
 
@@ -224,6 +232,11 @@ class TextClassificationTask(ClassificationTask):
             notes.append(f"Hugging Face checkpoint {self.config.model.params['path']} "
                          f"({self.hf_config_.get('model_type')}): its tokenizer, vocabulary "
                          f"{self.tokenizer_.vocab_size}")
+        elif self._pretrained_tokenizer() is not None:
+            path = self._pretrained_tokenizer()
+            self.tokenizer_ = TextTokenizer.from_json(path.read_text(encoding="utf-8"))
+            notes.append(f"tokenizer of the pretrained model in {path.parent} (vocabulary "
+                         f"{self.tokenizer_.vocab_size}), so token ids match its weights")
         else:
             self.tokenizer_ = TextTokenizer.train(texts, kind=d.tokenizer,
                                                   vocab_size=d.vocab_size,
