@@ -148,10 +148,6 @@ def test_learning_curve_in_report(table, tmp_path, one_thread):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    __import__("os").environ.get("HEALTHNN_TEST_RAY") != "1",
-    reason="starts a local Ray instance (about 20-40 s on 2 shared cores, over the suite's time "
-           "budget): install healthnn[ray] and set HEALTHNN_TEST_RAY=1 to run it")
 def test_tune_on_a_local_ray_instance(table, tmp_path):
     pytest.importorskip("ray")
     c = _cfg("classification", table)
