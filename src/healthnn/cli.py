@@ -548,16 +548,19 @@ def _print_cv(out: Path, cv: dict) -> None:
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="self-supervised pretraining on unlabelled images "
-                       "(SimCLR); 'train' starts from it with [model] init = DIR")
-    p.add_argument("config", type=Path, help="image config (TOML): [data] train holds the "
-                   "unlabelled images, [model] names the network")
-    p.add_argument("--out", type=Path, required=True, help="folder for encoder.safetensors")
+                       "(SimCLR) or notes (masked tokens); 'train' starts from it with "
+                       "[model] init = DIR")
+    p.add_argument("config", type=Path, help="image or text config (TOML): [data] train holds "
+                   "the unlabelled images or notes, [model] names the network")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder for encoder.safetensors (and tokenizer.json for text)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=None,
-                   help="images per batch (default: [train] batch_size); larger is better")
+                   help="images or notes per batch (default: [train] batch_size)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--temperature", type=float, default=0.5, help="NT-Xent temperature")
-    p.add_argument("--projection", type=int, default=64, help="projection head width")
+    p.add_argument("--temperature", type=float, default=0.5,
+                   help="NT-Xent temperature (images)")
+    p.add_argument("--projection", type=int, default=64, help="projection head width (images)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
 
