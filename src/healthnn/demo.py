@@ -20,6 +20,8 @@ DEMOS = (
      ("auroc", "accuracy", "sensitivity", "specificity")),
     ("esol", "esol.toml", "aqueous solubility of molecules (D-MPNN on SMILES, ESOL)",
      ("rmse", "mae", "r2")),
+    ("notes", "notes.toml", "topic of medical abstracts (GRU on text, TF-IDF baseline beside it)",
+     ("accuracy", "f1_macro", "auroc_macro")),
 )
 N_HEATMAPS = 4
 
@@ -35,16 +37,20 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
     for name, cfg_file, what, shown in DEMOS:
         echo(f"\n== {name}: {what}")
         config = load_config(dataset_path(cfg_file), overrides=overrides)
-        if config.task == "image_classification" and not _has_image_extra():
+        if config.task == "image_classification" and not _has_extra("PIL"):
             echo("  skipped: needs the image extra (pip install 'healthnn[image]')")
             continue
+        if config.task == "text_classification" and not _has_extra("tokenizers"):
+            echo("  skipped: needs the text extra (pip install 'healthnn[text]')")
+            continue
         bundle = train(config, out / name)
-        test = bundle.metrics["test"]
-        for metric in shown:
-            if metric in test:
-                m = test[metric]
-                echo(f"  test {metric:<18} {_fmt(m['value'])}  (95% CI {_fmt(m['ci_low'])} to "
-                     f"{_fmt(m['ci_high'])})")
+        for split in ("test", "test_baseline_tfidf"):  # the baseline: text tasks only
+            for metric in shown:
+                if metric in bundle.metrics.get(split, {}):
+                    m = bundle.metrics[split][metric]
+                    label = metric if split == "test" else f"{metric} (TF-IDF)"
+                    echo(f"  test {label:<18} {_fmt(m['value'])}  (95% CI {_fmt(m['ci_low'])} "
+                         f"to {_fmt(m['ci_high'])})")
         scored = out / f"{name}_predictions.csv"
         data = config.resolve(config.data.test or config.data.train)
         n, errors = predict_file(bundle, data, scored)
@@ -62,10 +68,10 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
     return bundles
 
 
-def _has_image_extra() -> bool:
+def _has_extra(module: str) -> bool:
     from importlib.util import find_spec
 
-    return find_spec("PIL") is not None
+    return find_spec(module) is not None
 
 
 def _fmt(v) -> str:

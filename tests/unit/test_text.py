@@ -197,3 +197,23 @@ def test_text_models_ignore_padding_and_ig_is_complete(name, one_thread):
     gap = (model.forward_embeddings(emb, mask)[0, 1]
            - model.forward_embeddings(torch.zeros_like(emb), mask)[0, 1]).item()
     assert abs(delta.item()) < 0.05 * max(abs(gap), 1e-3) + 1e-3
+
+
+def test_wordlevel_tokenizer_is_the_same_in_every_process():
+    """HF's subword trainers break ties in hash-map order (huggingface/tokenizers #1794), so
+    'wordlevel' exists for exact repeats: two processes, the same vocabulary."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd; from healthnn.text.tokenizer import TextTokenizer; "
+            f"t = pd.read_csv({str(TEXT_DATA / 'medical_abstracts_250.csv')!r})['text'].tolist(); "
+            "sys.stdout.write(TextTokenizer.train(t, kind='wordlevel', vocab_size=600).to_json())")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and '"[MASK]":4' in runs[0].replace(" ", "")
+    from healthnn.text.tokenizer import TextTokenizer
+
+    tok = TextTokenizer.train(["b a c", "a b", "c"], kind="wordlevel", vocab_size=100,
+                              min_frequency=1)
+    ids, _, _ = tok.encode(["a b c d"], 4)
+    assert ids[0].tolist() == [5, 6, 7, 1]  # equal counts: alphabetical; unseen 'd' -> [UNK]

@@ -52,7 +52,7 @@ class TextData:
     id: str | None = None
     group: str | None = None
     positive: str | None = None
-    tokenizer: Literal["wordpiece", "bpe"] = "wordpiece"
+    tokenizer: Literal["wordpiece", "bpe", "wordlevel"] = "wordpiece"
     vocab_size: int = 8000
     min_frequency: int = 2
     lowercase: bool = True

@@ -16,7 +16,7 @@ are reserved so a later masked-token pretraining can reuse the same vocabulary.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -50,13 +50,19 @@ class TextTokenizer:
         self.add_special_tokens = add_special_tokens  # a checkpoint's [CLS] ... [SEP]
 
     @classmethod
-    def train(cls, texts: Sequence[str], *, kind: Literal["wordpiece", "bpe"] = "wordpiece",
+    def train(cls, texts: Sequence[str], *,
+              kind: Literal["wordpiece", "bpe", "wordlevel"] = "wordpiece",
               vocab_size: int = 8000, min_frequency: int = 2,
               lowercase: bool = True) -> TextTokenizer:
         """Learn a vocabulary from ``texts`` (the training split only)."""
         tk = _require_tokenizers()
         from tokenizers import normalizers, pre_tokenizers, trainers
 
+        normalizer = normalizers.BertNormalizer(lowercase=lowercase, clean_text=True,
+                                                handle_chinese_chars=True, strip_accents=None)
+        pre = pre_tokenizers.BertPreTokenizer()
+        if kind == "wordlevel":  # built here, so the same texts always give the same ids
+            return cls._wordlevel(texts, normalizer, pre, vocab_size, min_frequency)
         if kind == "wordpiece":
             tok = tk.Tokenizer(tk.models.WordPiece(unk_token="[UNK]"))
             trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
@@ -70,12 +76,36 @@ class TextTokenizer:
             trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                           special_tokens=SPECIAL_TOKENS, show_progress=False)
         else:
-            raise DataError(f"unknown tokenizer {kind!r}", hint="wordpiece or bpe")
-        tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, clean_text=True,
-                                                    handle_chinese_chars=True,
-                                                    strip_accents=None)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+            raise DataError(f"unknown tokenizer {kind!r}", hint="wordpiece, bpe or wordlevel")
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = pre
         tok.train_from_iterator(list(texts), trainer=trainer)
+        return cls(tok)
+
+    @classmethod
+    def _wordlevel(cls, texts: Sequence[str], normalizer: Any, pre: Any, vocab_size: int,
+                   min_frequency: int) -> TextTokenizer:
+        """Whole words, the most frequent first (ties in alphabetical order); others [UNK].
+
+        HF tokenizers' subword trainers break frequency ties in hash-map order, so a WordPiece
+        or BPE vocabulary can differ between two runs on the same texts (huggingface/tokenizers
+        issue 1794); this one cannot.
+        """
+        from collections import Counter
+
+        import tokenizers as tk
+
+        counts: Counter[str] = Counter()
+        for t in texts:
+            counts.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t)))
+        words = sorted((w for w, c in counts.items() if c >= min_frequency),
+                       key=lambda w: (-counts[w], w))
+        vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+        for w in words[: max(vocab_size - len(vocab), 0)]:
+            vocab[w] = len(vocab)
+        tok = tk.Tokenizer(tk.models.WordLevel(vocab, unk_token="[UNK]"))
+        tok.normalizer = normalizer
+        tok.pre_tokenizer = pre
         return cls(tok)
 
     @property
