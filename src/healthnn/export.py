@@ -205,7 +205,7 @@ def _weights_sha(path: Path, key: bytes | None) -> str:
     return hashlib.sha256(read_bundle_file(path, "model.safetensors", key)).hexdigest()
 
 
-def _to_onnx_bytes(bundle: Any, first: Any, key: bytes | None) -> tuple[bytes, list[str]]:
+def _to_onnx_bytes(bundle: Any, first: Any, key: bytes | None) -> bytes:
     model: nn.Module = bundle.model.eval()
     ensemble = hasattr(model, "member_outputs")
     core: nn.Module = _Stacked(model) if ensemble else model
@@ -242,7 +242,7 @@ def _to_onnx_bytes(bundle: Any, first: Any, key: bytes | None) -> tuple[bytes, l
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
-    return proto.SerializeToString(), names
+    return proto.SerializeToString()
 
 
 def _reason(exc: Exception) -> str:
@@ -310,7 +310,7 @@ def export_onnx(
     if out.suffix != ".onnx":
         raise BundleError("the output file must end in .onnx", file=str(out))
     inputs, labels, checked_on, first = _sample(b, data, rows, key)
-    blob, _ = _to_onnx_bytes(b, first, key)
+    blob = _to_onnx_bytes(b, first, key)
     reference = b.outputs(inputs)
     session = _OrtModel.from_bytes(blob)
     got = b.outputs(inputs, model=session)

@@ -60,6 +60,17 @@ def nt_xent(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     return F.cross_entropy(sim, targets)
 
 
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, model: nn.Module, epoch: int) -> None:
+    """One optimiser step of pretraining (gradients clipped at norm 5)."""
+    if not torch.isfinite(loss):
+        raise ConfigError(f"pretraining loss became {loss.item()} in epoch {epoch}",
+                          hint="try a lower --lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+
+
 def _views(x: torch.Tensor, aug: Any, gen: torch.Generator, mean: torch.Tensor,
            std: torch.Tensor) -> torch.Tensor:
     """One random view of each image: geometry, then brightness/contrast jitter and noise."""
@@ -172,13 +183,7 @@ def pretrain(
             views = torch.cat([_views(batch, aug, gen, mean, std),
                                _views(batch, aug, gen, mean, std)]).to(device)
             loss = nt_xent(head(model(views)), temperature)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"pretraining loss became {loss.item()} in epoch {epoch}",
-                                  hint="try a lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
+            _step(opt, loss, model, epoch)
             total += loss.item() * len(idx)
             count += len(idx)
         sched.step()
@@ -290,13 +295,7 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
             h = model.encoder.tokens(model.embedding(x), batch.to(device) != tok.pad_id)
             loss = F.cross_entropy(head(h).reshape(-1, vocab), labels.reshape(-1),
                                    ignore_index=-100)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"pretraining loss became {loss.item()} in epoch {epoch}",
-                                  hint="try a lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
+            _step(opt, loss, model, epoch)
             n_pred = int((labels != -100).sum())
             total += loss.item() * n_pred
             count += n_pred

@@ -64,6 +64,11 @@ def read_table(path: str | Path, *, as_text: bool = False) -> pd.DataFrame:
         raise DataError(f"cannot read: {exc}", file=str(path)) from None
     if len(df) == 0:
         raise DataError("file has a header but no rows", file=str(path))
+    return tidy_columns(df, path)
+
+
+def tidy_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Column names as stripped strings; a name that occurs twice is an error naming the file."""
     df.columns = [str(c).strip() for c in df.columns]
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:

@@ -183,10 +183,10 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
 
 
 def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: torch.Tensor,
-              file: Path, k: int) -> dict[str, Any] | None:
+              file: Path, k: int) -> list[dict[str, Any]]:
     """Drawn explanations (Grad-CAM, atom attributions, highlighted tokens) of ``k`` test
     rows spread over the range of the model's score, captioned with the observed outcome and
-    the prediction. None when the task draws no explanations."""
+    the prediction; no section when the task draws no explanations."""
     import base64
     import contextlib
     import io
@@ -195,7 +195,7 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
     task = bundle.task
     n = len(df)
     if k == 0 or n == 0 or type(task).explain is _base_explain():
-        return None
+        return []
     score = outputs.float().reshape(n, -1)[:, -1].numpy()
     order = np.argsort(score, kind="stable")
     picked = list(dict.fromkeys(order[np.linspace(0, n - 1, min(k, n)).round().astype(int)]))
@@ -221,21 +221,21 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
                                    t.loc[t["row"] == j + 1, ["token", "attribution"]].values]}
                        for j in range(len(rows))]
             if any(not p["tokens"] for p in per_row):
-                return None
+                return []
         else:  # nothing drawn per row (or a row failed): captions would not match
-            return None
+            return []
         for j, plot in enumerate(per_row):
             obs = ", ".join(f"{c} = {_cell(v)}" for c, v in labels.iloc[j].items())
             pred = ", ".join(f"{c} = {_cell(v)}" for c, v in preds.iloc[j].items()
                              if c != "rank")
             plots.append({**plot, "title": f"example {j + 1}: observed {obs}; predicted {pred}"})
-    return {
+    return [{
         "id": "examples", "title": "Example explanations",
         "text": f"{len(plots)} test rows chosen across the range of the model's score (lowest "
                 "to highest), explained as 'healthnn explain' does. These show individual "
                 "inputs; [report] examples = 0 leaves them out.",
         "plots": plots, "tables": [],
-    }
+    }]
 
 
 def _base_explain():
@@ -315,10 +315,8 @@ def build_train_report(
                                 "state": state}
     rep["sections"] = _safe("task sections", lambda: _sections(
         task, test_out, y_test, config, seed, recal_view), notes, log) or []
-    examples = _safe("example explanations", lambda: _examples(
-        bundle, df_test, y_test, test_out, file_test, config.report.examples), notes, log)
-    if examples:
-        rep["sections"].append(examples)
+    rep["sections"] += _safe("example explanations", lambda: _examples(
+        bundle, df_test, y_test, test_out, file_test, config.report.examples), notes, log) or []
     if bundle.manifest.get("learning_curve"):  # [report] learning_curve (healthnn.tuning)
         from healthnn.tuning import learning_curve_section
 
@@ -384,10 +382,8 @@ def build_evaluation_report(
         recal_view = _safe("recalibration", after, notes, log)
     rep["sections"] = _safe("task sections", lambda: _sections(
         task, outputs, y, config, seed, recal_view), notes, log) or []
-    examples = _safe("example explanations", lambda: _examples(
-        bundle, df, y, outputs, file, config.report.examples), notes, log)
-    if examples:
-        rep["sections"].append(examples)
+    rep["sections"] += _safe("example explanations", lambda: _examples(
+        bundle, df, y, outputs, file, config.report.examples), notes, log) or []
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df.reset_index(drop=True), y, outputs, metrics["test"], config.report.subgroups,
         config.report.min_subgroup_size, seed, notes), notes, log) or []

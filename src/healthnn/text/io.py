@@ -89,11 +89,9 @@ def read_documents(path: str | Path, *, text_column: str = "text",
                         hint="use .csv, .tsv, .parquet, .jsonl, .json, .txt or a folder of .txt")
     if len(df) == 0:
         raise DataError("no rows", file=str(path))
-    df.columns = [str(c).strip() for c in df.columns]
-    dup = df.columns[df.columns.duplicated()].tolist()
-    if dup:
-        raise DataError(f"duplicate column name(s): {', '.join(dup)}", file=str(path))
-    return df.reset_index(drop=True), notes
+    from healthnn.data.tables import tidy_columns
+
+    return tidy_columns(df, path).reset_index(drop=True), notes
 
 
 def _decode(raw: bytes) -> tuple[str, bool]:

@@ -21,10 +21,11 @@ agreed between sites too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -194,8 +195,7 @@ def federated_fit(
             grid=grid, initial_arrays=ArrayRecord(model.state_dict()), num_rounds=fed.rounds,
             evaluate_fn=keep)
 
-    quiet = _quiet_flower()
-    try:
+    with _quiet_flower():
         run_simulation(server_app=server, client_app=client, num_supernodes=len(names),
                        backend_config={"client_resources": {"num_cpus": 1},
                                        "init_args": {"num_cpus": min(len(names),
@@ -203,8 +203,6 @@ def federated_fit(
                                                      "include_dashboard": False,
                                                      "log_to_driver": False,
                                                      "logging_level": logging.ERROR}})
-    finally:
-        quiet()
     result = outcome.get("result")
     if result is None or not result.evaluate_metrics_clientapp:
         raise HealthnnError("federated training did not finish: no round was evaluated",
@@ -229,14 +227,15 @@ def federated_fit(
                        privacy=privacy)
 
 
-def _quiet_flower() -> Callable[[], None]:
+@contextlib.contextmanager
+def _quiet_flower() -> Iterator[None]:
     """Flower logs every round at INFO (and run_simulation's deprecation in favour of its
     deployment CLI) on its own console handler; keep errors only."""
     logger = logging.getLogger("flwr")
     level = logger.level
     logger.setLevel(logging.ERROR)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-
-    def restore() -> None:
+    try:
+        yield
+    finally:
         logger.setLevel(level)
-    return restore

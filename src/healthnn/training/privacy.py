@@ -130,15 +130,16 @@ def site_noise(cfg: PrivacyConfig, *, n_rows: int, batch_size: int, epochs: int
                ) -> tuple[float, float, int]:
     """Noise multiplier, sample rate and DP-SGD steps that spend ``cfg``'s budget over
     ``epochs`` passes of Poisson-sampled batches over ``n_rows`` rows."""
+    import warnings
+
     _opacus()
     from opacus.accountants.utils import get_noise_multiplier
 
-    import warnings
-
     q = min(1.0, batch_size / max(n_rows, 1))
-    warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-    sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta,
-                                 sample_rate=q, epochs=epochs, accountant="rdp")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta,
+                                     sample_rate=q, epochs=epochs, accountant="rdp")
     return float(sigma), q, int(epochs * max(1, int(1 / q)))
 
 
@@ -162,14 +163,14 @@ class DPState:
     def __init__(self, cfg: PrivacyConfig, *, n_train: int, batch_size: int, epochs: int) -> None:
         _opacus()
         from opacus.accountants import RDPAccountant
-        from opacus.accountants.utils import get_noise_multiplier
 
         self.cfg = cfg
-        self.sample_rate = min(1.0, batch_size / max(n_train, 1))
         fixed = getattr(cfg, "noise_multiplier", None)  # set by federated training
-        self.noise_multiplier = fixed if fixed is not None else get_noise_multiplier(
-            target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.sample_rate,
-            epochs=epochs, accountant="rdp")
+        if fixed is not None:
+            self.sample_rate, self.noise_multiplier = min(1.0, batch_size / max(n_train, 1)), fixed
+        else:
+            self.noise_multiplier, self.sample_rate, _ = site_noise(
+                cfg, n_rows=n_train, batch_size=batch_size, epochs=epochs)
         self.batch_size = batch_size
         self.accountant = RDPAccountant()
 
