@@ -70,6 +70,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model", default=None, help="bigru_attention (config) or text_transformer")
     p.add_argument("--data", type=Path, default=DEFAULT)
+    p.add_argument("--tokenizer", choices=["wordpiece", "bpe", "wordlevel"], default=None,
+                   help="override the config's [data] tokenizer (wordpiece)")
     args = p.parse_args(argv)
     set_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -87,6 +89,8 @@ def main(argv=None) -> dict:
         cfg["data"]["max_length"] = 96
     if args.epochs:
         cfg["train"]["epochs"] = args.epochs
+    if args.tokenizer:
+        cfg["data"]["tokenizer"] = args.tokenizer
     classes = sorted(df["label"].unique())
     oof = np.zeros((len(df), len(classes)))
     oof_base = np.zeros_like(oof)
@@ -137,7 +141,8 @@ def main(argv=None) -> dict:
         "per_fold": folds_out,
         "pooled": {"healthnn": pooled(codes, oof), "tfidf_logreg": pooled(codes, oof_base)},
     }
-    path = write_json("text_medical_abstracts" + ("_quick" if args.quick else ""), results)
+    path = write_json("text_medical_abstracts" + ("_quick" if args.quick else "")
+                      + (f"_{args.tokenizer}" if args.tokenizer else ""), results)
     print(report(results))
     print(f"\nresults: {path}")
     return results

@@ -184,6 +184,10 @@ class TuneConfig:
         lr = { low = 1e-4, high = 1e-2, log = true } # log-uniform
         batch_size = { choices = [32, 64, 128] }
         epochs = { low = 10, high = 60, step = 10 }  # integers: an integer range
+
+    ``keep_trials``: keep every trial's bundle under ``DIR/trials/`` (off by default: the
+    trials' values and scores are in ``tune.json`` and the chosen model is retrained into
+    ``DIR/best``, so the trial bundles are removed once the search ends).
     """
 
     metric: str = "val_loss"
@@ -191,6 +195,7 @@ class TuneConfig:
     trials: int = 20
     seed: int = 0
     pruning: bool = True
+    keep_trials: bool = False
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
 

@@ -59,6 +59,7 @@ def test_tune_command(root, capsys, one_thread):
     assert "2 trials" in out and "best config:" in out and "test: auroc" in out
     saved = json.loads((root / "t" / "tune.json").read_text())
     assert len(saved["trials"]) == 2 and (root / "t" / "best" / "model.safetensors").is_file()
+    assert not (root / "t" / "trials").exists()  # removed unless [tune] keep_trials = true
 
 
 @pytest.mark.slow

@@ -105,9 +105,12 @@ def test_tune_unknown_metric(table, tmp_path, one_thread):
 @pytest.mark.slow
 def test_tune_parallel_processes_share_one_study(table, tmp_path):
     c = _cfg("regression", table)
-    c["tune"] = {"metric": "rmse", "train": {"lr": {"low": 1e-3, "high": 1e-2}}}
+    c["tune"] = {"metric": "rmse", "keep_trials": True,
+                 "train": {"lr": {"low": 1e-3, "high": 1e-2}}}
     result = tune(c, tmp_path / "t", trials=2, jobs=2, log=lambda m: None)
     assert result["direction"] == "minimize"
+    kept = sorted(p.name for p in (tmp_path / "t" / "trials").iterdir())
+    assert kept[:2] == ["trial_000", "trial_001"]  # [tune] keep_trials = true keeps them
     numbers = sorted(t["number"] for t in result["trials"])
     assert len(numbers) >= 2 and numbers == list(range(len(numbers)))
     pids = {t["number"]: t["pid"] for t in result["trials"]}

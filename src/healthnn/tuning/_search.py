@@ -494,6 +494,9 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
         config.tune = tune_section
     found = search(config, out, trials=trials, jobs=jobs, ray_address=ray_address,
                    log=log)
+    if not config.tune.keep_trials:
+        # tune.json keeps every trial's values and score; the bundles can be large (images)
+        shutil.rmtree(out / "trials", ignore_errors=True)
     result.update(found)
     final_values = dict(found["best"]["values"])
     extra = {"train": {"ensemble": ensemble}} if ensemble else {}
