@@ -58,6 +58,8 @@ def test_train_starts_from_pretrained_and_freezes(encoder, tmp_path, one_thread)
     enc = load_file(str(out / "encoder.safetensors"))
     state = b.model.state_dict()
     assert torch.equal(state["features.0.weight"], enc["features.0.weight"])  # frozen
+    # a frozen BatchNorm keeps the checkpoint's running statistics (evaluation mode in training)
+    assert torch.equal(state["features.1.running_mean"], enc["features.1.running_mean"])
     assert not torch.equal(state["features.4.weight"], enc["features.4.weight"])  # fine-tuned
     assert b.config.model.init == str(out)
     again = healthnn.load_bundle(tmp_path / "b")  # the bundle reloads without the checkpoint

@@ -15,8 +15,9 @@ another architecture and training stops with a :class:`~healthnn.errors.ConfigEr
 the first mismatching tensor.
 
 ``[model] freeze`` lists parameter-name prefixes (``"stem"``, ``"layer1"``, ``"features.0"``)
-whose parameters are not trained; the optimiser leaves them out. BatchNorm running statistics in
-frozen layers still adapt to the new data in training mode.
+whose parameters are not trained; the optimiser leaves them out. BatchNorm layers inside frozen
+layers are frozen whole: the trainer keeps them in evaluation mode (:func:`hold_frozen_norms`),
+so their running statistics stay those of the checkpoint.
 
 >>> import torch
 >>> from torch import nn
@@ -38,7 +39,7 @@ from torch import nn
 
 from healthnn.errors import ConfigError
 
-__all__ = ["apply_init", "load_matching", "read_weights", "freeze"]
+__all__ = ["apply_init", "load_matching", "read_weights", "freeze", "hold_frozen_norms"]
 
 _FILES = ("model.safetensors", "encoder.safetensors")
 
@@ -130,6 +131,28 @@ def freeze(model: nn.Module, prefixes: list[str], *, source: str = "<config>") -
                           file=source, key="model.freeze",
                           hint="freeze the early layers only and leave the output layer trainable")
     return count
+
+
+def hold_frozen_norms(model: nn.Module) -> int:
+    """Put BatchNorm layers whose affine parameters are all frozen into evaluation mode.
+
+    Called after every ``model.train()``: without it a frozen layer's running mean and variance
+    would still drift towards the new data while its weights stay fixed. Returns how many layers
+    were held.
+
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
+    >>> _ = freeze(net, ["0", "1"])
+    >>> _ = net.train(); hold_frozen_norms(net), net[1].training, net[2].training
+    (1, False, True)
+    """
+    held = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+                held += 1
+    return held
 
 
 def apply_init(model: nn.Module, config: Any) -> str:

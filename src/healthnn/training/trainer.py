@@ -25,6 +25,7 @@ from torch import nn
 from healthnn.config import TrainConfig
 from healthnn.errors import BundleError, ConfigError, HealthnnError
 from healthnn.training.distributed import is_distributed, is_main, shard
+from healthnn.models.transfer import hold_frozen_norms
 
 __all__ = ["Trainer", "TrainResult", "seed_everything", "resolve_device", "TensorBatches",
            "collect_outputs"]
@@ -245,6 +246,7 @@ class Trainer:
             if stopped_early:
                 break
             net.train()
+            hold_frozen_norms(model)  # [model] freeze: frozen BatchNorm keeps its statistics
             total, count = 0.0, 0
             for inputs, targets in train_batches:
                 inputs, targets = _to(inputs, device), _to(targets, device)
