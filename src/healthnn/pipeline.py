@@ -24,7 +24,7 @@ import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.config import Config, load_config
-from healthnn.data.tables import fingerprint, write_table
+from healthnn.data.tables import fingerprint, fingerprint_files, write_table
 from healthnn.errors import DataError
 from healthnn.report import write_evaluation_report, write_train_report
 from healthnn.tasks import get_task_class
@@ -101,8 +101,7 @@ def train(
         keep = np.flatnonzero(usable)
         df, y, ok, source_rows = df.iloc[keep], _take(y, keep), ok[keep], source_rows[keep]
     _require_all(ok, train_file, task)
-    data_info = {"train": {"path": str(train_file), "sha256": fingerprint(train_file),
-                           "rows": len(df)}}
+    data_info = {"train": _data_info(task, df, train_file)}
     groups = task.groups(df) if config.data.group else None
     strata = _strata(config, task, y)
 
@@ -125,8 +124,7 @@ def train(
             df_test, y_test, ok_test = df_test.iloc[keep], _take(y_test, keep), ok_test[keep]
             test_source_rows = test_source_rows[keep]
         _require_all(ok_test, test_file, task)
-        data_info["test"] = {"path": str(test_file), "sha256": fingerprint(test_file),
-                             "rows": len(df_test)}
+        data_info["test"] = _data_info(task, df_test, test_file)
         idx = given or ({k: preset[k] for k in ("train", "val")} if preset else
                task.split(df, y, test_size=None, val_size=config.split.val_size,
                           seed=config.split.seed, strata=strata, groups=groups))
@@ -329,8 +327,7 @@ def evaluate(
     _write_json(out / "metrics.json", metrics)
     table.to_csv(out / "predictions.csv", index=False)
     evaluation = {
-        "bundle": str(b.path), "data": {"path": str(data), "sha256": fingerprint(data),
-                                        "rows": len(df)},
+        "bundle": str(b.path), "data": _data_info(b.task, df, data),
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
     }
     _write_json(out / "evaluation.json", evaluation)
@@ -380,6 +377,16 @@ def explain(
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _data_info(task: Any, df: pd.DataFrame, file: Path) -> dict[str, Any]:
+    """Path, sha256 and row count of a data file; with ``linked_files`` (the images a manifest
+    names), a second fingerprint over those files' bytes."""
+    info: dict[str, Any] = {"path": str(file), "sha256": fingerprint(file), "rows": len(df)}
+    linked = task.linked_files(df, Path(file))
+    if linked:
+        info["linked_files"] = fingerprint_files(linked, Path(file).parent)
+    return info
+
+
 def _require_all(ok: np.ndarray, file: Path, task: Any) -> None:
     if not ok.all():
         pos = int(np.flatnonzero(~ok)[0])
@@ -429,6 +436,7 @@ def _run_key(config: Config, data_info: dict[str, Any]) -> str:
     for key in ("epochs", "progress", "patience"):  # may change when resuming
         d["train"].pop(key, None)
     d.pop("report", None)  # the report does not change training
-    text = json.dumps([d, {k: v["sha256"] for k, v in data_info.items()}],
+    text = json.dumps([d, {k: v["sha256"] + v.get("linked_files", {}).get("sha256", "")
+                           for k, v in data_info.items()}],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

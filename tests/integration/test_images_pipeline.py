@@ -13,6 +13,7 @@ from image_helpers import IMAGES, image_config, image_folder, manifest, syntheti
 
 from healthnn.bundle import load_bundle
 from healthnn.config import load_config
+from healthnn.data.tables import fingerprint_files
 from healthnn.errors import DataError
 from healthnn.pipeline import evaluate, explain, predict_file, train
 
@@ -32,6 +33,15 @@ def trained(tmp_path_factory):
     return root, csv, bundle
 
 
+def test_linked_files_fingerprint_changes_with_an_image(tmp_path):
+    a, b = write_png(tmp_path / "a.png", synthetic(0, 1)), write_png(tmp_path / "b.png", synthetic(1, 2))
+    first = fingerprint_files([b, a, a, tmp_path / "gone.png"], tmp_path)
+    assert (first["files"], first["missing"]) == (2, 1)
+    assert fingerprint_files([a, b], tmp_path)["sha256"] == first["sha256"]  # order, duplicates
+    write_png(b, synthetic(0, 3))
+    assert fingerprint_files([a, b], tmp_path)["sha256"] != first["sha256"]
+
+
 def test_manifest_train_bundle_and_reload(trained):
     root, csv, bundle = trained
     b = root / "b"
@@ -42,6 +52,12 @@ def test_manifest_train_bundle_and_reload(trained):
     manifest_json = json.loads((b / "manifest.json").read_text())
     assert manifest_json["task"] == "image_classification"
     assert sum(s["rows"] for s in manifest_json["splits"].values()) == 28
+    # the fingerprint covers the images the manifest names, not only the CSV
+    linked = manifest_json["data"]["train"]["linked_files"]
+    assert linked["files"] == 28 and linked["missing"] == 0
+    images = [csv.parent / p for p in pd.read_csv(csv)["path"]]
+    assert linked["sha256"] == fingerprint_files(images, csv.parent)["sha256"]
+    assert "the 28 files it names" in (b / "report.html").read_text()
     state = json.loads((b / "task.json").read_text())
     assert state["classes"] == ["normal", "pneumonia"] and state["channels"] == 1
     # the report draws Grad-CAM for test images spread over the score range, captioned

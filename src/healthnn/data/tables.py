@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ __all__ = [
     "write_table",
     "require_columns",
     "fingerprint",
+    "fingerprint_files",
     "numeric_column",
 ]
 
@@ -125,6 +127,24 @@ def numeric_column(
             column=column,
         )
     return values.to_numpy(dtype=np.float64)
+
+
+def fingerprint_files(files: list[Path], base: Path) -> dict[str, Any]:
+    """The sha256 over distinct ``files`` (name relative to ``base`` and each file's sha256, in
+    name order), with how many were hashed and how many do not exist."""
+    h = hashlib.sha256()
+    unique = sorted({Path(f) for f in files})
+    missing = 0
+    for f in unique:
+        if not f.is_file():
+            missing += 1
+            continue
+        try:
+            name = f.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            name = f.as_posix()
+        h.update(name.encode() + b"\0" + fingerprint(f).encode())
+    return {"files": len(unique) - missing, "missing": missing, "sha256": h.hexdigest()}
 
 
 def fingerprint(path: str | Path) -> str:

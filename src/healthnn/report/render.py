@@ -149,6 +149,16 @@ def _events(split: dict[str, Any]) -> int | None:
     return None
 
 
+def _fingerprint_item(name: str, info: dict) -> str:
+    """One data fingerprint line; a manifest's linked image files get their own hash."""
+    text = f"<li>{_e(name)} data sha256 <code>{_e(info.get('sha256', ''))}</code>"
+    linked = info.get("linked_files")
+    if linked:
+        text += (f"; the {linked.get('files')} files it names: sha256 "
+                 f"<code>{_e(linked.get('sha256', ''))}</code>")
+    return text + "</li>"
+
+
 def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     w = []
     test = rep.get("splits", {}).get("test") or rep.get("splits", {}).get("evaluation")
@@ -209,11 +219,10 @@ def _facts(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
                    for n, m in key_metrics)
     warn = "".join(f"<li>{_e(x)}</li>" for x in _warnings(rep, metrics))
     data = b.get("data", {})
-    prints = "".join(f"<li>{_e(k)} data sha256 <code>{_e(v.get('sha256', ''))}</code></li>"
-                     for k, v in data.items())
+    items = list(data.items())
     if rep.get("kind") == "evaluation":
-        ev = rep.get("evaluation", {}).get("data", {})
-        prints += f"<li>evaluation data sha256 <code>{_e(ev.get('sha256', ''))}</code></li>"
+        items.append(("evaluation", rep.get("evaluation", {}).get("data", {})))
+    prints = "".join(_fingerprint_item(k, v) for k, v in items)
     m = rep.get("model", {})
     return f"""
 <div class="facts" id="model-facts">

@@ -105,6 +105,11 @@ class Task:
         its own official split (a MedMNIST .npz); None lets ``[split]`` decide."""
         return None
 
+    def linked_files(self, df: pd.DataFrame, file: Path) -> list[Path]:
+        """Files that rows of ``df`` (read from ``file``) point to, such as the images of a CSV
+        manifest: the data fingerprint covers their bytes too, not only the table's."""
+        return []
+
     def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
         """Identifier columns (such as a patient id) copied into prediction files, after the
         1-based ``row`` number that the pipeline always writes."""

@@ -211,6 +211,17 @@ class ImageClassificationTask(ClassificationTask):
         require_columns(df, [self.config.data.path], path)
         return df
 
+    def linked_files(self, df: pd.DataFrame, file: Path) -> list[Path]:
+        file = Path(file)
+        if file.is_dir() or file.suffix.lower() == ".npz" or not file.is_file():
+            return []  # a folder is fingerprinted whole; an .npz holds its images
+        out = []
+        for src in df[self.config.data.path].dropna():
+            p = Path(str(src).strip())
+            if str(src).strip():
+                out.append(p if p.is_absolute() else file.parent / p)
+        return out
+
     def _npz_all_splits(self, path: Path) -> bool:
         if hasattr(self, "classes_"):
             return False  # a trained model evaluates on the test part
