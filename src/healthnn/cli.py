@@ -9,6 +9,7 @@ line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -710,6 +711,15 @@ def _num(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{v:.3f}"
 
 
+def _set_threads(n: int) -> None:
+    if n < 1:
+        raise HealthnnError(f"--threads must be at least 1, not {n}")
+    import torch
+
+    torch.set_num_threads(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)  # worker processes started from here (tune, serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="healthnn",
@@ -717,6 +727,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"healthnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for PyTorch (default: its own choice, one per core); "
+                             "1 is often fastest for small models or on a shared machine")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add, _ in dict.fromkeys(COMMANDS.values()):
         add(sub)
@@ -728,6 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _, run = COMMANDS[args.command]
     try:
+        if args.threads is not None:
+            _set_threads(args.threads)
         return run(args)
     except HealthnnError as exc:
         if args.debug:

@@ -158,3 +158,20 @@ def test_explain_tables_writes_feature_contributions(data, capsys):
     assert "expected a number" in got[got["row"] == 3]["error"].iloc[0]
     ok = got[got["row"] != 3]
     assert set(ok["output"]) == {"prob_1"} and np.isfinite(ok["contribution"].astype(float)).all()
+
+
+def test_threads_option(data, capsys, monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(before))  # restored after the test
+    cfg = write_config(data, CLS)
+    try:
+        code, _, err = run_cli(capsys, "--threads", "1", "train", cfg, "--out", data / "b",
+                               "--set", "train.epochs=1", "--set", "report.enabled=false")
+        assert code == 0, err
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    line = bad(capsys, "--threads", "0", "train", cfg, "--out", data / "b2")
+    assert "--threads must be at least 1" in line
