@@ -114,11 +114,29 @@ def test_dicom_without_pixels_truncated_and_multiframe(tmp_path):
     (tmp_path / "head.dcm").write_bytes(data[:300])
     with pytest.raises(ImageError, match="truncated|corrupt|no pixel data"):
         load_image(tmp_path / "head.dcm")
+
+
+def test_multiframe_dicom_reads_the_chosen_frame(tmp_path):
     ds = pydicom.dcmread(IMAGES / "MR_small.dcm")
-    ds.NumberOfFrames = 2
-    ds.save_as(tmp_path / "mf.dcm")
-    with pytest.raises(ImageError, match="multi-frame DICOM"):
-        load_image(tmp_path / "mf.dcm")
+    base = ds.pixel_array
+    frames = np.stack([base, base[::-1], base[:, ::-1]])  # three different frames
+    ds.NumberOfFrames = 3
+    ds.PixelData = frames.astype(base.dtype).tobytes()
+    ds.save_as(tmp_path / "cine.dcm")
+    single = [_single_frame(tmp_path, f, i) for i, f in enumerate(frames)]
+    np.testing.assert_allclose(load_image(tmp_path / "cine.dcm"), single[1])  # the middle one
+    for k in (0, 2, -1):
+        np.testing.assert_allclose(load_image(tmp_path / "cine.dcm", dicom_frame=k), single[k])
+    with pytest.raises(ImageError, match="frame 3 is outside .* 3 frames") as e:
+        load_image(tmp_path / "cine.dcm", dicom_frame=3)
+    assert "cine.dcm" in str(e.value) and "dicom_frame" in str(e.value)
+
+
+def _single_frame(tmp_path, frame: np.ndarray, i: int) -> np.ndarray:
+    ds = pydicom.dcmread(IMAGES / "MR_small.dcm")
+    ds.PixelData = np.ascontiguousarray(frame).astype(ds.pixel_array.dtype).tobytes()
+    ds.save_as(tmp_path / f"frame{i}.dcm")
+    return load_image(tmp_path / f"frame{i}.dcm")
 
 
 def test_dicom_messages_hold_no_header_values(tmp_path):

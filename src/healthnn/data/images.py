@@ -60,11 +60,13 @@ def _need(module: str):
 
 
 def load_image(path: str | Path, *, nifti_slice: int | None = None,
-               window: list[float] | None = None) -> np.ndarray:
+               window: list[float] | None = None, dicom_frame: int | None = None) -> np.ndarray:
     """Decode one image file into ``float32 (H, W, C)`` in ``[0, 1]``.
 
     ``nifti_slice``: the slice (last axis) of a 3D NIfTI volume; default the middle one.
     ``window``: DICOM ``[centre, width]`` overriding the file's VOI LUT / window.
+    ``dicom_frame``: the frame of a multi-frame DICOM (an ultrasound cine loop, say); default the
+    middle one. The file's shared rescale and window apply to every frame.
     """
     path = Path(path)
     if not path.exists():
@@ -77,7 +79,7 @@ def load_image(path: str | Path, *, nifti_slice: int | None = None,
                          hint="re-export or remove it")
     suffix = _suffix(path)
     if suffix in DICOM_SUFFIXES or (suffix not in IMAGE_SUFFIXES and _has_dicom_magic(path)):
-        arr = _read_dicom(path, window)
+        arr = _read_dicom(path, window, dicom_frame)
     elif suffix in NIFTI_SUFFIXES:
         arr = _read_nifti(path, nifti_slice)
     elif suffix in PIL_SUFFIXES:
@@ -133,7 +135,7 @@ def _read_pil(path: Path) -> np.ndarray:
                          "or not an image", file=str(path), hint="re-export or remove it") from None
 
 
-def _read_dicom(path: Path, window: list[float] | None) -> np.ndarray:
+def _read_dicom(path: Path, window: list[float] | None, frame: int | None = None) -> np.ndarray:
     pydicom = _need("pydicom")
     try:
         ds = pydicom.dcmread(path)
@@ -143,14 +145,22 @@ def _read_dicom(path: Path, window: list[float] | None) -> np.ndarray:
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise ImageError("DICOM file has no pixel data (a waveform, report or other non-image "
                          "object)", file=str(path), hint="remove it from the image list")
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    try:
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    k = None
     if frames > 1:
-        raise ImageError(f"multi-frame DICOM ({frames} frames) is not supported",
-                         file=str(path), hint="export the frame to use as a single-frame file")
+        k = frames // 2 if frame is None else frame
+        if not -frames <= k < frames:
+            raise ImageError(f"frame {k} is outside this multi-frame DICOM's {frames} frames",
+                             file=str(path), hint="set [data] dicom_frame")
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
         raw = ds.pixel_array
+        if k is not None:
+            raw = raw[k]
         arr = apply_modality_lut(raw, ds).astype(np.float32)
         photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
         if photometric.startswith("MONOCHROME"):

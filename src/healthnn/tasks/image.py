@@ -60,6 +60,7 @@ class ImageData:
     image_size: int | list[int] = 224
     channels: int | None = None      # 1 or 3; default: 3 if any training image has colour
     nifti_slice: int | None = None   # slice of a 3D NIfTI volume (default: the middle one)
+    dicom_frame: int | None = None   # frame of a multi-frame DICOM (default: the middle one)
     window: list[float] | None = None  # DICOM [centre, width], overriding the file's VOI LUT
     augment: bool = True             # train-time augmentation (below); evaluation never augments
     rotation: float = 10.0           # degrees, uniform in [-rotation, rotation]
@@ -381,7 +382,7 @@ class ImageClassificationTask(ClassificationTask):
             raise DataError("no image path in this row")
         p = Path(str(src).strip())
         return load_image(p if p.is_absolute() else base / p, nifti_slice=d.nifti_slice,
-                          window=d.window)
+                          window=d.window, dicom_frame=d.dicom_frame)
 
     def _decode(self, src: Any, base: Path, npz: Any) -> torch.Tensor:
         arr = to_channels(self._decode_raw(src, base, npz), self.channels_)
