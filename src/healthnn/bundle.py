@@ -81,6 +81,9 @@ class Bundle:
     def predict(self, df: pd.DataFrame, file: str | Path = "<input>") -> pd.DataFrame:
         """The input rows with prediction columns added and an ``error`` column.
 
+        A task may add columns about the input too (text: ``truncated``, the note was longer
+        than ``max_length`` and only its beginning was read).
+
         Rows that cannot be predicted keep empty prediction cells and say why in ``error``;
         every other row is predicted. A missing required column fails the whole call.
         """
@@ -88,7 +91,8 @@ class Bundle:
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
         preds = self._member_sd(good_inputs, self.task.predictions(self.outputs(good_inputs)))
-        clash = [c for c in [*preds.columns, "error"] if c in df.columns]
+        flags = self.task.row_flags(df).reset_index(drop=True)
+        clash = [c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
         if clash:
             raise DataError(
                 f"the input already has column(s) {', '.join(clash)}",
@@ -100,6 +104,8 @@ class Bundle:
         out = df.reset_index(drop=True).copy()
         for col in preds.columns:
             out[col] = full[col]
+        for col in flags.columns:
+            out[col] = flags[col].to_numpy()
         out["error"] = [errors.get(i, "") for i in range(len(df))]
         return out
 

@@ -82,6 +82,10 @@ def test_reload_predicts_identically_through_bundle_predict(trained):
     assert p1.loc[3, "error"] == "column 'text': empty text" and np.isnan(p1.loc[3, "prob_neoplasms"])
     ok = p1["error"] == ""
     assert ok.sum() == 11  # the 250 000-character text is predicted from its first tokens
+    # ... and flagged: only its beginning was read (max_length = 64 here)
+    assert bool(p1.loc[7, "truncated"]) and not p1.loc[3, "truncated"]
+    lengths = rows["text"].str.split().str.len()
+    assert not p1.loc[lengths < 20, "truncated"].any()
     probs = p1.loc[ok, [c for c in p1.columns if c.startswith("prob_")]].to_numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     saved = pd.read_csv(tmp / "b" / "predictions_test.csv")

@@ -105,6 +105,11 @@ class Task:
         its own official split (a MedMNIST .npz); None lets ``[split]`` decide."""
         return None
 
+    def row_flags(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Facts about each input row that a reader of its prediction should see (a note cut
+        at ``max_length``, say), as columns added by ``predict``; none by default."""
+        return pd.DataFrame(index=range(len(df)))
+
     def linked_files(self, df: pd.DataFrame, file: Path) -> list[Path]:
         """Files that rows of ``df`` (read from ``file``) point to, such as the images of a CSV
         manifest: the data fingerprint covers their bytes too, not only the table's."""

@@ -350,6 +350,14 @@ class TextClassificationTask(ClassificationTask):
         errors = {i: f"column '{col}': empty text" for i, t in enumerate(texts) if not t.strip()}
         return ids, errors
 
+    def row_flags(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``truncated``: the text was longer than ``max_length`` tokens, so the model read only
+        its beginning (a clinician reading the prediction should know)."""
+        assert self.tokenizer_ is not None, "fit() first"
+        _, _, truncated = self.tokenizer_.encode(self._prepared(self._texts(df)),
+                                                 self.config.data.max_length)
+        return pd.DataFrame({"truncated": truncated.astype(bool)})
+
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
 
