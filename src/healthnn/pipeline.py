@@ -315,6 +315,9 @@ def evaluate(
     outputs = b.outputs(task.subset(inputs, keep))
     y_good = _take(y, keep)
     metrics = {"test": task.evaluate(outputs, y_good, seed=b.config.split.seed)}
+    # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
+    metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, data)},
+                                         seed=b.config.split.seed))
     preds = task.predictions(outputs)
     preds.index = keep
     ids = task.row_ids(df).reset_index(drop=True)

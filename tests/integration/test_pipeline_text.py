@@ -105,6 +105,18 @@ def test_evaluate_reports_unseen_and_missing_labels(trained, tmp_path):
     err = result.predictions["error"]
     assert "label not seen in training" in err[0] and "no observed outcome" in err[1]
     assert "accuracy" in result.metrics["test"]
+    # the TF-IDF baseline is saved in the bundle and scored on the same 38 rows
+    base = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test_baseline_tfidf"]
+    assert base["accuracy"]["ci_low"] <= base["accuracy"]["value"] <= base["accuracy"]["ci_high"]
+    assert abs(base["accuracy"]["value"] * 38 - round(base["accuracy"]["value"] * 38)) < 1e-6
+
+
+def test_saved_baseline_scores_as_at_training(trained):
+    tmp, df, bundle, _ = trained
+    rows = df.drop(columns="label").head(20)
+    again = load_bundle(tmp / "b")
+    np.testing.assert_array_equal(again.task.baseline_probabilities(rows),
+                                  bundle.task.baseline_probabilities(rows))
 
 
 def test_explain_writes_highlighted_html(trained, tmp_path):

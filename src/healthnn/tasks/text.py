@@ -7,8 +7,8 @@ a JSON list per row (JSONL/Parquet) or labels joined by ``label_sep`` (CSV, defa
 Pipeline: (de-identify) -> WordPiece/BPE tokenizer trained on the training texts -> token ids
 (truncated to ``max_length``) -> ``bigru_attention`` or ``text_transformer``. A TF-IDF +
 logistic regression baseline is trained on the same training rows and evaluated on the same
-test rows (``test_baseline_tfidf`` in metrics.json). The tokenizer is saved as JSON in the
-bundle's task.json; ``Bundle.predict(df)`` takes a DataFrame with the text column.
+test rows (``test_baseline_tfidf`` in metrics.json; :mod:`healthnn.text.baseline`). The
+tokenizer and the baseline are saved as JSON in the bundle's task.json; ``Bundle.predict(df)`` takes a DataFrame with the text column.
 
 Rows with an empty text are left out of training (named in the notes) and get an ``error`` at
 prediction; texts longer than ``max_length`` tokens use their first ``max_length`` tokens.
@@ -260,7 +260,11 @@ class TextClassificationTask(ClassificationTask):
         self.class_counts_ = [int(c) for c in counts]
         self._baseline = None
         if d.baseline:
-            self._baseline = _fit_baseline(texts, codes, self.multilabel, self.config.train.seed)
+            from healthnn.text.baseline import TfidfBaseline
+
+            self._baseline = TfidfBaseline(multilabel=self.multilabel,
+                                           seed=self.config.train.seed).fit(
+                texts, codes, n_classes=len(self.classes_))
         return notes
 
     def _load_checkpoint_files(self) -> None:
@@ -420,16 +424,16 @@ class TextClassificationTask(ClassificationTask):
         return None if self.multilabel else super().class_probabilities(outputs, y)
 
     def baseline_probabilities(self, df: pd.DataFrame) -> np.ndarray | None:
-        """Class (or label) probabilities of the in-memory TF-IDF baseline for the texts of
-        ``df``; None when no baseline was trained in this process (it is not saved)."""
+        """Class (or label) probabilities of the TF-IDF baseline (saved in the bundle) for the
+        texts of ``df``; None when the bundle has no baseline (``[data] baseline = false``)."""
         if self._baseline is None:
             return None
-        texts = self._prepared(self._texts(df))
-        return _baseline_probs(self._baseline, texts, len(self.classes_), self.multilabel)
+        return self._baseline.predict_proba(self._prepared(self._texts(df)))
 
     def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
                          seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
-        """The TF-IDF + logistic regression baseline on the same test rows as the model."""
+        """The TF-IDF + logistic regression baseline on the same test rows as the model (at
+        training, and in ``healthnn evaluate`` on new data)."""
         if self._baseline is None:
             return {}
         df, y, _ = frames["test"]
@@ -558,7 +562,8 @@ class TextClassificationTask(ClassificationTask):
                 "tokenizer": self.tokenizer_.to_json(), "token_stats": self.token_stats_,
                 "class_counts": self.class_counts_, "deidentify": self.deid_info_,
                 "hf_config": self.hf_config_, "pad_id": self.tokenizer_.pad_id,
-                "add_special_tokens": self.tokenizer_.add_special_tokens}
+                "add_special_tokens": self.tokenizer_.add_special_tokens,
+                "baseline": None if self._baseline is None else self._baseline.to_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from healthnn.text.tokenizer import TextTokenizer
@@ -571,6 +576,10 @@ class TextClassificationTask(ClassificationTask):
         self.token_stats_ = state.get("token_stats", {})
         self.class_counts_ = state.get("class_counts")
         self.deid_info_ = state.get("deidentify")
+        if state.get("baseline"):
+            from healthnn.text.baseline import TfidfBaseline
+
+            self._baseline = TfidfBaseline.from_dict(state["baseline"])
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -604,34 +613,3 @@ def _parse_labels(v: Any, sep: str, *, file: Path, row: int, col: str) -> list[s
     return sorted({x for x in labels if x}, key=_natural_key)
 
 
-def _fit_baseline(texts: list[str], codes: np.ndarray, multilabel: bool, seed: int):
-    """TF-IDF (word 1-2 grams, sublinear tf) + logistic regression, fitted on training texts."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.pipeline import make_pipeline
-
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(texts) >= 50 else 1,
-                          max_features=100_000, sublinear_tf=True)
-    lr = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
-    if multilabel:
-        keep = (codes.sum(0) > 0) & (codes.sum(0) < len(codes))
-        model = make_pipeline(vec, OneVsRestClassifier(lr))
-        model.fit(texts, codes[:, keep].astype(int))
-        return {"model": model, "keep": keep}
-    model = make_pipeline(vec, lr)
-    model.fit(texts, codes)
-    return {"model": model, "keep": None}
-
-
-def _baseline_probs(baseline: dict, texts: list[str], n_classes: int,
-                    multilabel: bool) -> np.ndarray:
-    model = baseline["model"]
-    p = model.predict_proba(texts)
-    if multilabel:
-        out = np.zeros((len(texts), n_classes))
-        out[:, baseline["keep"]] = p
-        return out
-    full = np.zeros((len(texts), n_classes))
-    full[:, model.classes_.astype(int)] = p
-    return full
