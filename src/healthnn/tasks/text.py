@@ -4,7 +4,8 @@ Inputs: CSV, TSV, Parquet, JSONL or JSON with a text column (``[data] text``, de
 and a label column (``[data] target``, default ``label``). Multi-label (``multilabel = true``):
 a JSON list per row (JSONL/Parquet) or labels joined by ``label_sep`` (CSV, default ``|``).
 
-Pipeline: (de-identify) -> WordPiece/BPE tokenizer trained on the training texts -> token ids
+Pipeline: (de-identify) -> a word-level (default), WordPiece or BPE tokenizer trained on the
+training texts -> token ids
 (truncated to ``max_length``) -> ``bigru_attention`` or ``text_transformer``. A TF-IDF +
 logistic regression baseline is trained on the same training rows and evaluated on the same
 test rows (``test_baseline_tfidf`` in metrics.json; :mod:`healthnn.text.baseline`). The
@@ -52,7 +53,8 @@ class TextData:
     id: str | None = None
     group: str | None = None
     positive: str | None = None
-    tokenizer: Literal["wordpiece", "bpe", "wordlevel"] = "wordpiece"
+    # wordlevel repeats exactly; HF's wordpiece/bpe trainers break ties in hash order (#1794)
+    tokenizer: Literal["wordlevel", "wordpiece", "bpe"] = "wordlevel"
     vocab_size: int = 8000
     min_frequency: int = 2
     lowercase: bool = True

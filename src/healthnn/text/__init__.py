@@ -2,7 +2,7 @@
 
 * :mod:`healthnn.text.io` reads notes or abstracts (CSV, Parquet, JSONL, .txt) with row-level
   problems (invalid UTF-8, empty text, over-long documents) reported, never dropped silently.
-* :mod:`healthnn.text.tokenizer` trains a WordPiece or BPE tokenizer on the training texts
+* :mod:`healthnn.text.tokenizer` trains a word-level, WordPiece or BPE tokenizer on the training texts
   (Hugging Face ``tokenizers``; nothing is downloaded) and saves it as JSON in the bundle.
 * :mod:`healthnn.text.search` is a BM25 index (``healthnn index`` / ``healthnn search``),
   optionally fused with a trained text model's embeddings.
