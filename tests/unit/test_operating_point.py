@@ -65,3 +65,15 @@ def test_operating_point_rejects_what_it_cannot_use():
         operating_point([0, 0], [0.1, 0.9], "min_se_ppv")
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         operating_point([0, 0, 1], [0.1, 0.2, 0.9], "prevalence", prevalence=1.5)
+
+
+def test_config_names_the_rules():
+    from healthnn.config import load_config
+    from healthnn.errors import ConfigError
+
+    base = {"task": "classification", "data": {"train": "x.csv", "target": "y"}}
+    assert load_config({**base, "eval": {"operating_point": "youden"}}).eval.operating_point \
+        == "youden"
+    with pytest.raises(ConfigError) as err:
+        load_config({**base, "eval": {"operating_point": "prevalance"}})
+    assert "eval.operating_point" in str(err.value) and "prevalence" in str(err.value)

@@ -360,7 +360,7 @@ class ClassificationTask(TableTask):
         on the validation outputs (:func:`healthnn.metrics.operating_point`; ``prevalence``
         flags the training prevalence); kept as ``operating_point_`` and saved in the bundle."""
         rule = self.config.eval.operating_point
-        if rule == "none" or len(self.classes_) != 2:
+        if rule == "none" or len(self.classes_) != 2 or getattr(self, "multilabel", False):
             return None
         from healthnn.metrics import operating_point
 
