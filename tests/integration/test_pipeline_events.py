@@ -41,6 +41,8 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     cfg = physionet_config(model)
     if model == "grud":  # the report is tested with the mlp
         cfg["report"] = {"enabled": False}
+    else:
+        cfg["eval"]["operating_point"] = "prevalence"
     bundle = train(load_config(cfg), tmp_path / "b", log=notes.append)
     text = "\n".join(notes)
     # the outcome row without a stay file is left out, and said so
@@ -56,6 +58,13 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     p = again.predict(frame).set_index("RecordID").loc[saved["RecordID"], "prob_1"]
     np.testing.assert_allclose(p.to_numpy(dtype=float), saved["prob_1"], rtol=1e-5)
     assert (tmp_path / "b" / "report.html").is_file() == (model == "mlp")
+    if model == "mlp":  # the report shows the operating point chosen on the validation stays
+        rep = json.loads((tmp_path / "b" / "report.json").read_text())
+        section = next(x for x in rep["sections"] if x["id"] == "operating_point")
+        assert f"{bundle.task.operating_point_['threshold']:.4g}" in section["text"]
+        assert "Operating point (decision threshold)" in (tmp_path / "b" / "report.html"
+                                                           ).read_text()
+        assert "decision" in again.predict(frame)
 
 
 def test_predict_and_evaluate_files_with_stays_without_events(tmp_path):

@@ -323,6 +323,10 @@ def build_train_report(
         from healthnn.tuning import learning_curve_section
 
         rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
+    if bundle.manifest.get("operating_point"):  # [eval] operating_point
+        from healthnn.report.sections import operating_point_section
+
+        rep["sections"].append(operating_point_section(bundle.manifest["operating_point"]))
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),
