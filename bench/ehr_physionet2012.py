@@ -115,7 +115,7 @@ def run(args) -> dict:
     y = with_file[TARGET].to_numpy(dtype=int)
     saps = with_file["SAPS-I"].to_numpy(dtype=float)
     saps = np.where(saps < 0, np.nan, saps)
-    cfgs = load_toml(CONFIGS / "ehr_physionet2012.toml")
+    cfgs = load_toml(CONFIGS / args.config)
     models = list(args.models)
     names = models + (["mlp + grud"] if {"mlp", "grud"} <= set(models) else []) + ["SAPS-I"]
     oof = {m: np.full(len(y), np.nan) for m in names}
@@ -212,6 +212,9 @@ def main(argv=None) -> dict:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="folder with set-a (tar.xz or files) and Outcomes-a.txt")
     p.add_argument("--models", nargs="+", default=["mlp", "grud"], choices=["mlp", "grud"])
+    p.add_argument("--config", default="ehr_physionet2012.toml",
+                   help="model settings in bench/configs (ehr_physionet2012_round1.toml: the "
+                   "first round's models, for comparison on the same folds)")
     args = p.parse_args(argv)
     args.quick_stays = 400
     if args.quick:
@@ -221,10 +224,13 @@ def main(argv=None) -> dict:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     results = {"benchmark": "ehr_physionet2012", "command": command_line(), "quick": args.quick,
                "threads": args.threads, "folds": args.folds, "published": PUBLISHED,
-               "config": load_toml(CONFIGS / "ehr_physionet2012.toml"), "machine": machine(),
+               "config_file": args.config, "config": load_toml(CONFIGS / args.config),
+               "machine": machine(),
                "versions": versions("healthnn", "torch", "scikit-learn", "numpy")}
     results.update(run(args))
-    path = write_json("ehr_physionet2012" + ("_quick" if args.quick else ""), results)
+    stem = "ehr_physionet2012" + ("" if args.config == "ehr_physionet2012.toml"
+                                  else "_" + Path(args.config).stem.split("_")[-1])
+    path = write_json(stem + ("_quick" if args.quick else ""), results)
     print(report(results))
     print(f"\nresults: {path}")
     return results
