@@ -141,7 +141,10 @@ def save_bundle(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path / "model.safetensors"))
     (path / "config.toml").write_text(to_toml(_absolute_paths(config)), encoding="utf-8")
-    _write_json(path / "task.json", task.state_dict())
+    task_state = task.state_dict()
+    if getattr(task, "operating_point_", None) is not None:  # [eval] operating_point
+        task_state["operating_point"] = task.operating_point_
+    _write_json(path / "task.json", task_state)
     _write_json(path / "metrics.json", metrics)
     if predictions is not None:
         predictions.to_csv(path / "predictions_test.csv", index=False)
@@ -192,7 +195,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     config = load_config(tomllib.loads(read("config.toml").decode("utf-8")), base_dir=path)
     config.source = str(path / "config.toml")
     task = get_task_class(config.task)(config)
-    task.load_state_dict(_parse_json(read("task.json"), path / "task.json"))
+    task_state = _parse_json(read("task.json"), path / "task.json")
+    task.load_state_dict(task_state)
+    if task_state.get("operating_point") is not None:
+        task.operating_point_ = task_state["operating_point"]
     model = task.build_model()
     if config.train.ensemble > 1:
         from healthnn.models.ensemble import Ensemble

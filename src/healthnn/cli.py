@@ -150,7 +150,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="add prediction columns to a CSV or Parquet file")
+    p = sub.add_parser("predict", help="add prediction columns to a CSV or Parquet file",
+                       description="Add prediction columns to a CSV or Parquet file (or event "
+                       "files). A binary classifier trained with [eval] operating_point also "
+                       "writes 'decision': the class at the threshold chosen on its "
+                       "validation split.")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("input", type=Path, help="rows to predict (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")

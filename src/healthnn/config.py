@@ -106,6 +106,9 @@ class EvalConfig:
     bootstrap: int = 1000
     ci: float = 0.95
     horizons: list[float] | None = None
+    # binary classification: a decision threshold chosen on the validation outputs by this rule
+    # (healthnn.metrics.operating_point), saved in the bundle; predictions get a 'decision'
+    operating_point: Literal["none", "prevalence", "min_se_ppv", "youden"] = "none"
 
 
 @dataclass

@@ -218,6 +218,8 @@ def train(
                                                          batch_size=4096), torch.device("cpu"))
         split_outputs[split] = outputs
         metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
+        if split == "val":  # [eval] operating_point: chosen here, before any test output
+            operating = task.fit_operating_point(outputs, frames["val"][1], frames["train"][1])
         if split == "test":
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
             ids.insert(0, "row", test_rows)
@@ -261,6 +263,8 @@ def train(
                          "best_epochs": [r.best_epoch for r in results]}}
            if len(members) > 1 else {}),
         **({"learning_curve": curve} if curve else {}),
+        **({"operating_point": _operating_summary(task, operating, split_outputs["test"],
+                                                  frames["test"][1])} if operating else {}),
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
@@ -419,6 +423,19 @@ def _member_sd(task: Any, members: list[torch.nn.Module], encoded: tuple[Any, An
         stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
         preds[f"{col}_sd"] = stacked.std(0, ddof=1)
     return preds
+
+
+def _operating_summary(task: Any, op: dict[str, Any], outputs: torch.Tensor,
+                       y: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The operating point as chosen on the validation split, and what it gives on the test
+    split (the threshold is fixed before the test outputs are looked at)."""
+    from healthnn.metrics import threshold_table
+
+    codes, probs, _ = task.class_probabilities(outputs, y)
+    test = threshold_table(codes == 1, probs[:, 1], [op["threshold"]])[0]
+    sens, ppv = test["sensitivity"], test["ppv"]
+    test["min_se_ppv"] = float(np.nanmin([sens, ppv])) if test["tp"] + test["fp"] else float("nan")
+    return {**op, "test": test}
 
 
 def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:

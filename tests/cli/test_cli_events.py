@@ -36,7 +36,8 @@ def test_mimic_cohort_train_predict(tmp_path, capsys):
     assert "13 ICU stays of 12 patients, 6 in-hospital deaths" in out
     cfg = write_config(tmp_path, EVENTS)
     code, out, err = run_cli(capsys, "train", cfg, "--out", tmp_path / "b", "--set",
-                             "train.epochs=2", "--set", "train.batch_size=4")
+                             "train.epochs=2", "--set", "train.batch_size=4", "--set",
+                             "eval.operating_point=prevalence")
     assert code == 0, err
     assert "auroc" in out
     # predict new events: an unknown variable is reported (count only), the stays predicted
@@ -54,6 +55,9 @@ def test_mimic_cohort_train_predict(tmp_path, capsys):
             "not trained with them)") in err
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert len(scored) == ev["stay_id"].nunique() and "prob_1" in scored
+    # the operating point chosen on the validation stays at training turns into a decision
+    thr = load_bundle(tmp_path / "b").task.operating_point_["threshold"]
+    assert (scored["decision"] == (scored["prob_1"] >= thr).astype(int)).all()
     # evaluate finds the outcome table named (relative to the config) in the bundle
     code, out, err = run_cli(capsys, "evaluate", tmp_path / "b", tmp_path / "new.csv", "--out",
                              tmp_path / "ev")

@@ -41,6 +41,8 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     cfg = physionet_config(model)
     if model == "grud":  # the report is tested with the mlp
         cfg["report"] = {"enabled": False}
+    else:
+        cfg["eval"]["operating_point"] = "prevalence"
     bundle = train(load_config(cfg), tmp_path / "b", log=notes.append)
     text = "\n".join(notes)
     # the outcome row without a stay file is left out, and said so
@@ -56,12 +58,35 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     p = again.predict(frame).set_index("RecordID").loc[saved["RecordID"], "prob_1"]
     np.testing.assert_allclose(p.to_numpy(dtype=float), saved["prob_1"], rtol=1e-5)
     assert (tmp_path / "b" / "report.html").is_file() == (model == "mlp")
+    if model == "mlp":  # the report shows the operating point chosen on the validation stays
+        rep = json.loads((tmp_path / "b" / "report.json").read_text())
+        section = next(x for x in rep["sections"] if x["id"] == "operating_point")
+        assert f"{bundle.task.operating_point_['threshold']:.4g}" in section["text"]
+        assert "Operating point (decision threshold)" in (tmp_path / "b" / "report.html"
+                                                           ).read_text()
+        assert "decision" in again.predict(frame)
 
 
 def test_predict_and_evaluate_files_with_stays_without_events(tmp_path):
+    from healthnn.metrics import operating_point
+
     cfg = physionet_config()
     cfg["report"] = {"enabled": False}
-    train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    cfg["eval"]["operating_point"] = "min_se_ppv"
+    seen: dict = {}
+    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None, collect=seen)
+    # the operating point is chosen on the validation outputs only, and saved in the bundle
+    task = seen["task"]
+    outputs, y_val = seen["val"]
+    ref = operating_point(task.codes(y_val) == 1, task.probabilities(outputs)[:, 1],
+                          "min_se_ppv")
+    op = json.loads((tmp_path / "b" / "task.json").read_text())["operating_point"]
+    assert op["threshold"] == pytest.approx(ref["threshold"]) and op["chosen_on"] == "val"
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["operating_point"][
+        "threshold"] == op["threshold"]
+    saved = pd.read_csv(tmp_path / "b" / "predictions_test.csv", dtype={"decision": str})
+    assert (saved["decision"] == np.where(saved["prob_1"] >= op["threshold"], "1", "0")).all()
+    assert load_bundle(tmp_path / "b").task.operating_point_ == bundle.task.operating_point_
     # a folder of stay files: one file holds only its header and RecordID line
     with tarfile.open(ARCHIVE) as tar:
         tar.extractall(tmp_path / "in", filter="data")
@@ -74,6 +99,10 @@ def test_predict_and_evaluate_files_with_stays_without_events(tmp_path):
     assert scored["RecordID"].nunique() == 61
     row = scored.set_index("RecordID").loc["999999"]
     assert row["error"] == "no usable time-series events for this stay" and row["prob_1"] == ""
+    assert row["decision"] == ""  # no prediction, no decision
+    ok = scored[scored["error"] == ""]
+    assert (ok["decision"] == np.where(ok["prob_1"].astype(float) >= op["threshold"], "1",
+                                       "0")).all()
     assert (scored["events"].astype(int) > 0).sum() == 60  # the count, never the values
     # evaluate: the outcome row without a stay file is reported, the rest evaluated
     result = evaluate(tmp_path / "b", ARCHIVE, tmp_path / "ev")

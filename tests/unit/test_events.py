@@ -171,6 +171,8 @@ def test_aggregates_match_a_direct_computation(rng):
                 assert got.loc[i, f"{v}_min{sfx}"] == x.min()
                 assert got.loc[i, f"{v}_max{sfx}"] == x.max()
                 assert got.loc[i, f"{v}_mean{sfx}"] == pytest.approx(x.mean())
+                assert got.loc[i, f"{v}_sum{sfx}"] == pytest.approx(x.sum())
+                assert got.loc[i, f"{v}_last_time{sfx}"] == e["time"].to_numpy()[-1]
                 if len(e) >= 2:
                     ref = np.polyfit(e["time"].to_numpy(), x, 1)[0]
                     assert got.loc[i, f"{v}_slope{sfx}"] == pytest.approx(ref, rel=1e-6)
@@ -245,3 +247,29 @@ def test_mimic_cohort_missing_table(tmp_path):
     (tmp_path / "ADMISSIONS.csv").write_text("subject_id,hadm_id\n1,2\n")
     with pytest.raises(DataError, match="admission_type|ICUSTAYS"):
         build_mimic_cohort(tmp_path, tmp_path / "out")
+
+
+def test_grud_step_equals_torch_gru_cell():
+    """The GRU-D loop projects all inputs at once; it must equal torch.nn.GRUCell step by step."""
+    from healthnn.models.grud import GRUD
+
+    torch.manual_seed(1)
+    V, S, T, B = 3, 2, 5, 4
+    net = GRUD(n_variables=V, n_static=S, out_features=1, hidden=6, dropout=0.0).eval()
+    with torch.no_grad():
+        net.decay_x.normal_()
+        net.decay_x_bias.normal_()
+    x = torch.randn(B, T, V)
+    m = (torch.rand(B, T, V) > 0.5).float()
+    delta = torch.rand(B, T, V) * 3
+    last = torch.randn(B, T, V)
+    static = torch.randn(B, S)
+    flat = torch.cat([torch.cat([x * m, m, delta, last], 2).reshape(B, -1), static], 1)
+    gx = torch.exp(-torch.relu(net.decay_x * delta + net.decay_x_bias))
+    x_hat = m * x + (1 - m) * gx * last
+    gh = torch.exp(-torch.relu(net.decay_h(delta)))
+    h = torch.zeros(B, 6)
+    for t in range(T):
+        h = net.cell(torch.cat([x_hat[:, t], m[:, t]], 1), gh[:, t] * h)
+    ref = net.head(torch.cat([h, net.static(static)], 1))
+    torch.testing.assert_close(net(flat), ref, rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ reads them, checks them at the edge and turns them into what the models take:
   of known variables, merges duplicated time stamps and sorts unsorted times, and *counts*
   everything it changes (:class:`CleaningReport`): nothing is dropped silently;
 * :func:`aggregate_events` computes per-stay features over time windows (first, last, min, max,
-  mean, count, slope; missing when a variable was not measured in a window);
+  mean, count, slope, sum, last_time; missing when a variable was not measured in a window);
 * :func:`sequence_tensors` bins the events on a regular grid for GRU-D (values, masks and the
   time since each variable was last observed).
 
@@ -38,6 +38,7 @@ from healthnn.errors import DataError, short
 
 __all__ = [
     "AGGREGATES",
+    "DEFAULT_AGGREGATES",
     "PHYSIONET2012_RANGES",
     "PHYSIONET2012_STATIC",
     "PHYSIONET2012_VARIABLES",
@@ -51,7 +52,10 @@ __all__ = [
     "sequence_tensors",
 ]
 
-AGGREGATES = ("first", "last", "min", "max", "mean", "count", "slope")
+AGGREGATES = ("first", "last", "min", "max", "mean", "count", "slope", "sum", "last_time")
+# without [data] aggregates: the first seven ("sum" of values, e.g. urine output, and
+# "last_time", the hour of the last measurement in the window, are asked for by name)
+DEFAULT_AGGREGATES = AGGREGATES[:7]
 
 # PhysioNet/CinC Challenge 2012: the 4 descriptors recorded at time 00:00 and the 37 time series
 # (Weight is both: the admission weight at 00:00 and later measurements).
@@ -518,6 +522,10 @@ def aggregate_events(ev: pd.DataFrame, variables: list[str], *,
             stats["mean"] = g["value"].mean()
         if "count" in aggregates:
             stats["count"] = g["value"].size().astype(np.float64)
+        if "sum" in aggregates:
+            stats["sum"] = g["value"].sum()
+        if "last_time" in aggregates:
+            stats["last_time"] = g["time"].last()
         if "slope" in aggregates:
             t = e["time"] - g["time"].transform("mean")
             v = e["value"] - g["value"].transform("mean")

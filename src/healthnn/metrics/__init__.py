@@ -43,6 +43,8 @@ from healthnn.metrics.curves import (
     roc_curve,
     survival_decision_curve,
     threshold_table,
+    OPERATING_RULES,
+    operating_point,
 )
 from healthnn.metrics.multilabel import multilabel_metrics
 from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
@@ -80,6 +82,8 @@ __all__ = [
     "decision_curve",
     "survival_decision_curve",
     "threshold_table",
+    "OPERATING_RULES",
+    "operating_point",
     # recalibration
     "fit_recalibration",
     "apply_recalibration",

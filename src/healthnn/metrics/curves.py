@@ -1,5 +1,6 @@
 """Curves for the model report: ROC and precision-recall points (with bootstrap bands),
-calibration bins, decision-curve net benefit and a threshold table.
+calibration bins, decision-curve net benefit, a threshold table and an operating point (a
+decision threshold chosen on validation data by a stated rule).
 
 All are pure functions of numpy arrays, like the rest of :mod:`healthnn.metrics`.
 
@@ -31,6 +32,8 @@ __all__ = [
     "decision_curve",
     "survival_decision_curve",
     "threshold_table",
+    "OPERATING_RULES",
+    "operating_point",
 ]
 
 
@@ -281,3 +284,73 @@ def threshold_table(y_true: Any, y_prob: Any, thresholds: Any) -> list[dict[str,
                      "flagged": r(tp + fp, y.size), "sensitivity": r(tp, tp + fn),
                      "specificity": r(tn, tn + fp), "ppv": r(tp, tp + fp), "npv": r(tn, tn + fn)})
     return rows
+
+
+OPERATING_RULES = ("min_se_ppv", "prevalence", "youden")
+
+
+def operating_point(y_true: Any, y_score: Any, rule: str = "prevalence", *,
+                    prevalence: float | None = None) -> dict[str, Any]:
+    """A decision threshold (flag a row when ``y_score >= threshold``) chosen on ``(y_true,
+    y_score)`` by ``rule``, with what it gives on that data.
+
+    Rules:
+
+    * ``"prevalence"``: flag the top ``q`` share of rows, ``q = prevalence`` (default: the
+      share of positives in ``y_true``); the threshold lies halfway between the last flagged
+      and the first unflagged score. When the flagged count equals the positive count,
+      sensitivity equals PPV, so this targets the PhysioNet 2012 event-1 score
+      ``min(Se, PPV)`` through one quantile of the scores (stable on small validation sets)
+      rather than through the few positives;
+    * ``"min_se_ppv"``: the score that maximises ``min(sensitivity, PPV)`` on this data (the
+      lowest such threshold);
+    * ``"youden"``: the score that maximises ``sensitivity + specificity - 1``.
+
+    Choose it on validation data, never on the rows you report metrics on. Returns ``rule``,
+    ``threshold``, the target share ``prevalence`` (``"prevalence"`` only), ``n``,
+    ``positives``, ``flagged`` (share), ``sensitivity``, ``specificity``, ``ppv`` and
+    ``min_se_ppv`` on this data (``nan`` for 0/0).
+
+    >>> op = operating_point([0, 0, 0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4, 0.6, 0.9], "prevalence")
+    >>> op["threshold"], op["flagged"], op["sensitivity"], op["ppv"]
+    (0.5, 0.3333333333333333, 0.5, 0.5)
+    >>> operating_point([0, 0, 0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4, 0.6, 0.9], "youden")["threshold"]
+    0.4
+    """
+    if rule not in OPERATING_RULES:
+        raise ValueError(f"unknown operating-point rule {rule!r}; one of {OPERATING_RULES}")
+    y, s = _inputs(y_true, y_score, prob=False)
+    if y.size == 0:
+        raise ValueError("operating_point needs at least one row")
+    n, pos = y.size, int(y.sum())
+    out: dict[str, Any] = {"rule": rule}
+    if rule == "prevalence":
+        q = float(y.mean()) if prevalence is None else float(prevalence)
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"prevalence must be strictly between 0 and 1, got {q!r}")
+        desc = np.sort(s)[::-1]
+        k = min(max(int(round(q * n)), 1), n)
+        threshold = float(desc[k - 1]) if k == n else float((desc[k - 1] + desc[k]) / 2.0)
+        out["prevalence"] = q
+    else:
+        if pos == 0 or pos == n:
+            raise ValueError(f"rule {rule!r} needs both classes in y_true")
+        tps, fps, thr = _counts(y, s)
+        se = tps / pos
+        if rule == "min_se_ppv":
+            crit = np.minimum(se, tps / (tps + fps))
+        else:
+            crit = se - fps / (n - pos)
+        best = np.flatnonzero(crit >= crit.max() - 1e-12)
+        threshold = float(thr[best[-1]])  # thresholds decrease: the last is the lowest
+    flag = s >= threshold
+    tp, fp = int(np.sum(flag & y)), int(np.sum(flag & ~y))
+
+    def r(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
+    se_, ppv_ = r(tp, pos), r(tp, tp + fp)
+    out.update(threshold=threshold, n=int(n), positives=pos, flagged=r(tp + fp, n),
+               sensitivity=se_, specificity=r(n - pos - fp, n - pos), ppv=ppv_,
+               min_se_ppv=float(np.nanmin([se_, ppv_])) if tp + fp and pos else float("nan"))
+    return out

@@ -59,8 +59,18 @@ class GRUD(nn.Module):
         x_hat = m * x + (1 - m) * gamma_x * last          # the training mean is 0 (standardised)
         gamma_h = torch.exp(-torch.relu(self.decay_h(delta)))
         h = inputs.new_zeros(B, self.cell.hidden_size)
+        # the GRU cell's equations (as torch.nn.GRUCell, same parameters), with the input
+        # projections of all steps in one product: only the recurrent part loops
+        c = self.cell
+        gi = torch.nn.functional.linear(torch.cat([x_hat, m], 2), c.weight_ih, c.bias_ih)
+        gi_r, gi_z, gi_n = gi.chunk(3, dim=2)
         for t in range(seq.shape[1]):
-            h = self.cell(torch.cat([x_hat[:, t], m[:, t]], 1), gamma_h[:, t] * h)
+            h = gamma_h[:, t] * h
+            gh_r, gh_z, gh_n = torch.nn.functional.linear(h, c.weight_hh, c.bias_hh).chunk(3, 1)
+            r = torch.sigmoid(gi_r[:, t] + gh_r)
+            z = torch.sigmoid(gi_z[:, t] + gh_z)
+            n = torch.tanh(gi_n[:, t] + r * gh_n)
+            h = (1 - z) * n + z * h
         parts = [h]
         if self.static is not None:
             parts.append(self.static(inputs[:, inputs.shape[1] - S:]))

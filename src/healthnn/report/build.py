@@ -169,7 +169,9 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
     sections = task.report_sections(outputs, y, seed=seed)
     probs = task.class_probabilities(outputs, y) if sections is None else None
     sections = list(sections or [])
-    kw = {"thresholds": sorted({*config.report.thresholds, config.eval.threshold}),
+    op = getattr(task, "operating_point_", None)  # [eval] operating_point: its row too
+    extra = [op["threshold"]] if op is not None and 0.0 < op["threshold"] < 1.0 else []
+    kw = {"thresholds": sorted({*config.report.thresholds, config.eval.threshold, *extra}),
           "n_resamples": min(max(config.eval.bootstrap, 20), 200), "ci": config.eval.ci,
           "seed": seed}
     if probs is not None:
@@ -321,6 +323,10 @@ def build_train_report(
         from healthnn.tuning import learning_curve_section
 
         rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
+    if bundle.manifest.get("operating_point"):  # [eval] operating_point
+        from healthnn.report.sections import operating_point_section
+
+        rep["sections"].append(operating_point_section(bundle.manifest["operating_point"]))
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),

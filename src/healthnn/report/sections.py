@@ -378,3 +378,34 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
                                                                           strict=True)]}],
             })
     return sections
+
+
+_RULE_TEXT = {
+    "prevalence": "flag as many validation rows as the training prevalence (the top q of the "
+                  "validation probabilities, q = share of positives in the training split)",
+    "min_se_ppv": "maximise min(sensitivity, PPV) on the validation split",
+    "youden": "maximise sensitivity + specificity - 1 on the validation split",
+}
+
+
+def operating_point_section(op: dict[str, Any]) -> dict[str, Any]:
+    """The decision threshold of ``[eval] operating_point`` (chosen on the validation split,
+    saved in the bundle): the rule, and what it gives on the validation and the test split."""
+    val, test = op, op.get("test", {})
+
+    def row(name: str, r: dict[str, Any]) -> list[Any]:
+        return [name, r.get("flagged"), r.get("sensitivity"), r.get("specificity"),
+                r.get("ppv"), r.get("min_se_ppv")]
+
+    return {
+        "id": "operating_point", "title": "Operating point (decision threshold)",
+        "text": (f"Threshold {op['threshold']:.4g} on the predicted probability, chosen on the "
+                 f"validation split before the test split was scored; rule '{op['rule']}': "
+                 f"{_RULE_TEXT.get(op['rule'], op['rule'])}. Predictions carry it as "
+                 "'decision'. Test-split values are point estimates."),
+        "plots": [],
+        "tables": [{"title": "At the operating point",
+                    "columns": ["split", "flagged", "sensitivity", "specificity", "PPV",
+                                "min(Se, PPV)"],
+                    "rows": [row("validation (chosen on)", val), row("test", test)]}],
+    }

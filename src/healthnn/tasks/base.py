@@ -166,6 +166,12 @@ class Task:
     def after_fit(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> None:
         """Fit anything that needs the trained model's training-set outputs."""
 
+    def fit_operating_point(self, outputs: torch.Tensor, y: Labels, y_train: Labels
+                            ) -> dict[str, Any] | None:
+        """Choose a decision threshold on the validation outputs (``[eval] operating_point``);
+        tasks without binary decisions return None."""
+        return None
+
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
         raise NotImplementedError

@@ -184,7 +184,7 @@ class EventClassificationTask(ClassificationTask):
         return [(float(a), float(b)) for a, b in self.config.data.windows]
 
     def _aggregates(self) -> list[str]:
-        return list(self.config.data.aggregates or E.AGGREGATES)
+        return list(self.config.data.aggregates or E.DEFAULT_AGGREGATES)
 
     @property
     def _sequence(self) -> bool:

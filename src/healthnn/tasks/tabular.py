@@ -348,7 +348,28 @@ class ClassificationTask(TableTask):
         else:
             pred = probs.argmax(1)
         df["prediction"] = np.asarray(self.classes_, dtype=object)[pred]
+        op = getattr(self, "operating_point_", None)
+        if op is not None and len(self.classes_) == 2:  # [eval] operating_point, chosen on val
+            df["decision"] = np.asarray(self.classes_, dtype=object)[
+                (probs[:, 1] >= op["threshold"]).astype(int)]
         return df
+
+    def fit_operating_point(self, outputs: torch.Tensor, y: Labels, y_train: Labels
+                            ) -> dict[str, Any] | None:
+        """The ``[eval] operating_point`` threshold on the positive-class probability, chosen
+        on the validation outputs (:func:`healthnn.metrics.operating_point`; ``prevalence``
+        flags the training prevalence); kept as ``operating_point_`` and saved in the bundle."""
+        rule = self.config.eval.operating_point
+        if rule == "none" or len(self.classes_) != 2 or getattr(self, "multilabel", False):
+            return None
+        from healthnn.metrics import operating_point
+
+        codes = self.codes(y)
+        op = operating_point(codes == 1, self.probabilities(outputs)[:, 1], rule,
+                             prevalence=float(np.mean(self.codes(y_train) == 1)))
+        op["chosen_on"] = "val"
+        self.operating_point_ = op
+        return op
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         if target_class is not None:
