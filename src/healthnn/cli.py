@@ -436,6 +436,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="seconds a request's model work may take")
     p.add_argument("--max-unpacked-mb", type=float, default=512.0,
                    help="largest size a gzip upload (.nii.gz) may unpack to")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes (default 1); they share the port, the audit log "
+                   "and the per-key rate limit")
     _key_arg(p)
 
 
@@ -444,6 +447,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise HealthnnError(f"--port {args.port} is not a port number (1-65535)")
+    if not 1 <= args.workers <= 64:
+        raise HealthnnError(f"--workers {args.workers}: give 1 to 64 processes",
+                            key="--workers", hint="about one per CPU core")
     if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
         raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
                             "--rate-limit >= 0")
@@ -452,7 +458,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     import os
 
     audit_db = args.audit_db or os.environ.get("HEALTHNN_AUDIT_DB") or "healthnn-audit.sqlite"
-    serve(args.bundles, host=args.host, port=args.port, keys_path=args.keys,
+    serve(args.bundles, host=args.host, port=args.port, workers=args.workers,
+          keys_path=args.keys,
           audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
                         timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))

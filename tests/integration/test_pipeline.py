@@ -16,8 +16,8 @@ from helpers import config_dict, make_table
 METRICS = {
     "classification": ["auroc", "auprc", "accuracy", "balanced_accuracy", "sensitivity",
                        "specificity", "ppv", "npv", "f1", "brier", "ece", "calibration_slope",
-                       "calibration_intercept"],
-    "regression": ["rmse", "mae", "r2"],
+                       "calibration_intercept", "conformal_coverage", "conformal_set_size"],
+    "regression": ["rmse", "mae", "r2", "conformal_coverage", "conformal_width"],
     "survival": ["c_index", "uno_c", "td_auc", "ibs"],
 }
 
@@ -62,6 +62,25 @@ def test_train_reload_predict(tmp_path, table_csv, task, model):
             assert (saved[col].astype(str).to_numpy() == redo[col].astype(str).to_numpy()).all()
         else:
             np.testing.assert_allclose(saved[col], redo[col].astype(float), rtol=1e-12)
+    # split-conformal uncertainty: calibrated on the validation rows, saved, reproduced
+    conformal = json.loads((tmp_path / "b" / "conformal.json").read_text()) \
+        if task != "survival" else None
+    if task == "classification":
+        assert conformal["kind"] == "classes" and conformal["alpha"] == 0.1
+        assert conformal["n_calibration"] == manifest["splits"]["val"]["rows"]
+        assert set(p1["set"]) <= {"0", "1", "0|1", ""}
+        assert (saved["set"].fillna("").astype(str).to_numpy()
+                == redo["set"].astype(str).to_numpy()).all()
+    elif task == "regression":
+        q = conformal["qhat"][0]
+        np.testing.assert_allclose(p1["hi"] - p1["prediction"], q)
+        np.testing.assert_allclose(p1["prediction"] - p1["lo"], q)
+        np.testing.assert_allclose(saved["lo"], redo["lo"].astype(float), rtol=1e-12)
+        inside = (saved["los"] >= saved["lo"]) & (saved["los"] <= saved["hi"])
+        assert metrics["test"]["conformal_coverage"]["value"] == pytest.approx(inside.mean())
+    else:
+        assert not (tmp_path / "b" / "conformal.json").exists()  # no simple valid choice
+        assert not {"set", "lo", "hi"} & set(p1.columns)
     if task == "survival":
         surv = [c for c in saved.columns if c.startswith("surv_")]
         assert len(surv) == 3

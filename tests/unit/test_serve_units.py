@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from healthnn.errors import DataError
-from healthnn.serve.app import Batcher, RateLimiter
+from healthnn.serve.app import Batcher, RateLimiter, SharedRateLimiter
 from healthnn.serve.keys import KeyStore
 
 
@@ -59,6 +59,21 @@ def test_rate_limiter_bucket():
     assert 0 < wait <= 30
     assert lim.take("b") == 0  # per key
     assert RateLimiter(0).take("a") == 0  # 0: no limit
+
+
+def test_shared_rate_limiter_is_one_bucket_for_every_process(tmp_path):
+    """Two limiters on one file (as two worker processes have: separate descriptors, so the
+    flock excludes them from each other) share each key's tokens."""
+    a = SharedRateLimiter(4, tmp_path / "rate")
+    b = SharedRateLimiter(4, tmp_path / "rate")
+    waits = [lim.take("ward") for lim in (a, b, a, b, a, b)]
+    assert waits[:4] == [0.0] * 4 and all(w > 0 for w in waits[4:])
+    assert a.take("lab") == 0.0 and b.take("lab") == 0.0  # another key: its own bucket
+    assert SharedRateLimiter(0, tmp_path / "rate").take("ward") == 0.0  # 0: no limit
+    # many keys: open addressing keeps them apart
+    c = SharedRateLimiter(1, tmp_path / "rate2")
+    assert all(c.take(f"k{i}") == 0.0 for i in range(300))
+    assert all(c.take(f"k{i}") > 0 for i in range(300))
 
 
 def test_key_file_holds_no_key_and_bad_file_is_a_clear_error(tmp_path):

@@ -8,11 +8,15 @@ audit log (see :mod:`healthnn.serve.audit`). Bad input gets a 4xx with a one-lin
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import hmac
 import json
 import math
+import mmap
+import os
 import re
+import struct
 import sys
 import tempfile
 import threading
@@ -59,12 +63,14 @@ _ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 
 @dataclass
 class Limits:
     """Request limits. ``rate_per_minute`` is per API key (a token bucket, bursts allowed up
-    to the same number); ``timeout_s`` bounds the model work of one request."""
+    to the same number), counted across worker processes when ``rate_file`` names their
+    shared bucket file; ``timeout_s`` bounds the model work of one request."""
 
     max_body_mb: float = 10.0
     rate_per_minute: int = 600
     timeout_s: float = 30.0
     max_unpacked_mb: float = 512.0  # a gzip upload (.nii.gz) may unpack to at most this
+    rate_file: str | None = None  # shared by the worker processes of one server (--workers)
 
 
 # -- middleware (plain ASGI: no buffering, no per-request overhead beyond a few checks) -------
@@ -196,6 +202,59 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
 
 
+class SharedRateLimiter(RateLimiter):
+    """The same token buckets, kept in a file that several processes map into memory and lock
+    (``flock``) around each update, so ``--workers N`` enforce one limit per key, not N.
+
+    Slots (1024 of them, open addressing on a 64-bit hash of the key's name) hold the hash,
+    the tokens left and the time of the last update (``CLOCK_MONOTONIC``, one clock for every
+    process on the machine). More than 1024 key names: the extra ones are not limited.
+    """
+
+    SLOTS = 1024
+    _REC = struct.Struct("<Qdd")
+
+    def __init__(self, per_minute: int, path: str | Path) -> None:
+        super().__init__(per_minute)
+        size = self.SLOTS * self._REC.size
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size < size:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(self._fd).st_size < size:
+                    os.ftruncate(self._fd, size)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._mm = mmap.mmap(self._fd, size)
+
+    def take(self, name: str) -> float:
+        if self.rate <= 0:
+            return 0.0
+        h = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little") or 1
+        rec = self._REC
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                now = time.monotonic()
+                i = h % self.SLOTS
+                for _ in range(self.SLOTS):
+                    kh, tokens, last = rec.unpack_from(self._mm, i * rec.size)
+                    if kh in (h, 0):
+                        break
+                    i = (i + 1) % self.SLOTS
+                else:
+                    return 0.0
+                if kh == 0:
+                    tokens, last = self.capacity, now
+                tokens = min(self.capacity, tokens + max(0.0, now - last) * self.rate)
+                wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+                rec.pack_into(self._mm, i * rec.size, h, tokens - 1.0 if wait == 0 else tokens,
+                              now)
+                return wait
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 # -- micro-batching ----------------------------------------------------------------------------
 class Batcher:
     """Predict the rows of concurrent requests to one model in one call.
@@ -280,7 +339,8 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     ``secret_key`` (the ``--key-file`` key) enables surrogate de-identification."""
     limits = limits or Limits()
     audit_secret = keys.audit_secret()  # fails early, with a hint, when no key exists
-    limiter = RateLimiter(limits.rate_per_minute)
+    limiter = (RateLimiter(limits.rate_per_minute) if limits.rate_file is None
+               else SharedRateLimiter(limits.rate_per_minute, limits.rate_file))
     bearer = HTTPBearer(auto_error=False, description="an API key from 'healthnn keys add'")
     deidentifiers: dict[str, Any] = {}
     batchers = {name: Batcher(m) for name, m in models.items()}
@@ -475,7 +535,12 @@ def _info(m: ServedModel) -> ModelInfo:
     metrics = {k: (None if v is None or (isinstance(v, float) and not math.isfinite(v))
                    else float(v)) for k, v in metrics.items()}
     return ModelInfo(name=m.name, version=m.version, task=m.task, runtime=m.runtime,
-                     input=m.schema, metrics=metrics)
+                     input=m.schema, metrics=metrics, conformal_level=_level(m))
+
+
+def _level(m: ServedModel) -> float | None:
+    c = getattr(m.bundle, "conformal", None)
+    return round(1.0 - float(c["alpha"]), 6) if c else None
 
 
 def _canonical(rows: list[dict[str, Any]]) -> bytes:
@@ -597,4 +662,4 @@ def _predict_response(m: ServedModel, records: list[dict[str, Any]]) -> JSONResp
         n_errors += bool(error)
         rows.append({"row": i + 1, "values": values, "error": error})
     return JSONResponse({"model": m.name, "version": m.version, "rows": rows,
-                         "n_errors": n_errors})
+                         "n_errors": n_errors, "conformal_level": _level(m)})

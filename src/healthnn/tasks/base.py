@@ -185,6 +185,19 @@ class Task:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
 
+    # -- uncertainty (see healthnn.metrics.conformal) -------------------------------------------
+    def conformal_outputs(self, outputs: torch.Tensor
+                          ) -> tuple[str, np.ndarray, list[str]] | None:
+        """What split-conformal prediction calibrates: ``("classes", probabilities (n, K),
+        class names)`` or ``("values", predictions (n, T), target names)``. None (the
+        default): the task gives no conformal sets or intervals."""
+        return None
+
+    def conformal_targets(self, y: Labels) -> np.ndarray:
+        """The observed outcomes that match :meth:`conformal_outputs`: class codes ``(n,)``
+        (-1: unknown) or values ``(n, T)`` (NaN: not observed)."""
+        raise NotImplementedError
+
     # -- serving (see healthnn.serve) ---------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         """What one prediction input is, for the server's model list and its web page.

@@ -411,6 +411,10 @@ class TextClassificationTask(ClassificationTask):
     def class_probabilities(self, outputs, y):
         return None if self.multilabel else super().class_probabilities(outputs, y)
 
+    def conformal_outputs(self, outputs):
+        # multi-label: no conformal sets (one set per label would need its own calibration)
+        return None if self.multilabel else super().conformal_outputs(outputs)
+
     def baseline_probabilities(self, df: pd.DataFrame) -> np.ndarray | None:
         """Class (or label) probabilities of the in-memory TF-IDF baseline for the texts of
         ``df``; None when no baseline was trained in this process (it is not saved)."""
