@@ -101,6 +101,12 @@ class Bundle:
         every other row is predicted. A missing required column fails the whole call.
         """
         inputs, errors = self.task.encode(df, Path(file))
+        return self.predict_encoded(df, inputs, errors, file)
+
+    def predict_encoded(self, df: pd.DataFrame, inputs: Any, errors: dict[int, str],
+                        file: str | Path = "<input>") -> pd.DataFrame:
+        """:meth:`predict` for rows already encoded by the task (``errors``: row position ->
+        why it could not be encoded), e.g. uploads decoded in memory by the server."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
         outputs = self.outputs(good_inputs)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from healthnn.errors import DataError
-from healthnn.serve.app import Batcher, RateLimiter, SharedRateLimiter
+from healthnn.serve.app import Batcher, EncodedBatcher, RateLimiter, SharedRateLimiter
 from healthnn.serve.keys import KeyStore
 
 
@@ -50,6 +50,55 @@ def test_batcher_batches_queued_requests_and_keeps_them_apart():
     assert isinstance(out[6], DataError)
     # one call for the first request, one for the five queued ones together, one for 'z'
     assert model.calls == [1, 10, 1]
+
+
+class EncodedRecorder:
+    """A served-model stand-in for uploads decoded in memory: inputs are tensors, the
+    prediction is 3 * x; rows with an encoding error are not predicted."""
+
+    class bundle:  # noqa: N801 - the attribute path EncodedBatcher uses
+        class task:  # noqa: N801
+            @staticmethod
+            def concat_inputs(parts):
+                import torch
+
+                return torch.cat(parts)
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+
+    def predict_encoded(self, df, inputs, errors):
+        self.gate.wait(5)
+        self.calls.append(len(df))
+        assert len(inputs) == len(df)
+        y = [None if i in errors else float(inputs[i]) * 3 for i in range(len(df))]
+        return pd.DataFrame({"y": y, "error": [errors.get(i, "") for i in range(len(df))]})
+
+
+def test_uploads_decoded_in_memory_are_batched_and_kept_apart():
+    import torch
+
+    model = EncodedRecorder()
+    batcher = EncodedBatcher(model)
+
+    def upload(i: int, error: str | None = None):
+        return (pd.DataFrame({"path": [f"{i}.png"]}), torch.tensor([float(i)]),
+                {0: error} if error else {})
+
+    async def run():
+        first = asyncio.create_task(batcher.predict_encoded(*upload(0)))
+        await asyncio.sleep(0.05)  # running, held by the gate
+        rest = [asyncio.create_task(batcher.predict_encoded(*upload(i))) for i in range(1, 6)]
+        bad = asyncio.create_task(batcher.predict_encoded(*upload(6, "image 6.png: corrupt")))
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        return await asyncio.gather(first, *rest, bad)
+
+    out = asyncio.run(run())
+    assert [r[0]["y"] for r in out[:6]] == [3.0 * i for i in range(6)]
+    assert out[6][0]["error"] == "image 6.png: corrupt" and pd.isna(out[6][0]["y"])
+    assert model.calls == [1, 6]  # the first alone, the six that queued meanwhile together
 
 
 def test_rate_limiter_bucket():

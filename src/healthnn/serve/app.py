@@ -331,6 +331,58 @@ class Batcher:
                     fut.set_result(res)
 
 
+class EncodedBatcher(Batcher):
+    """The same micro-batching for uploads the task decoded in memory (images): each request
+    brings ``(rows, encoded inputs, errors)`` of one file; a batch concatenates them
+    (``Task.concat_inputs``) and runs the model once."""
+
+    async def predict_encoded(self, df: pd.DataFrame, inputs: Any,
+                              errors: dict[int, str]) -> list[dict[str, Any]]:
+        # one queue item per request; its "rows" are its file's rows
+        return await self.predict(("<encoded>",), [(df, inputs, errors)])
+
+    def _records(self, columns: tuple[str, ...], values: list[Any]) -> list[dict]:
+        frames, parts, errs = zip(*values, strict=True)
+        errors: dict[int, str] = {}
+        offset = 0
+        for frame, e in zip(frames, errs, strict=True):
+            errors.update({offset + i: msg for i, msg in e.items()})
+            offset += len(frame)
+        df = pd.concat(frames, ignore_index=True)
+        inputs = self.model.bundle.task.concat_inputs(list(parts))
+        records = self.model.predict_encoded(df, inputs, errors).to_dict("records")
+        # one record list per request (a request's file may hold several rows)
+        out, start = [], 0
+        for frame in frames:
+            out.append(records[start:start + len(frame)])
+            start += len(frame)
+        return out
+
+    async def _predict_group(self, columns: tuple[str, ...], group: list) -> None:
+        # each request's payload is one (df, inputs, errors) item; results are per request
+        flat = [(values, fut) for values, fut in group]
+        if len(flat) > 1:
+            try:
+                per_request = await run_in_threadpool(
+                    self._records, columns, [v[0] for v, _ in flat])
+            except Exception:  # noqa: BLE001 - retried one by one below
+                pass
+            else:
+                for (_, fut), recs in zip(flat, per_request, strict=True):
+                    if not fut.done():
+                        fut.set_result(recs)
+                return
+        for values, fut in flat:
+            try:
+                res = (await run_in_threadpool(self._records, columns, values))[0]
+            except Exception as exc:  # noqa: BLE001 - handed to the request's handler
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(res)
+
+
 # -- the app ---------------------------------------------------------------------------------
 def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
                limits: Limits | None = None, secret_key: bytes | None = None) -> FastAPI:
@@ -344,6 +396,7 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     bearer = HTTPBearer(auto_error=False, description="an API key from 'healthnn keys add'")
     deidentifiers: dict[str, Any] = {}
     batchers = {name: Batcher(m) for name, m in models.items()}
+    upload_batchers = {name: EncodedBatcher(m, max_rows=64) for name, m in models.items()}
     unpack_limit = int(limits.max_unpacked_mb * 2**20)
 
     app = FastAPI(
@@ -463,7 +516,15 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
         m = model_named(request, name)
         data = await file.read()
         input_hash(request, name.encode(), data)
-        out = await in_thread(_predict_upload, m, file.filename or "", data, unpack_limit)
+        filename = file.filename or ""
+        _check_upload(m, filename, data, unpack_limit)
+        # decoded in memory where the format allows (images), then predicted in one batch
+        # with the uploads that arrived meanwhile; other files go through a temporary file
+        got = await in_thread(m.bundle.task.encode_upload, _client_name(filename), data)
+        if got is not None:
+            records = await bounded(upload_batchers[m.name].predict_encoded(*got))
+            return _predict_response(m, records)
+        out = await in_thread(_predict_upload, m, filename, data, unpack_limit)
         return _predict_response(m, out.to_dict("records"))
 
     @app.post("/models/{name}/explain", response_model=ExplainResponse, responses=_ERRORS,
@@ -576,8 +637,14 @@ def _hide_tmp(text: str) -> str:
     return _UPLOAD_DIR.sub("", text)
 
 
-def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path,
-                  unpack_limit: int = 512 * 2**20) -> Path:
+def _client_name(filename: str) -> str:
+    """The uploaded file's own name (no folders), as messages about it show it."""
+    return Path(filename.replace("\\", "/")).name[:100] or "upload"
+
+
+def _check_upload(m: ServedModel, filename: str, data: bytes,
+                  unpack_limit: int = 512 * 2**20) -> str:
+    """The accepted suffix of an upload, or a 4xx saying what is wrong with it."""
     accept = m.schema.get("accept") or []
     if not m.schema.get("upload") or not accept:
         raise HTTPException(422, f"model '{m.name}' does not take file uploads; POST JSON rows "
@@ -591,6 +658,12 @@ def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path,
         raise HTTPException(422, "the uploaded file is empty")
     if suffix.endswith(".gz"):
         _check_gzip(data, unpack_limit)
+    return suffix
+
+
+def _saved_upload(m: ServedModel, filename: str, data: bytes, tmp: Path,
+                  unpack_limit: int = 512 * 2**20) -> Path:
+    suffix = _check_upload(m, filename, data, unpack_limit)
     stem = _SAFE.sub("_", Path(filename[: -len(suffix)]).name)[:60].strip("._") or "upload"
     path = tmp / f"{stem}{suffix}"
     path.write_bytes(data)

@@ -43,6 +43,14 @@ class ServedModel:
         cols = [c for c in out.columns if c not in df.columns or c == "error"]
         return out[cols]
 
+    def predict_encoded(self, df: pd.DataFrame, inputs: Any,
+                        errors: dict[int, str]) -> pd.DataFrame:
+        """:meth:`predict` for rows the task already encoded (see ``Task.encode_upload``)."""
+        runner = self.bundle if self.predictor is None else self.predictor
+        out = runner.predict_encoded(df, inputs, errors, file="request")
+        cols = [c for c in out.columns if c not in df.columns or c == "error"]
+        return out[cols]
+
     def explain(self, df: pd.DataFrame, file: Path | None = None,
                 target_class: str | None = None) -> list[dict[str, Any]]:
         """The task's explanation files for ``df``: images as base64, tables as rows."""

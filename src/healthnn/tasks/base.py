@@ -212,6 +212,19 @@ class Task:
         """
         return {"kind": "table", "column": None, "columns": [], "rows": True, "upload": False}
 
+    def encode_upload(self, name: str, data: bytes
+                      ) -> tuple[pd.DataFrame, Any, dict[int, str]] | None:
+        """A file uploaded to the server, decoded in memory: ``(rows, encoded inputs,
+        {row position: error})`` as :meth:`read_inputs` and :meth:`encode` would give for the
+        same file. None (the default): the server writes the upload to a temporary file and
+        reads it with those two."""
+        return None
+
+    def concat_inputs(self, parts: list[Any]) -> Any:
+        """Encoded inputs of several requests as one batch (the server predicts concurrent
+        requests together); the default concatenates tensors."""
+        return torch.cat(parts)
+
     # -- report (see healthnn.report) --------------------------------------------------------
     # Every hook has a default, so a task without them still gets Model Facts, the TRIPOD
     # checklist, metrics, Table 1 (counts and outcomes per split) and subgroup metrics.
