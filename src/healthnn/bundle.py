@@ -104,21 +104,29 @@ class Bundle:
         return self.predict_encoded(df, inputs, errors, file)
 
     def predict_encoded(self, df: pd.DataFrame, inputs: Any, errors: dict[int, str],
-                        file: str | Path = "<input>") -> pd.DataFrame:
+                        file: str | Path = "<input>", *, with_inputs: bool = True
+                        ) -> pd.DataFrame:
         """:meth:`predict` for rows already encoded by the task (``errors``: row position ->
-        why it could not be encoded), e.g. uploads decoded in memory by the server."""
+        why it could not be encoded), e.g. uploads decoded in memory by the server.
+        ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
         outputs = self.outputs(good_inputs)
         preds = self._member_sd(good_inputs, self.task.predictions(outputs))
         preds = self.with_conformal(outputs, preds)
-        clash = [c for c in [*preds.columns, "error"] if c in df.columns]
+        clash = [c for c in [*preds.columns, "error"] if c in df.columns] if with_inputs else []
         if clash:
             raise DataError(
                 f"the input already has column(s) {', '.join(clash)}",
                 file=str(file),
                 hint="rename or remove them; predict adds these columns",
             )
+        if not with_inputs:
+            if not good.all():
+                preds.index = np.flatnonzero(good)
+                preds = preds.reindex(range(len(df)))
+            preds["error"] = [errors.get(i, "") for i in range(len(df))] if errors else ""
+            return preds
         preds.index = np.flatnonzero(good)
         full = preds.reindex(range(len(df)))
         out = df.reset_index(drop=True).copy()
