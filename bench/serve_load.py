@@ -3,11 +3,14 @@ a table model and an image model, beside the model's in-process throughput.
 
     python bench/serve_load.py [--seconds 10] [--clients 1 8 32] [--runtimes torch onnx]
 
-The server is ``healthnn serve`` in its own process on 127.0.0.1 (uvicorn, one worker,
-SQLite audit log, no rate limit); the load generator is an asyncio HTTP/1.1 client with one
-keep-alive connection per simulated client, in this process. Both share the machine's cores,
-so on a 2-core machine the generator takes CPU from the server. Every response is checked
-(status 200 and a prediction without error); anything else counts as an error.
+The server is ``healthnn serve`` in its own process on 127.0.0.1 (uvicorn, ``--workers``
+processes, SQLite audit log, no rate limit). The load generator is ``wrk`` (C, Debian package
+``wrk``; ``--generator auto`` uses it when installed) or an asyncio HTTP/1.1 client in this
+process; both keep one keep-alive connection per simulated client and send the next request
+when the answer arrives (closed loop). Generator and server share the machine's cores; wrk
+takes far less CPU per request than the asyncio client (its CPU is reported). asyncio: every
+response is checked (status 200 and a prediction without error); wrk counts non-2xx answers,
+socket errors and timeouts, and a checked asyncio warm-up precedes each model.
 
 Models: a table classifier trained on the bundled UCI Cleveland heart data (`heart.toml`, 13
 predictors) and a small CNN trained on the bundled PneumoniaMNIST subset (`pneumonia.toml`,
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         if "skipped" in r:
             rows.append([r["runtime"], "-", "-", "-", "-", "not run: " + r["skipped"], "", "", "",
-                         "", "", ""])
+                         "", "", "", ""])
             continue
         lp = local[r["model"]]
         goal = ""
@@ -369,11 +372,12 @@ def main(argv: list[str] | None = None) -> None:
                      f"{r['server_cpu_ms_per_request']:.1f}",
                      f"{lp['predict_per_s']:.0f} / {lp['forward_per_s']:.0f}",
                      f"{r['throughput'] / lp['predict_per_s']:.2f}" + (f" ({goal})" if goal
-                                                                        else "")])
+                                                                        else ""),
+                     f"{r['load_average'][0]:.1f}" if r.get("load_average") else ""])
     table = markdown_table(["runtime", "workers", "generator", "model", "clients", "req/s", "p50 ms", "p99 ms", "errors",
                             "server CPU ms / request",
                             "in-process predict / forward per s (1 row)",
-                            "server / in-process predict"], rows)
+                            "server / in-process predict", "load avg (1 min)"], rows)
     print(table)
     print(f"\nGoal: table model p99 < {GOAL_P99_MS:g} ms at 32 clients with no errors. "
           f"Load average at the end: {load_average()}")
