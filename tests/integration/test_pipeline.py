@@ -107,6 +107,14 @@ def test_predict_reports_bad_rows_and_keeps_the_rest(tmp_path, table_csv):
     df.astype({"age": str}).to_parquet(tmp_path / "new.parquet")
     predict_file(tmp_path / "b", tmp_path / "new.parquet", tmp_path / "out.parquet")
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 10
+    # the conformal set is written beside each prediction; 'evaluate' checks its coverage on
+    # new labelled rows (the hand count from predictions.csv equals metrics.json)
+    assert out.loc[3, "set"] == "" and set(out.drop(index=3)["set"]) <= {"0", "1", "0|1"}
+    make_table(150, seed=9).to_csv(tmp_path / "ext.csv", index=False)
+    result = evaluate(tmp_path / "b", tmp_path / "ext.csv", tmp_path / "ev")
+    table = pd.read_csv(tmp_path / "ev" / "predictions.csv", keep_default_na=False, dtype=str)
+    hits = [o in s.split("|") for o, s in zip(table["outcome"], table["set"], strict=True)]
+    assert result.metrics["test"]["conformal_coverage"]["value"] == pytest.approx(np.mean(hits))
 
 
 def test_evaluate_on_new_labelled_data(tmp_path, table_csv):
