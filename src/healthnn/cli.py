@@ -708,6 +708,20 @@ def _print_summary(path: Path, metrics: dict) -> None:
         for name, m in list(metrics[split].items())[:6]:
             parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
         print(f"{split}: " + ", ".join(parts))
+        cov = metrics[split].get("conformal_coverage")
+        size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")
+        if cov and size:  # issue 10: split-conformal sets / intervals
+            what = "sets" if "conformal_set_size" in metrics[split] else "intervals"
+            try:  # the level; an encrypted bundle keeps it sealed
+                import json
+
+                alpha = json.loads((Path(path) / "conformal.json").read_text())["alpha"]
+                target = f"; target {1 - alpha:g}"
+            except (OSError, ValueError, KeyError, TypeError):
+                target = ""
+            print(f"uncertainty: conformal {what} held the outcome for {_num(cov['value'])} "
+                  f"[{_num(cov['ci_low'])}, {_num(cov['ci_high'])}] of {split} rows (mean "
+                  f"{'size' if what == 'sets' else 'width'} {_num(size['value'])}{target})")
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
     if (Path(path) / "report.html").is_file():
         print(f"report: {Path(path) / 'report.html'}")
