@@ -8,6 +8,7 @@
       task.json             fitted preprocessing and task state (classes, baseline hazard, ...)
       metrics.json          split -> metric -> {value, ci_low, ci_high}
       predictions_test.csv  test rows: id, observed outcome, predictions
+      conformal.json        split-conformal calibration (sets / intervals), when the task has one
       manifest.json         data fingerprints, split sizes, versions, seed, training history
 
 Nothing in a bundle is pickled: weights are safetensors, everything else is JSON or TOML, so
@@ -49,6 +50,7 @@ class Bundle:
     model: nn.Module
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    conformal: dict[str, Any] | None = None  # conformal.json: see healthnn.metrics.conformal
 
     @torch.no_grad()
     def outputs(self, inputs: Any, batch_size: int = 4096,
@@ -78,6 +80,20 @@ class Bundle:
             preds[f"{col}_sd"] = stacked.std(0, ddof=1)
         return preds
 
+    def with_conformal(self, outputs: torch.Tensor, preds: pd.DataFrame) -> pd.DataFrame:
+        """Add the conformal set (``set``) or interval (``lo``/``hi``) columns of the bundle's
+        calibration (none for bundles without ``conformal.json``)."""
+        if not self.conformal:
+            return preds
+        got = self.task.conformal_outputs(outputs)
+        if got is None:
+            return preds
+        from healthnn.metrics.conformal import conformal_columns
+
+        for col, values in conformal_columns(self.conformal, got[1]).items():
+            preds[col] = values
+        return preds
+
     def predict(self, df: pd.DataFrame, file: str | Path = "<input>") -> pd.DataFrame:
         """The input rows with prediction columns added and an ``error`` column.
 
@@ -88,17 +104,36 @@ class Bundle:
         every other row is predicted. A missing required column fails the whole call.
         """
         inputs, errors = self.task.encode(df, Path(file))
+        return self.predict_encoded(df, inputs, errors, file)
+
+    def predict_encoded(self, df: pd.DataFrame, inputs: Any, errors: dict[int, str],
+                        file: str | Path = "<input>", *, with_inputs: bool = True
+                        ) -> pd.DataFrame:
+        """:meth:`predict` for rows already encoded by the task (``errors``: row position ->
+        why it could not be encoded), e.g. uploads decoded in memory by the server.
+        ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
-        preds = self._member_sd(good_inputs, self.task.predictions(self.outputs(good_inputs)))
+        outputs = self.outputs(good_inputs)
+        preds = self._member_sd(good_inputs, self.task.predictions(outputs))
+        preds = self.with_conformal(outputs, preds)
         flags = self.task.row_flags(df).reset_index(drop=True)
-        clash = [c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
+        clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
+                 if with_inputs else [])
         if clash:
             raise DataError(
                 f"the input already has column(s) {', '.join(clash)}",
                 file=str(file),
                 hint="rename or remove them; predict adds these columns",
             )
+        if not with_inputs:
+            if not good.all():
+                preds.index = np.flatnonzero(good)
+                preds = preds.reindex(range(len(df)))
+            for col in flags.columns:
+                preds[col] = flags[col].to_numpy()
+            preds["error"] = [errors.get(i, "") for i in range(len(df))] if errors else ""
+            return preds
         preds.index = np.flatnonzero(good)
         full = preds.reindex(range(len(df)))
         out = df.reset_index(drop=True).copy()
@@ -133,6 +168,7 @@ def save_bundle(
     metrics: dict[str, Any],
     manifest: dict[str, Any],
     predictions: pd.DataFrame | None = None,
+    conformal: dict[str, Any] | None = None,
 ) -> Bundle:
     from safetensors.torch import save_file
 
@@ -148,6 +184,8 @@ def save_bundle(
     _write_json(path / "metrics.json", metrics)
     if predictions is not None:
         predictions.to_csv(path / "predictions_test.csv", index=False)
+    if conformal is not None:
+        _write_json(path / "conformal.json", conformal)
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -158,7 +196,7 @@ def save_bundle(
         **manifest,
     }
     _write_json(path / "manifest.json", manifest)
-    return Bundle(path, config, task, model.eval(), manifest, metrics)
+    return Bundle(path, config, task, model.eval(), manifest, metrics, conformal)
 
 
 def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
@@ -215,7 +253,11 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         metrics = _parse_json(read("metrics.json"), path / "metrics.json")
     except FileNotFoundError:
         metrics = {}
-    return Bundle(path, config, task, model, manifest, metrics)
+    try:
+        conformal = _parse_json(read("conformal.json"), path / "conformal.json")
+    except FileNotFoundError:
+        conformal = None
+    return Bundle(path, config, task, model, manifest, metrics, conformal)
 
 
 def _absolute_paths(config: Config) -> dict[str, Any]:

@@ -441,6 +441,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="seconds a request's model work may take")
     p.add_argument("--max-unpacked-mb", type=float, default=512.0,
                    help="largest size a gzip upload (.nii.gz) may unpack to")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes (default 1); they share the port, the audit log "
+                   "and the per-key rate limit")
     _key_arg(p)
 
 
@@ -449,6 +452,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise HealthnnError(f"--port {args.port} is not a port number (1-65535)")
+    if not 1 <= args.workers <= 64:
+        raise HealthnnError(f"--workers {args.workers}: give 1 to 64 processes",
+                            key="--workers", hint="about one per CPU core")
     if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
         raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
                             "--rate-limit >= 0")
@@ -457,7 +463,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     import os
 
     audit_db = args.audit_db or os.environ.get("HEALTHNN_AUDIT_DB") or "healthnn-audit.sqlite"
-    serve(args.bundles, host=args.host, port=args.port, keys_path=args.keys,
+    serve(args.bundles, host=args.host, port=args.port, workers=args.workers,
+          keys_path=args.keys,
           audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
                         timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))
@@ -706,6 +713,20 @@ def _print_summary(path: Path, metrics: dict) -> None:
         for name, m in list(metrics[split].items())[:6]:
             parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
         print(f"{split}: " + ", ".join(parts))
+        cov = metrics[split].get("conformal_coverage")
+        size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")
+        if cov and size:  # issue 10: split-conformal sets / intervals
+            what = "sets" if "conformal_set_size" in metrics[split] else "intervals"
+            try:  # the level; an encrypted bundle keeps it sealed
+                import json
+
+                alpha = json.loads((Path(path) / "conformal.json").read_text())["alpha"]
+                target = f"; target {1 - alpha:g}"
+            except (OSError, ValueError, KeyError, TypeError):
+                target = ""
+            print(f"uncertainty: conformal {what} held the outcome for {_num(cov['value'])} "
+                  f"[{_num(cov['ci_low'])}, {_num(cov['ci_high'])}] of {split} rows (mean "
+                  f"{'size' if what == 'sets' else 'width'} {_num(size['value'])}{target})")
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
     if (Path(path) / "report.html").is_file():
         print(f"report: {Path(path) / 'report.html'}")

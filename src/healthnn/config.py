@@ -100,7 +100,13 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """How metrics are computed and reported."""
+    """How metrics are computed and reported.
+
+    ``conformal_alpha``: split-conformal prediction sets (classification) and intervals
+    (regression) calibrated on the validation rows hold the true outcome for at least
+    ``1 - alpha`` of new rows (see :mod:`healthnn.metrics.conformal`); 0 turns them off.
+    ``conformal_method``: ``lac`` (smallest sets) or ``aps`` (adaptive sets), classification.
+    """
 
     threshold: float = 0.5
     bootstrap: int = 1000
@@ -109,6 +115,8 @@ class EvalConfig:
     # binary classification: a decision threshold chosen on the validation outputs by this rule
     # (healthnn.metrics.operating_point), saved in the bundle; predictions get a 'decision'
     operating_point: Literal["none", "prevalence", "min_se_ppv", "youden"] = "none"
+    conformal_alpha: float = 0.1
+    conformal_method: Literal["lac", "aps"] = "lac"
 
 
 @dataclass
@@ -367,6 +375,9 @@ def _check_ranges(c: Config) -> None:
         raise bad("eval.bootstrap", "must be zero (no intervals) or positive")
     if not 0.5 <= c.eval.ci < 1.0:
         raise bad("eval.ci", "must be between 0.5 and 1, e.g. 0.95")
+    if not 0.0 <= c.eval.conformal_alpha < 1.0:
+        raise bad("eval.conformal_alpha", "must be between 0 and 1, e.g. 0.1 (90% sets and "
+                  "intervals); 0 turns conformal prediction off")
     if c.eval.horizons is not None and any(h <= 0 for h in c.eval.horizons):
         raise bad("eval.horizons", "times must be positive")
     p = c.train.privacy

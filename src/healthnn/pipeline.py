@@ -212,6 +212,7 @@ def train(
 
     metrics: dict[str, Any] = {}
     predictions = None
+    conformal = None
     split_outputs: dict[str, torch.Tensor] = {}
     for split in ("val", "test"):
         outputs, _ = collect_outputs(model, task.batches(*encoded[split], shuffle=False,
@@ -220,12 +221,19 @@ def train(
         metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
         if split == "val":  # [eval] operating_point: chosen here, before any test output
             operating = task.fit_operating_point(outputs, frames["val"][1], frames["train"][1])
+        if split == "val":  # calibrated on rows the model was not fitted on
+            conformal = _fit_conformal(task, config, outputs, frames["val"][1])
         if split == "test":
+            if conformal is not None:  # empirical coverage on the test rows
+                metrics["test"].update(_conformal_metrics(task, conformal, outputs,
+                                                          frames["test"][1],
+                                                          seed=config.split.seed))
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
             ids.insert(0, "row", test_rows)
             preds = task.predictions(outputs)
             if len(members) > 1:  # ensemble spread: '<column>_sd' as in Bundle.predict
                 preds = _member_sd(task, members, encoded["test"], preds)
+            preds = _conformal_columns(task, conformal, outputs, preds)
             predictions = pd.concat([ids, task.label_frame(frames["test"][1]).reset_index(drop=True),
                                      preds], axis=1)
 
@@ -269,7 +277,7 @@ def train(
         "notes": notes,
     }
     bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
-                         manifest=manifest, predictions=predictions)
+                         manifest=manifest, predictions=predictions, conformal=conformal)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     for member in range(1, len(members)):
         (out / f"checkpoint_{member}.pt").unlink(missing_ok=True)
@@ -322,7 +330,10 @@ def evaluate(
     # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, data)},
                                          seed=b.config.split.seed))
-    preds = task.predictions(outputs)
+    if b.conformal and task.conformal_outputs(outputs[:0]) is not None:
+        metrics["test"].update(_conformal_metrics(task, b.conformal, outputs, y_good,
+                                                  seed=b.config.split.seed))
+    preds = b.with_conformal(outputs, task.predictions(outputs))
     preds.index = keep
     ids = task.row_ids(df).reset_index(drop=True)
     ids.insert(0, "row", np.arange(1, len(df) + 1))
@@ -436,6 +447,51 @@ def _operating_summary(task: Any, op: dict[str, Any], outputs: torch.Tensor,
     sens, ppv = test["sensitivity"], test["ppv"]
     test["min_se_ppv"] = float(np.nanmin([sens, ppv])) if test["tp"] + test["fp"] else float("nan")
     return {**op, "test": test}
+
+
+def _fit_conformal(task: Any, config: Config, outputs: torch.Tensor,
+                   y: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """Split-conformal calibration on the validation outputs (None: off, or not available
+    for this task)."""
+    from healthnn.metrics.conformal import fit_conformal
+
+    alpha = config.eval.conformal_alpha
+    got = task.conformal_outputs(outputs) if alpha > 0 else None
+    if got is None:
+        return None
+    kind, predicted, names = got
+    return fit_conformal(kind, predicted, task.conformal_targets(y), names, alpha=alpha,
+                         method=config.eval.conformal_method)
+
+
+def _conformal_metrics(task: Any, state: dict[str, Any], outputs: torch.Tensor,
+                       y: dict[str, np.ndarray], *, seed: int) -> dict[str, dict[str, float]]:
+    """Empirical coverage and mean set size (classes) or interval width on labelled rows,
+    with bootstrap intervals."""
+    from healthnn.metrics.conformal import conformal_coverage
+
+    kind, predicted, _ = task.conformal_outputs(outputs)
+    covered, size = conformal_coverage(state, predicted, task.conformal_targets(y))
+    keep = np.isfinite(covered)
+    if not keep.any():
+        return {}
+    size_name = "conformal_set_size" if kind == "classes" else "conformal_width"
+
+    def fn(c: np.ndarray, s: np.ndarray) -> dict[str, float]:
+        return {"conformal_coverage": float(c.mean()), size_name: float(s.mean())}
+
+    return task._bootstrap(fn, [covered[keep], size[keep]], seed=seed)
+
+
+def _conformal_columns(task: Any, state: dict[str, Any] | None, outputs: torch.Tensor,
+                       preds: pd.DataFrame) -> pd.DataFrame:
+    if state is None:
+        return preds
+    from healthnn.metrics.conformal import conformal_columns
+
+    for col, values in conformal_columns(state, task.conformal_outputs(outputs)[1]).items():
+        preds[col] = values
+    return preds
 
 
 def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -112,3 +113,55 @@ def test_serve_command_answers_and_stops(serve_bundles, api_keys, tmp_path):
         got = conn.execute("SELECT endpoint, key_name, status FROM audit_log "
                            "WHERE endpoint LIKE 'POST%'").fetchall()
     assert got == [("POST /models/{name}/predict", "lab-system", 200)]
+
+
+def test_serve_workers_share_the_rate_limit_and_the_audit_log(serve_bundles, api_keys,
+                                                               tmp_path):
+    """--workers 2: two processes on one port; one per-key limit across both; every request
+    in the one audit database after a graceful stop."""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthnn", "serve", str(serve_bundles["heart"]),
+         "--port", str(port), "--keys", str(api_keys.path), "--workers", "2",
+         "--rate-limit", "6", "--audit-db", str(tmp_path / "audit.sqlite")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(
+        iter(lambda: proc.stdout.readline().decode(), "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while sum("Application startup complete" in x for x in lines) < 2:  # both workers
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("".join(lines))
+            time.sleep(0.2)
+
+        def one(i: int) -> int:  # a new connection each time, spread over the workers
+            return httpx.post(f"{url}/models/heart/predict", timeout=60,
+                              json={"rows": [{"age": 40 + i, "sex": "F", "bmi": 25,
+                                              "smoker": "never"}]},
+                              headers={"Authorization": f"Bearer {api_keys.predict}"}
+                              ).status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(one, range(24)))
+        refill = int((time.monotonic() - started) / 10)  # 6 a minute: one token per 10 s
+        assert set(codes) <= {200, 429}
+        assert 6 <= codes.count(200) <= 6 + refill
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    out = "".join(lines)
+    assert proc.returncode == 0, out
+    assert "2 worker processes" in out and out.count("Started server process") == 2
+    with sqlite3.connect(tmp_path / "audit.sqlite") as conn:
+        got = conn.execute("SELECT status, count(*) FROM audit_log WHERE endpoint LIKE 'POST%' "
+                           "GROUP BY status ORDER BY status").fetchall()
+    assert dict(got) == {200: codes.count(200), 429: codes.count(429)}

@@ -16,8 +16,8 @@ from helpers import config_dict, make_table
 METRICS = {
     "classification": ["auroc", "auprc", "accuracy", "balanced_accuracy", "sensitivity",
                        "specificity", "ppv", "npv", "f1", "brier", "ece", "calibration_slope",
-                       "calibration_intercept"],
-    "regression": ["rmse", "mae", "r2"],
+                       "calibration_intercept", "conformal_coverage", "conformal_set_size"],
+    "regression": ["rmse", "mae", "r2", "conformal_coverage", "conformal_width"],
     "survival": ["c_index", "uno_c", "td_auc", "ibs"],
 }
 
@@ -62,6 +62,25 @@ def test_train_reload_predict(tmp_path, table_csv, task, model):
             assert (saved[col].astype(str).to_numpy() == redo[col].astype(str).to_numpy()).all()
         else:
             np.testing.assert_allclose(saved[col], redo[col].astype(float), rtol=1e-12)
+    # split-conformal uncertainty: calibrated on the validation rows, saved, reproduced
+    conformal = json.loads((tmp_path / "b" / "conformal.json").read_text()) \
+        if task != "survival" else None
+    if task == "classification":
+        assert conformal["kind"] == "classes" and conformal["alpha"] == 0.1
+        assert conformal["n_calibration"] == manifest["splits"]["val"]["rows"]
+        assert set(p1["set"]) <= {"0", "1", "0|1", ""}
+        assert (saved["set"].fillna("").astype(str).to_numpy()
+                == redo["set"].astype(str).to_numpy()).all()
+    elif task == "regression":
+        q = conformal["qhat"][0]
+        np.testing.assert_allclose(p1["hi"] - p1["prediction"], q)
+        np.testing.assert_allclose(p1["prediction"] - p1["lo"], q)
+        np.testing.assert_allclose(saved["lo"], redo["lo"].astype(float), rtol=1e-12)
+        inside = (saved["los"] >= saved["lo"]) & (saved["los"] <= saved["hi"])
+        assert metrics["test"]["conformal_coverage"]["value"] == pytest.approx(inside.mean())
+    else:
+        assert not (tmp_path / "b" / "conformal.json").exists()  # no simple valid choice
+        assert not {"set", "lo", "hi"} & set(p1.columns)
     if task == "survival":
         surv = [c for c in saved.columns if c.startswith("surv_")]
         assert len(surv) == 3
@@ -88,6 +107,14 @@ def test_predict_reports_bad_rows_and_keeps_the_rest(tmp_path, table_csv):
     df.astype({"age": str}).to_parquet(tmp_path / "new.parquet")
     predict_file(tmp_path / "b", tmp_path / "new.parquet", tmp_path / "out.parquet")
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 10
+    # the conformal set is written beside each prediction; 'evaluate' checks its coverage on
+    # new labelled rows (the hand count from predictions.csv equals metrics.json)
+    assert out.loc[3, "set"] == "" and set(out.drop(index=3)["set"]) <= {"0", "1", "0|1"}
+    make_table(150, seed=9).to_csv(tmp_path / "ext.csv", index=False)
+    result = evaluate(tmp_path / "b", tmp_path / "ext.csv", tmp_path / "ev")
+    table = pd.read_csv(tmp_path / "ev" / "predictions.csv", keep_default_na=False, dtype=str)
+    hits = [o in s.split("|") for o, s in zip(table["outcome"], table["set"], strict=True)]
+    assert result.metrics["test"]["conformal_coverage"]["value"] == pytest.approx(np.mean(hits))
 
 
 def test_evaluate_on_new_labelled_data(tmp_path, table_csv):

@@ -272,6 +272,48 @@ def test_audit_log_in_postgresql(serve_bundles, api_keys, postgres_url):
     assert rows[1][3] == 401 and rows[1][4] == "unauthorized"
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_every_request_of_a_burst_is_audited(serve_bundles, api_keys, tmp_path, request, db):
+    """The audit log is written by a background thread in batches; a burst of concurrent
+    requests is recorded in full once the server stops (the log is flushed on close)."""
+    import asyncio
+
+    from serve_fixtures import start_server
+
+    from healthnn.serve import build_app
+    from healthnn.serve.app import Limits
+
+    target = (request.getfixturevalue("postgres_url") if db == "postgresql"
+              else tmp_path / "audit.sqlite")
+    app = build_app([serve_bundles["heart"]], keys_path=api_keys.path, audit_db=target,
+                    limits=Limits(rate_per_minute=0))
+    before = len(app.state.audit.rows())
+    running = start_server(app)
+    n = 150
+
+    async def fire() -> list[int]:
+        async with httpx.AsyncClient(base_url=running.url, timeout=60,
+                                     headers=auth(api_keys.full)) as c:
+            rs = await asyncio.gather(*(c.post("/models/heart/predict",
+                                               json={"rows": [{**ROW, "age": 20 + i % 60}]})
+                                        for i in range(n)))
+            return [r.status_code for r in rs]
+
+    try:
+        codes = asyncio.run(fire())
+    finally:
+        running.stop()  # closes the log: waits for the queue
+    assert codes == [200] * n
+    from healthnn.serve.audit import open_audit_log
+
+    log = open_audit_log(target)  # a new connection: what was committed
+    rows = log.rows()[before:]
+    log.close()
+    posted = [r for r in rows if r["endpoint"] == "POST /models/{name}/predict"]
+    assert len(posted) == n and all(r["status"] == 200 for r in posted)
+    assert len({r["input_hash"] for r in posted}) == 60  # 60 distinct inputs
+
+
 def test_concurrent_requests_are_batched_without_mixing_them(client, api_keys, server):
     """Rows of concurrent requests are predicted together; each request still gets exactly
     its own rows, and a bad request's error reaches only that request."""

@@ -43,8 +43,14 @@ def test_clinician_page_end_to_end(server, api_keys, tmp_path):
         page.wait("document.getElementById('prediction-table')")
         text = page.js("document.getElementById('result').innerText")
         assert "prob_1" in text and "prediction" in text
-        assert "Single model" in page.js("document.getElementById('uncertainty-note')"
-                                         ".textContent")
+        # the conformal prediction set sits beside the predicted class, and is explained
+        shown = page.js("Array.from(document.querySelectorAll('#prediction-table tr'))"
+                        ".map(r => Array.from(r.cells).map(c => c.textContent))")
+        pred_row = next(r for r in shown if r[0] == "prediction")
+        assert pred_row[2].startswith("90% set: {") and pred_row[1] in pred_row[2]
+        assert not any(r[0] == "set" for r in shown)  # not listed as an output of its own
+        note = page.js("document.getElementById('uncertainty-note').textContent")
+        assert "split-conformal" in note and "Single model" in note
         page.js("document.getElementById('explain-button').click()")
         page.wait("document.querySelectorAll('#contributions .bar-row').length === 4")
         assert "Contributions to prob_1" in page.js(
@@ -75,6 +81,11 @@ def test_clinician_page_end_to_end(server, api_keys, tmp_path):
         page.js("document.getElementById('predict-button').click()")
         page.wait("document.getElementById('prediction-table')")
         assert "pred_logS" in page.js("document.getElementById('result').innerText")
+        shown = page.js("Array.from(document.querySelectorAll('#prediction-table tr'))"
+                        ".map(r => Array.from(r.cells).map(c => c.textContent))")
+        logs = next(r for r in shown if r[0] == "pred_logS")
+        lo, hi = (float(x) for x in logs[2].split("interval: [")[1].rstrip("]").split(", "))
+        assert lo < float(logs[1]) < hi
         page.js("document.getElementById('explain-button').click()")
         page.wait("document.querySelector('#explanation img[alt$=\".svg\"]')")
         page.wait("document.querySelector('#explanation img').naturalWidth > 0")

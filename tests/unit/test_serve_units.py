@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from healthnn.errors import DataError
-from healthnn.serve.app import Batcher, RateLimiter
+from healthnn.serve.app import Batcher, EncodedBatcher, RateLimiter, SharedRateLimiter
 from healthnn.serve.keys import KeyStore
 
 
@@ -52,6 +52,55 @@ def test_batcher_batches_queued_requests_and_keeps_them_apart():
     assert model.calls == [1, 10, 1]
 
 
+class EncodedRecorder:
+    """A served-model stand-in for uploads decoded in memory: inputs are tensors, the
+    prediction is 3 * x; rows with an encoding error are not predicted."""
+
+    class bundle:  # noqa: N801 - the attribute path EncodedBatcher uses
+        class task:  # noqa: N801
+            @staticmethod
+            def concat_inputs(parts):
+                import torch
+
+                return torch.cat(parts)
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+
+    def predict_encoded(self, df, inputs, errors):
+        self.gate.wait(5)
+        self.calls.append(len(df))
+        assert len(inputs) == len(df)
+        y = [None if i in errors else float(inputs[i]) * 3 for i in range(len(df))]
+        return pd.DataFrame({"y": y, "error": [errors.get(i, "") for i in range(len(df))]})
+
+
+def test_uploads_decoded_in_memory_are_batched_and_kept_apart():
+    import torch
+
+    model = EncodedRecorder()
+    batcher = EncodedBatcher(model)
+
+    def upload(i: int, error: str | None = None):
+        return (pd.DataFrame({"path": [f"{i}.png"]}), torch.tensor([float(i)]),
+                {0: error} if error else {})
+
+    async def run():
+        first = asyncio.create_task(batcher.predict_encoded(*upload(0)))
+        await asyncio.sleep(0.05)  # running, held by the gate
+        rest = [asyncio.create_task(batcher.predict_encoded(*upload(i))) for i in range(1, 6)]
+        bad = asyncio.create_task(batcher.predict_encoded(*upload(6, "image 6.png: corrupt")))
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        return await asyncio.gather(first, *rest, bad)
+
+    out = asyncio.run(run())
+    assert [r[0]["y"] for r in out[:6]] == [3.0 * i for i in range(6)]
+    assert out[6][0]["error"] == "image 6.png: corrupt" and pd.isna(out[6][0]["y"])
+    assert model.calls == [1, 6]  # the first alone, the six that queued meanwhile together
+
+
 def test_rate_limiter_bucket():
     lim = RateLimiter(per_minute=2)
     assert lim.take("a") == 0 and lim.take("a") == 0
@@ -59,6 +108,21 @@ def test_rate_limiter_bucket():
     assert 0 < wait <= 30
     assert lim.take("b") == 0  # per key
     assert RateLimiter(0).take("a") == 0  # 0: no limit
+
+
+def test_shared_rate_limiter_is_one_bucket_for_every_process(tmp_path):
+    """Two limiters on one file (as two worker processes have: separate descriptors, so the
+    flock excludes them from each other) share each key's tokens."""
+    a = SharedRateLimiter(4, tmp_path / "rate")
+    b = SharedRateLimiter(4, tmp_path / "rate")
+    waits = [lim.take("ward") for lim in (a, b, a, b, a, b)]
+    assert waits[:4] == [0.0] * 4 and all(w > 0 for w in waits[4:])
+    assert a.take("lab") == 0.0 and b.take("lab") == 0.0  # another key: its own bucket
+    assert SharedRateLimiter(0, tmp_path / "rate").take("ward") == 0.0  # 0: no limit
+    # many keys: open addressing keeps them apart
+    c = SharedRateLimiter(1, tmp_path / "rate2")
+    assert all(c.take(f"k{i}") == 0.0 for i in range(300))
+    assert all(c.take(f"k{i}") > 0 for i in range(300))
 
 
 def test_key_file_holds_no_key_and_bad_file_is_a_clear_error(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from healthnn.errors import DataError
 
-__all__ = ["ImageError", "load_image", "IMAGE_SUFFIXES", "image_files", "is_image_file",
+__all__ = ["ImageError", "load_image", "load_image_bytes", "IMAGE_SUFFIXES", "image_files", "is_image_file",
            "resize", "to_channels", "augment_batch", "Augment"]
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
@@ -94,6 +95,29 @@ def load_image(path: str | Path, *, nifti_slice: int | None = None,
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def load_image_bytes(data: bytes, name: str, *, window: list[float] | None = None,
+                     dicom_frame: int | None = None) -> np.ndarray | None:
+    """Decode an image held in memory (an upload), as :func:`load_image` would decode the
+    same bytes from a file named ``name``; ``None`` for formats read only from files
+    (NIfTI), which the caller then writes to a temporary file."""
+    import io
+
+    suffix = _suffix(Path(name))
+    if suffix not in PIL_SUFFIXES and suffix not in DICOM_SUFFIXES:
+        return None
+    if not data:
+        raise ImageError("image file is empty (0 bytes)", file=name,
+                         hint="re-export or remove it")
+    buf = io.BytesIO(data)
+    arr = (_read_dicom(buf, window, dicom_frame, name=name) if suffix in DICOM_SUFFIXES
+           else _read_pil(buf, name=name))
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if not np.isfinite(arr).all():
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 def _has_dicom_magic(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(132)
@@ -106,7 +130,7 @@ def _minmax(a: np.ndarray) -> np.ndarray:
     return np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _read_pil(path: Any, name: str | None = None) -> np.ndarray:
     Image = _need("PIL.Image")
     try:
         with Image.open(path) as img:
@@ -132,19 +156,22 @@ def _read_pil(path: Path) -> np.ndarray:
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ...
         raise ImageError(f"cannot decode image ({_reason(exc)}); the file is corrupt, truncated "
-                         "or not an image", file=str(path), hint="re-export or remove it") from None
+                         "or not an image", file=name or str(path),
+                         hint="re-export or remove it") from None
 
 
-def _read_dicom(path: Path, window: list[float] | None, frame: int | None = None) -> np.ndarray:
+def _read_dicom(path: Any, window: list[float] | None, frame: int | None = None,
+                name: str | None = None) -> np.ndarray:
     pydicom = _need("pydicom")
+    label = name or str(path)
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:
         raise ImageError(f"cannot read DICOM ({_reason(exc)}); the file is corrupt, truncated or "
-                         "not DICOM", file=str(path), hint="re-export or remove it") from None
+                         "not DICOM", file=label, hint="re-export or remove it") from None
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise ImageError("DICOM file has no pixel data (a waveform, report or other non-image "
-                         "object)", file=str(path), hint="remove it from the image list")
+                         "object)", file=label, hint="remove it from the image list")
     try:
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     except (TypeError, ValueError):
@@ -154,7 +181,7 @@ def _read_dicom(path: Path, window: list[float] | None, frame: int | None = None
         k = frames // 2 if frame is None else frame
         if not -frames <= k < frames:
             raise ImageError(f"frame {k} is outside this multi-frame DICOM's {frames} frames",
-                             file=str(path), hint="set [data] dicom_frame")
+                             file=label, hint="set [data] dicom_frame")
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
@@ -184,7 +211,7 @@ def _read_dicom(path: Path, window: list[float] | None, frame: int | None = None
         raise
     except Exception as exc:
         raise ImageError(f"cannot decode DICOM pixel data ({_reason(exc)}); the file may be "
-                         "truncated or use an unsupported compression", file=str(path),
+                         "truncated or use an unsupported compression", file=label,
                          hint="re-export it uncompressed, or remove it") from None
 
 

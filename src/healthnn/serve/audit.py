@@ -138,7 +138,9 @@ class SQLiteAuditLog(AuditLog):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False)
+            # timeout: with --workers N several processes append to one WAL database; a
+            # writer waits for another's commit instead of failing
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("CREATE TABLE IF NOT EXISTS audit_log ("

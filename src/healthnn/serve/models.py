@@ -39,9 +39,25 @@ class ServedModel:
     def predict(self, df: pd.DataFrame, file: Path | None = None) -> pd.DataFrame:
         """Prediction columns (and ``error``) for each row of ``df``."""
         runner = self.bundle if self.predictor is None else self.predictor
-        out = runner.predict(df, file=file or "request")
+        f = Path(file or "request")
+        if hasattr(runner, "predict_encoded"):  # a Bundle: no copy of the input columns
+            inputs, errors = runner.task.encode(df, f)
+            return runner.predict_encoded(df, inputs, errors, f, with_inputs=False)
+        out = runner.predict(df, file=f)
         cols = [c for c in out.columns if c not in df.columns or c == "error"]
         return out[cols]
+
+    @property
+    def takes_encoded(self) -> bool:
+        """Whether :meth:`predict_encoded` works (the runner is a Bundle)."""
+        return hasattr(self.bundle if self.predictor is None else self.predictor,
+                       "predict_encoded")
+
+    def predict_encoded(self, df: pd.DataFrame, inputs: Any,
+                        errors: dict[int, str]) -> pd.DataFrame:
+        """:meth:`predict` for rows the task already encoded (see ``Task.encode_upload``)."""
+        runner = self.bundle if self.predictor is None else self.predictor
+        return runner.predict_encoded(df, inputs, errors, "request", with_inputs=False)
 
     def explain(self, df: pd.DataFrame, file: Path | None = None,
                 target_class: str | None = None) -> list[dict[str, Any]]:

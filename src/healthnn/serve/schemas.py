@@ -54,6 +54,9 @@ class ModelInfo(BaseModel):
     input: InputSchema
     metrics: dict[str, float | None] = Field(
         default_factory=dict, description="test-set metrics from training (point estimates)")
+    conformal_level: float | None = Field(
+        None, description="level of the prediction sets / intervals (see PredictResponse); "
+        "their coverage on the test rows is metrics.conformal_coverage")
 
 
 class ModelList(BaseModel):
@@ -68,7 +71,9 @@ class PredictRequest(_Strict):
 class PredictionRow(BaseModel):
     row: int = Field(description="1-based position in the request")
     values: dict[str, float | str | None] = Field(
-        description="prediction columns; '<column>_sd' is the spread across ensemble members")
+        description="prediction columns; '<column>_sd' is the spread across ensemble members; "
+        "'set' (classes joined by '|') or 'lo'/'hi' ('lo_<target>'/'hi_<target>') is the "
+        "split-conformal prediction set or interval at conformal_level (null bound: unbounded)")
     error: str = Field("", description="why this row could not be predicted ('' if it was)")
 
 
@@ -77,6 +82,10 @@ class PredictResponse(BaseModel):
     version: str
     rows: list[PredictionRow]
     n_errors: int
+    conformal_level: float | None = Field(
+        None, description="1 - alpha: the share of patients whose true outcome the 'set' or "
+        "'lo'/'hi' columns hold (split-conformal, calibrated on validation rows); null when "
+        "the model has no conformal calibration")
 
 
 class ExplainRequest(_Strict):

@@ -201,6 +201,19 @@ class Task:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
 
+    # -- uncertainty (see healthnn.metrics.conformal) -------------------------------------------
+    def conformal_outputs(self, outputs: torch.Tensor
+                          ) -> tuple[str, np.ndarray, list[str]] | None:
+        """What split-conformal prediction calibrates: ``("classes", probabilities (n, K),
+        class names)`` or ``("values", predictions (n, T), target names)``. None (the
+        default): the task gives no conformal sets or intervals."""
+        return None
+
+    def conformal_targets(self, y: Labels) -> np.ndarray:
+        """The observed outcomes that match :meth:`conformal_outputs`: class codes ``(n,)``
+        (-1: unknown) or values ``(n, T)`` (NaN: not observed)."""
+        raise NotImplementedError
+
     # -- serving (see healthnn.serve) ---------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         """What one prediction input is, for the server's model list and its web page.
@@ -214,6 +227,19 @@ class Task:
         right for any task that predicts from a DataFrame.
         """
         return {"kind": "table", "column": None, "columns": [], "rows": True, "upload": False}
+
+    def encode_upload(self, name: str, data: bytes
+                      ) -> tuple[pd.DataFrame, Any, dict[int, str]] | None:
+        """A file uploaded to the server, decoded in memory: ``(rows, encoded inputs,
+        {row position: error})`` as :meth:`read_inputs` and :meth:`encode` would give for the
+        same file. None (the default): the server writes the upload to a temporary file and
+        reads it with those two."""
+        return None
+
+    def concat_inputs(self, parts: list[Any]) -> Any:
+        """Encoded inputs of several requests as one batch (the server predicts concurrent
+        requests together); the default concatenates tensors."""
+        return torch.cat(parts)
 
     # -- report (see healthnn.report) --------------------------------------------------------
     # Every hook has a default, so a task without them still gets Model Facts, the TRIPOD

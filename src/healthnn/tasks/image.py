@@ -421,6 +421,30 @@ class ImageClassificationTask(ClassificationTask):
     def subset(self, inputs: ImageInputs, index: np.ndarray) -> ImageInputs:
         return inputs.subset(index)
 
+    # -- serving -------------------------------------------------------------------------------
+    def encode_upload(self, name: str, data: bytes
+                      ) -> tuple[pd.DataFrame, ImageInputs, dict[int, str]] | None:
+        """PNG, JPEG, ... and DICOM uploads are decoded from memory (no temporary file);
+        NIfTI is read from a file (None)."""
+        from healthnn.data.images import load_image_bytes
+
+        d = self.config.data
+        df = pd.DataFrame({d.path: [name]})
+        try:
+            arr = load_image_bytes(data, name, window=d.window, dicom_frame=d.dicom_frame)
+            if arr is None:
+                return None
+            image, errors = resize(to_channels(arr, self.channels_), self.size).to(
+                torch.float16), {}
+        except DataError as exc:
+            c, (h, w) = self.channels_, self.size
+            image, errors = torch.zeros((c, h, w), dtype=torch.float16), {0: _row_error(exc, name)}
+        return df, ImageInputs(image[None], [name], None), errors
+
+    def concat_inputs(self, parts: list[ImageInputs]) -> ImageInputs:
+        return ImageInputs(torch.cat([p.images for p in parts]),
+                           [s for p in parts for s in p.sources], None)
+
     def batches(self, inputs: ImageInputs, targets: dict[str, torch.Tensor], *, shuffle: bool,
                 generator: torch.Generator | None = None, batch_size: int | None = None):
         d = self.config.data

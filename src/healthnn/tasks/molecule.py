@@ -343,6 +343,15 @@ class MoleculePropertyTask(Task):
             return torch.sigmoid(o).numpy()
         return o.numpy() * np.asarray(self.y_std_) + np.asarray(self.y_mean_)
 
+    def conformal_outputs(self, outputs):
+        # binary targets: no conformal sets yet (each label would need its own calibration)
+        if self.kind_ == "binary":
+            return None
+        return "values", self.values(outputs), list(self.targets)
+
+    def conformal_targets(self, y: Labels) -> np.ndarray:
+        return np.column_stack([np.asarray(y[t], dtype=float) for t in self.targets])
+
     def _observed(self, targets: dict[str, torch.Tensor]) -> np.ndarray:
         return targets["y"].double().numpy() * np.asarray(self.y_std_) + np.asarray(self.y_mean_)
 

@@ -406,6 +406,12 @@ class ClassificationTask(TableTask):
     def class_probabilities(self, outputs, y):
         return self.codes(y), self.probabilities(outputs), list(self.classes_)
 
+    def conformal_outputs(self, outputs):
+        return "classes", self.probabilities(outputs), list(self.classes_)
+
+    def conformal_targets(self, y: Labels) -> np.ndarray:
+        return self.codes(y)
+
     def report_facts(self) -> dict[str, Any]:
         col = self.config.data.target
         if len(self.classes_) == 2:
@@ -470,6 +476,12 @@ class RegressionTask(TableTask):
 
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
         return pd.DataFrame({"prediction": self.values(outputs)})
+
+    def conformal_outputs(self, outputs):
+        return "values", self.values(outputs)[:, None], [self.config.data.target]
+
+    def conformal_targets(self, y: Labels) -> np.ndarray:
+        return np.asarray(y[self.config.data.target], dtype=float)[:, None]
 
     def score(self, outputs, targets):
         from healthnn.metrics import regression_metrics

@@ -425,6 +425,10 @@ class TextClassificationTask(ClassificationTask):
     def class_probabilities(self, outputs, y):
         return None if self.multilabel else super().class_probabilities(outputs, y)
 
+    def conformal_outputs(self, outputs):
+        # multi-label: no conformal sets (one set per label would need its own calibration)
+        return None if self.multilabel else super().conformal_outputs(outputs)
+
     def baseline_probabilities(self, df: pd.DataFrame) -> np.ndarray | None:
         """Class (or label) probabilities of the TF-IDF baseline (saved in the bundle) for the
         texts of ``df``; None when the bundle has no baseline (``[data] baseline = false``)."""

@@ -143,20 +143,39 @@ function showPrediction(body) {
   const t = el("table", { id: "prediction-table" });
   t.appendChild(el("tr")).append(el("th", {}, "output"), el("th", {}, "value"), el("th", {}, "uncertainty"));
   const vals = r.values;
-  let sds = 0;
+  const level = body.conformal_level ? Math.round(body.conformal_level * 100) + "%" : "";
+  const fmt = (v) => (typeof v === "number" ? v.toFixed(4) : v === null ? "unbounded" : String(v));
+  const isConformal = (k) => k === "set" || k === "lo" || k === "hi" || k.startsWith("lo_") || k.startsWith("hi_");
+  // which output each conformal column belongs to: 'set' to the predicted class, 'lo'/'hi'
+  // to the one predicted value, 'lo_<t>'/'hi_<t>' to 'pred_<t>'
+  const firstValue = Object.keys(vals).find((k) => k === "prediction" || k.startsWith("pred_"));
+  let sds = 0, conformal = 0;
   for (const [k, v] of Object.entries(vals)) {
-    if (k.endsWith("_sd")) continue;
+    if (k.endsWith("_sd") || isConformal(k)) continue;
+    const notes = [];
     const sd = vals[k + "_sd"];
-    if (sd !== undefined && sd !== null) sds += 1;
+    if (sd !== undefined && sd !== null) { sds += 1; notes.push("± " + sd.toFixed(4)); }
+    if (k === "prediction" && "set" in vals) {
+      conformal += 1;
+      notes.push(`${level} set: {${vals.set ? vals.set.split("|").join(", ") : "no class"}}`);
+    }
+    const t2 = k.startsWith("pred_") ? k.slice(5) : null;
+    const lo = t2 !== null && ("lo_" + t2) in vals ? vals["lo_" + t2] : k === firstValue && "lo" in vals ? vals.lo : undefined;
+    const hi = t2 !== null && ("hi_" + t2) in vals ? vals["hi_" + t2] : k === firstValue && "hi" in vals ? vals.hi : undefined;
+    if (lo !== undefined) {
+      conformal += 1;
+      notes.push(`${level} interval: [${fmt(lo)}, ${fmt(hi)}]`);
+    }
     const tr = el("tr");
-    tr.append(el("td", {}, k), el("td", {}, typeof v === "number" ? v.toFixed(4) : String(v)),
-      el("td", {}, sd === undefined || sd === null ? "" : "± " + sd.toFixed(4)));
+    tr.append(el("td", {}, k), el("td", {}, fmt(v)), el("td", { class: "uncertainty" }, notes.join("; ")));
     t.appendChild(tr);
   }
   out.appendChild(t);
-  out.appendChild(el("p", { class: "muted", id: "uncertainty-note" }, sds
-    ? "± is the standard deviation across the ensemble's members."
-    : "Single model: probabilities express the uncertainty; train with [train] ensemble > 1 for a spread across models."));
+  const said = [];
+  if (conformal) said.push(`The ${level} set or interval is split-conformal: calibrated on validation patients, it holds the true outcome for at least ${level} of patients like them (on average over patients, not a guarantee for each one).`);
+  if (sds) said.push("± is the standard deviation across the ensemble's members.");
+  else said.push("Single model: train with [train] ensemble > 1 for a spread across models too.");
+  out.appendChild(el("p", { class: "muted", id: "uncertainty-note" }, said.join(" ")));
   out.appendChild(el("p", { class: "muted" }, `model ${body.model}, version ${body.version}`));
 }
 
