@@ -55,7 +55,8 @@ def serve(dirs: list[Path], *, host: str = "127.0.0.1", port: int = 8000, worker
     app = build_app(dirs, **kwargs)
     _settle()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                    ws="none")  # no websocket routes: nothing to load
     finally:
         app.state.audit.close()  # every queued audit record is written before exit
 
@@ -158,7 +159,7 @@ def _worker(sock: Any, dirs: list[Path], kwargs: dict[str, Any]) -> None:
         print(f"healthnn serve: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
     _settle()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=False, ws="none"))
     try:
         server.run(sockets=[sock])
     finally:
