@@ -48,7 +48,7 @@ PHI = [
     ("RT Bobby changed the trach ties.", ["Bobby"], "NAME"),
     ("Team: Dr. Castellano/Brightwater.", ["Castellano", "Brightwater"], "NAME"),
     # names before a credential: double-barrelled, O'Keefe, initials alone on a signature line
-    ("Resp- 1930- Brandt-Kessler MD placed a chest tube.", ["Brandt", "Kessler"], "NAME"),
+    ("Resp- 1930- Brandt-Tolliver MD placed a chest tube.", ["Brandt", "Tolliver"], "NAME"),
     ("2u ffp given. nora o'keefe np aware.", ["nora", "o'keefe"], "NAME"),
     ("Pt comfortable overnight.\nLMW RN\n", ["LMW"], "NAME"),
     ("Pt comfortable overnight.\n- DPK, RN", ["DPK"], "NAME"),
@@ -57,7 +57,7 @@ PHI = [
     ("TRANSFER WEXCOMBE 2.\n", ["WEXCOMBE"], "HOSPITAL"),
     ("Transferred from Sinai at 0300.", ["Sinai"], "HOSPITAL"),
     ("Transferred from an OSH (Peninsula Regional).", ["Peninsula"], "HOSPITAL"),
-    ("brought to Dexter Holloway EW after the fall.", ["Dexter Holloway"], "HOSPITAL"),
+    ("brought to Corbin Holloway EW after the fall.", ["Corbin Holloway"], "HOSPITAL"),
     ("son drove back to grand rapids today.", ["grand rapids"], "CITY"),
     ("social: lives alone in Annapolis, niece nearby.", ["Annapolis"], "CITY"),
     ("cousin from Cedar Falls, IA.\nwill visit sat", ["Cedar Falls"], "CITY"),
@@ -154,14 +154,14 @@ def test_site_list_roster_and_wards(tmp_path):
 
     site = tmp_path / "site.tsv"
     site.write_text("# staff roster and our sites\nNAME\tMargaret Okafor\nNAME\tOkafor\n"
-                    "HOSPITAL\tQuartermain\nHOSPITAL\tGH\n", encoding="utf-8")
+                    "HOSPITAL\tWexcombe\nHOSPITAL\tNWH\n", encoding="utf-8")
     terms = load_terms(site)
-    assert terms == {"NAME": ["Margaret Okafor", "Okafor"], "HOSPITAL": ["Quartermain", "GH"]}
-    text = "okafor in to see pt, moved to quartermain; f/u at GH. Foley draining."
+    assert terms == {"NAME": ["Margaret Okafor", "Okafor"], "HOSPITAL": ["Wexcombe", "NWH"]}
+    text = "okafor in to see pt, moved to wexcombe; f/u at NWH. Foley draining."
     plain = {text[s.start:s.end] for s in Deidentifier().find(text)}
     assert "okafor" not in plain  # no rule can know this lower-case surname
     found = {text[s.start:s.end]: s.label for s in Deidentifier(terms=terms).find(text)}
-    assert found == {"okafor": "NAME", "quartermain": "HOSPITAL", "GH": "HOSPITAL"}
+    assert found == {"okafor": "NAME", "wexcombe": "HOSPITAL", "NWH": "HOSPITAL"}
     # consistent surrogates for roster names too
     d = Deidentifier("surrogate", key=KEY, terms=terms)
     a, _ = d.deidentify("okafor aware.", patient="p1")

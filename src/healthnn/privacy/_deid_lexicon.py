@@ -117,7 +117,7 @@ NAME_CUES = {
     "seen", "evaluated", "aware", "updated", "told", "visited", "with", "from", "contacted",
     "signed", "cc", "dictated", "attending", "covering", "name", "named", "is", "to",
 }
-# Credentials written after a name ("Marie Munroe, RN").
+# Credentials written after a name ("Marie Okonjo, RN").
 CREDENTIALS = {
     "rn", "md", "np", "pa", "pa-c", "rrt", "rt", "crt", "lpn", "cna", "msw", "licsw", "lcsw",
     "phd", "do", "pharmd", "mph", "bsn", "msn", "ccrn", "rph", "dpt", "ot", "otr", "slp", "sn",

@@ -540,7 +540,7 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                 and len(toks[k - 1][2]) > 2 and note.capitalised(k - 1) and toks[i][2][:1].isupper() \
                 and toks[k - 1][2].lower() not in _CLINICAL_ONLY and toks[k - 1][2].lower() not in CLINICAL_KEEP \
                 and (note.case != "mixed" or toks[k - 1][2][0].isupper()):
-            i = k - 1  # a double-barrelled surname: "Brandt-Kessler MD"
+            i = k - 1  # a double-barrelled surname: "Brandt-Tolliver MD"
             continue
         if k >= 0 and toks[k][2][0].isalpha() and joinable(k, i):
             lw = toks[k][2].lower()
@@ -651,7 +651,7 @@ def _title_target(note: _Note, i: int) -> bool:
         nxt = note.tokens[i + 1] if i + 1 < len(note.tokens) else None
         if w.isupper() and nxt is not None and nxt[2][0].isupper() and len(nxt[2]) > 2 \
                 and _gap(note, i, i + 1) == " " and (nxt[2].lower() not in lex.common or lex.is_name_word(nxt[2].lower())):
-            return True  # "Dr B Muse"
+            return True  # "Dr B Castellano"
         return _name_like(note, i, strong=True)
     if note.case == "mixed" and w[0].isupper() and not w.isupper() and lex.is_name_word(lw) \
             and lw not in _TITLE_STOP and lw not in CREDENTIALS and lw not in STRONG_TITLES:
@@ -770,7 +770,7 @@ def _credential_at(note: _Note, n: int) -> bool:
 
 
 def _hyphen_part(note: _Note, k: int, joiner: str) -> bool:
-    """Can token k continue a name after "-" or "'"? ("Brandt-Kessler", "O'Rourke"; not "Jill-who")."""
+    """Can token k continue a name after "-" or "'"? ("Brandt-Tolliver", "O'Rourke"; not "Jill-who")."""
     lex = lexicon()
     w = note.tokens[k][2]
     lw = w.lower()
@@ -783,7 +783,7 @@ def _hyphen_part(note: _Note, k: int, joiner: str) -> bool:
 
 
 def _hyphen_name(note: _Note, i: int) -> bool:
-    """The second half of a capitalised double-barrelled name ("Brandt-Kessler")."""
+    """The second half of a capitalised double-barrelled name ("Brandt-Tolliver")."""
     toks = note.tokens
     return (i >= 2 and toks[i - 1][2] == "-" and _gap(note, i - 2, i) == "-" and toks[i - 2][2][:1].isupper()
             and toks[i][2][:1].isupper() and len(toks[i - 2][2]) > 2 and toks[i - 2][2].lower() not in _CLINICAL_ONLY
@@ -828,7 +828,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
             if _title_target(note, i) and lw not in lex.states:
                 add(i, i, 0.95, True)
                 continue
-        # 1b. after a role: "NP Carol", "nurse Virginia Sallese", "caseworker Leona"
+        # 1b. after a role: "NP Carol", "nurse Virginia Okonjo", "caseworker Odalys"
         if plw in SOFT_TITLES and p is not None and "\n" not in _gap(note, p, i) and _gap(note, p, i).strip() in ("", ":", ",") \
                 and _title_target(note, i) and len(lw) > 2 and lw not in CLINICAL_KEEP \
                 and (lw not in lex.common or lw in lex.first_names) \
@@ -844,7 +844,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 and (lw in lex.first_names or lw not in lex.common):
             add(i, i, 0.85, True)
             continue
-        # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Carlson)"
+        # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Vandermeer)"
         rp, rplw = p, plw
         if rp is None or rplw not in RELATIONS:
             rp = _prev_word(note, i, ".,:;'(\"")
@@ -865,7 +865,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                     and (note.case != "mixed" or note.capitalised(i) or lw not in lex.common):
                 add(i, i, 0.85, True)
                 continue
-        # 3. before a credential: "Marie Munroe, RN", "David Murray RRT"
+        # 3. before a credential: "Marie Okonjo, RN", "David Tolliver RRT"
         n = i + 1
         while n < len(toks) and toks[n][2] in ",.":
             n += 1
@@ -881,7 +881,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
             if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed" or prev_first):
                 add(i, i, 0.85, True)
                 continue
-        # 3b. "name is Barbara Hosty", "B. Kargas" (an initial and a surname)
+        # 3b. "name is Barbara Quill", "B. Tolliver" (an initial and a surname)
         if plw == "is" and p is not None and p >= 1:
             q = _prev_word(note, p)
             if q is not None and note.tokens[q][2].lower() == "name" and note.capitalised(i) \
@@ -907,7 +907,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 and _cue_name_ok(note, i):
             add(i, i, 0.85, True)
             continue
-        # 3c. a name before its relation: "Hank Przybylo (son)", "Nancy Cetrone his neice"
+        # 3c. a name before its relation: "Hank Okonjo (son)", "Nancy Przywara his niece"
         n = i + 1
         while n < len(toks) and toks[n][2] in "(,-" :
             n += 1
@@ -921,7 +921,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                     and (note.case != "mixed" or toks[i][2][0].isupper()):
                 add(i, i, 0.8, True)
                 continue
-        # 3d. "grace dudak aware", "BEA TURA AWARE", "per carol wolfe"
+        # 3d. "grace przywara aware", "BEA QUILL AWARE", "per carol vandermeer"
         n = i + 1
         if n < len(toks) and toks[n][2].lower() in _VISIT_CUES and _gap(note, i, n) in (" ", "  ") \
                 and lw in lex.first_names and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
@@ -943,11 +943,11 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         # 4. the dictionaries alone
         if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
-    # a signature: the last line of the note is two to four name words ("Karen Ann Yanulis")
+    # a signature: the last line of the note is two to four name words ("Karen Ann Tolliver")
     sig = _signature(note)
     if sig is not None:
         add(sig[0], sig[1], 0.8, True)
-    # "Drs. Ballou and Dutter", "Daughters Sunny, Ingrid and Rosemary": a list continues a strong name
+    # "Drs. Okonjo and Quill", "Daughters Sunny, Ingrid and Rosemary": a list continues a strong name
     ends = {h[1] for h in hits if h[3] >= 0.8}
     for i in range(1, len(toks)):
         if (toks[i][2].lower() in ("and", "&", ",") or toks[i][2] == "/" and note.case == "mixed"
@@ -1004,7 +1004,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             return lw in {"of", "st"}
         return lw not in lex.common or lw in _ORG_NAMEPART or (lw in lex.cities and len(lw) > 3 and lw not in _CLINICAL_ONLY)
 
-    # 1. names before a hospital word: "Calvert Hospital", "kernan hosp", "Harford Memorial"
+    # 1. names before a hospital word: "Ashgrove Hospital", "ashgrove hosp", "Valley Memorial"
     for i in note.words:
         lw = toks[i][2].lower()
         if lw not in _ORG_HEAD:
@@ -1026,7 +1026,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
                      and w.lower() not in _LOCATION_STOP and w.lower() not in _NOT_HOSPITAL_NAME
                      and len(w) > 2 and (note.case != "mixed" or w[0].isupper()))
             state = w.lower() in lex.states and lw in ("rehab", "hospital", "hosp", "medical", "general", "memorial")
-            # a person's name or a town before an emergency ward or rehab: "Dexter Holloway EW"
+            # a person's name or a town before an emergency ward or rehab: "Corbin Holloway EW"
             named = (n == 0 and lw in ("ew", "er", "ed", "rehab") and note.case == "mixed" and toks[i][2] != lw
                      and w[0].isupper() and w[1:].islower() and len(w) > 2
                      and (lex.is_name_word(w.lower()) or w.lower() in lex.cities)
@@ -1060,7 +1060,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if w[0].isalpha() and w not in _ORG_NAMEPART and w not in lex.common and len(w) > 1:
                 found.add(w)
 
-    # 2. transfer context: "transferred to GH", "admitted to Quartermain 3", "from Kernan"
+    # 2. transfer context: "transferred to NWH", "admitted to Wexcombe 3", "from Ashgrove"
     for i in note.words:
         lw = toks[i][2].lower()
         if lw not in ("to", "from", "at", "@", "in"):
@@ -1113,8 +1113,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     for m in _RE_RELIGIOUS_HOSPITAL.finditer(note.text):
         hits.append((m.start(), m.end(), "HOSPITAL", 0.75))
 
-    # 3b. a ward or site followed by its number: "to Quartermain 3", "on QUARTERMAIN 2";
-    #     a hospital acronym: "to GH", "at GBMC", "from VAMC"
+    # 3b. a ward or site followed by its number: "to Wexcombe 3", "on WEXCOMBE 2";
+    #     a hospital acronym: "to NWH", "at SVMC", "from VAMC"
     for i in note.words:
         lw = toks[i][2].lower()
         if lw not in ("to", "from", "at", "in", "on", "@", "by", "into", "leave", "left"):
@@ -1162,7 +1162,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
         hits.append((m.start(1), m.end(1), "HOSPITAL", 0.7))
         found.add(wl)
 
-    # 3c. "Middle River, MD", "Towson, MD 21204": words before a state abbreviation
+    # 3c. "Cedar Falls, IA", "Towson, MD 21204": words before a state abbreviation
     for m in _RE_STATE_AFTER.finditer(note.text):
         if m.group(1) in _AMBIGUOUS_STATES and not m.group(2) and note.case == "upper":
             continue
