@@ -2,19 +2,28 @@
 
 The gold standard is GPL-2.0 data: it is read from a path and never copied into the project::
 
-    python bench/deid_physionet.py [--data DIR] [--years] [--presidio /tmp/presidio-venv/bin/python]
+    python bench/deid_physionet.py [--data DIR] [--years] [--site-list] [--presidio /tmp/presidio-venv/bin/python]
+    python bench/deid_physionet.py --passes 3 [--src OTHER/src]   # speed: fastest of 3 passes
 
 ``--data`` defaults to $HEALTHNN_DEID_GOLD, then ../shared/data/text/physionet_deid_gold. A token is
 a maximal run of letters or of digits. A gold token is recalled when any predicted span covers
 it (whatever label); a predicted token is correct when it lies in any gold span. By default the
 engine keeps bare years (HIPAA Safe Harbor allows them) while the gold marks them (DateYear):
 the report shows recall with and without them, and ``--years`` removes years too.
-Prints a table and writes bench/out/deid_physionet.json. No note text is printed.
+
+The notes are split deterministically by patient (every note of a patient on one side) into a
+development half, on which the rules may be inspected and tuned (``--errors N`` prints its
+misses, to the terminal only), and a held-out half that is never inspected; recall and precision
+are printed for dev, held-out and all. ``--site-list`` adds a held-out row with a site list
+(``terms``) built only from the dev half's gold HCP and location names, as a hospital would build
+a staff roster and a list of its places.
+Prints tables and writes bench/out/deid_physionet.json. No note text is printed (except --errors).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -24,7 +33,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+if "--src" in sys.argv[:-1]:  # time another copy of the engine (e.g. an older commit's src/)
+    sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--src") + 1]).resolve()))
+else:
+    sys.path.insert(0, str(ROOT / "src"))
 
 from healthnn.privacy.deid import Deidentifier  # noqa: E402
 
@@ -54,26 +66,18 @@ def token_sets(text, spans):
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
-    ap.add_argument("--data", type=Path, default=Path(default))
-    ap.add_argument("--years", action="store_true", help="also remove bare years")
-    ap.add_argument("--presidio", help="python of a venv with presidio-analyzer, for a speed ratio")
-    ap.add_argument("--errors", type=int, default=0, help="print N missed/false tokens (local debugging only: prints note text)")
-    a = ap.parse_args(argv)
-    if not (a.data / "id.text").exists():
-        print(f"gold standard not found in {a.data} (set --data or HEALTHNN_DEID_GOLD)", file=sys.stderr)
-        return 2
-    notes, gold = load(a.data)
-    engine = Deidentifier(keep_year=not a.years)
-    keys = sorted(notes)
-    t0, c0 = time.perf_counter(), time.process_time()
-    pred = {k: engine.find(notes[k]) for k in keys}
-    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+def split_of(patient: int) -> str:
+    """Development or held-out half, by patient (all notes of a patient on one side)."""
+    return "dev" if hashlib.sha256(f"healthnn-deid-split:{patient}".encode()).digest()[0] % 2 == 0 else "heldout"
 
+
+def ratio(a_, b_):
+    return a_ / b_ if b_ else float("nan")
+
+
+def score(notes, gold, pred, keys, errors: list | None = None) -> dict:
+    """Token and instance recall/precision of ``pred`` on the notes ``keys``."""
     g_tot = Counter(); g_hit = Counter(); p_tot = Counter(); p_hit = Counter()
-    misses = []; fps = []
     for k in keys:
         text = notes[k]
         g = token_sets(text, gold.get(k, []))
@@ -82,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
             g_tot[lab] += 1
             if tok in p:
                 g_hit[lab] += 1
-            else:
-                misses.append((k, tok, lab))
+            elif errors is not None:
+                errors.append(("MISSED", k, tok, lab))
         for tok, lab in p.items():
             p_tot[lab] += 1
             if tok in g:
                 p_hit[lab] += 1
-            else:
-                fps.append((k, tok, lab))
+            elif errors is not None:
+                errors.append(("FALSE", k, tok, lab))
 
     # instance level, as deid.pl counts: a gold PHI is found when a predicted span overlaps it
     # (and, stricter, when every one of its tokens is covered); a predicted span is correct
@@ -112,18 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             inst["pred"] += 1
             inst["pred_ok"] += any(s < gend and e > gstart for gstart, gend, _ in gs)
 
-    def ratio(a_, b_):
-        return a_ / b_ if b_ else float("nan")
-
     all_g, all_h = sum(g_tot.values()), sum(g_hit.values())
     noyr_g = all_g - g_tot["DateYear"]; noyr_h = all_h - g_hit["DateYear"]
-    prec = ratio(sum(p_hit.values()), sum(p_tot.values()))
-    result = {
-        "notes": len(keys), "seconds": round(secs, 2), "notes_per_s": round(len(keys) / secs, 1),
-        "cpu_seconds": round(cpu, 2), "notes_per_cpu_s": round(len(keys) / cpu, 1),
-        "keep_year": not a.years,
+    return {
+        "notes": len(keys), "patients": len({k[0] for k in keys}),
         "recall": round(ratio(all_h, all_g), 4), "recall_without_years": round(ratio(noyr_h, noyr_g), 4),
-        "precision": round(prec, 4),
+        "precision": round(ratio(sum(p_hit.values()), sum(p_tot.values())), 4),
         "instance_recall": round(ratio(inst["hit"], inst["gold"]), 4),
         "instance_recall_without_years": round(ratio(inst["hit_noyear"], inst["gold_noyear"]), 4),
         "instance_recall_all_tokens": round(ratio(inst["full"], inst["gold"]), 4),
@@ -133,21 +131,111 @@ def main(argv: list[str] | None = None) -> int:
         "recall_by_gold_type": {t: [g_hit[t], g_tot[t], round(ratio(g_hit[t], g_tot[t]), 4)] for t in sorted(g_tot)},
         "precision_by_label": {t: [p_hit[t], p_tot[t], round(ratio(p_hit[t], p_tot[t]), 4)] for t in sorted(p_tot)},
     }
-    print(f"PhysioNet deid gold: {len(keys)} notes, {all_g} gold PHI tokens, one process: {secs:.1f} s wall "
-          f"({len(keys)/secs:.0f} notes/s), {cpu:.1f} s CPU ({len(keys)/cpu:.0f} notes per CPU-second)")
-    print(f"{'':30s} {'recall':>8s} {'precision':>10s}")
-    print(f"{'healthnn (all gold types)':30s} {result['recall']:8.3f} {prec:10.3f}")
-    print(f"{'healthnn (without DateYear)':30s} {result['recall_without_years']:8.3f}")
-    print(f"{'healthnn, instance level':30s} {result['instance_recall']:8.3f} {result['instance_precision']:10.3f}"
-          f"   (without DateYear: recall {result['instance_recall_without_years']:.3f})")
+
+
+def site_terms(notes, gold, keys) -> dict[str, list[str]]:
+    """A site list as a hospital would build one: its staff and place names, here taken from the
+    gold HCPName and Location annotations of the development half only (kept in memory). Like a
+    careful site, it lists full names and places, plus single surnames and place words that are
+    not English or clinical words ("Foley", "White" and "General" would tag every catheter,
+    colour and hospital)."""
+    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP, CLINICAL_WORDS, lexicon
+
+    lex = lexicon()
+    terms: dict[str, set[str]] = {"NAME": set(), "HOSPITAL": set()}
+    for k in keys:
+        for s, e, lab in gold.get(k, []):
+            if lab not in ("HCPName", "Location"):
+                continue
+            label = "NAME" if lab == "HCPName" else "HOSPITAL"
+            phrase = " ".join(notes[k][s:e].split())
+            words = re.findall(r"[A-Za-z]+", phrase)
+            if len(words) > 1:
+                terms[label].add(phrase)
+            for w in words:
+                lw = w.lower()
+                if len(lw) > 2 and lw not in lex.common and lw not in CLINICAL_KEEP and lw not in CLINICAL_WORDS:
+                    terms[label].add(w)
+    return {lab: sorted(v) for lab, v in terms.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
+    ap.add_argument("--data", type=Path, default=Path(default))
+    ap.add_argument("--years", action="store_true", help="also remove bare years")
+    ap.add_argument("--presidio", help="python of a venv with presidio-analyzer, for a speed ratio")
+    ap.add_argument("--src", help="healthnn source folder to import instead of this checkout's src/ (speed comparisons)")
+    ap.add_argument("--passes", type=int, default=1, help="time N passes over the notes and report the fastest")
+    ap.add_argument("--site-list", action="store_true",
+                    help="also score the held-out half with a site list built from the dev half's gold HCP/location names")
+    ap.add_argument("--errors", type=int, default=0,
+                    help="print N missed/false tokens of the DEVELOPMENT half (local debugging only: prints note text)")
+    a = ap.parse_args(argv)
+    if not (a.data / "id.text").exists():
+        print(f"gold standard not found in {a.data} (set --data or HEALTHNN_DEID_GOLD)", file=sys.stderr)
+        return 2
+    notes, gold = load(a.data)
+    engine = Deidentifier(keep_year=not a.years)
+    keys = sorted(notes)
+    secs = cpu = float("inf")
+    for _ in range(max(1, a.passes)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        pred = {k: engine.find(notes[k]) for k in keys}
+        secs, cpu = min(secs, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+
+    halves = {"dev": [k for k in keys if split_of(k[0]) == "dev"],
+              "heldout": [k for k in keys if split_of(k[0]) == "heldout"],
+              "all": keys}
+    errors: list = []
+    result = {
+        "notes": len(keys), "seconds": round(secs, 2), "notes_per_s": round(len(keys) / secs, 1),
+        "cpu_seconds": round(cpu, 2), "notes_per_cpu_s": round(len(keys) / cpu, 1),
+        "keep_year": not a.years,
+        "split": "by patient: sha256('healthnn-deid-split:<patient>')[0] even -> dev, odd -> heldout",
+    }
+    for name, ks in halves.items():
+        result[name] = score(notes, gold, pred, ks, errors if name == "dev" else None)
+    if a.site_list:
+        terms = site_terms(notes, gold, halves["dev"])
+        site = Deidentifier(keep_year=not a.years, terms=terms)
+        pred_site = {k: site.find(notes[k]) for k in halves["heldout"]}
+        result["heldout_with_site_list"] = score(notes, gold, pred_site, halves["heldout"])
+        result["heldout_with_site_list"]["site_list_entries"] = {lab: len(v) for lab, v in terms.items()}
+
+    print(f"PhysioNet deid gold: {len(keys)} notes, {result['all']['gold_tokens']} gold PHI tokens, one process: "
+          f"{secs:.1f} s wall ({len(keys)/secs:.0f} notes/s), {cpu:.1f} s CPU ({len(keys)/cpu:.0f} notes per CPU-second)")
+    print("| half | patients | notes | gold tokens | token recall | (without DateYear) | token precision "
+          "| instance recall | instance precision |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = [("dev", "development (rules tuned on it)"), ("heldout", "held-out (never inspected)"), ("all", "all")]
+    if a.site_list:
+        rows.append(("heldout_with_site_list", "held-out + site list from dev gold HCP/location names"))
+    for name, title in rows:
+        r = result[name]
+        print(f"| {title} | {r['patients']} | {r['notes']} | {r['gold_tokens']} | {r['recall']:.3f} "
+              f"| {r['recall_without_years']:.3f} | {r['precision']:.3f} | {r['instance_recall']:.3f} "
+              f"| {r['instance_precision']:.3f} |")
     for name, (r, p_) in PUBLISHED.items():
-        print(f"{name:30s} {r:8.3f} {p_:10.3f}   (instance level, published)")
-    print("recall by gold type:")
-    for t, (h, n, r) in result["recall_by_gold_type"].items():
-        print(f"  {t:20s} {h:5d}/{n:<5d} {r:.3f}")
-    print("precision by predicted label:")
-    for t, (h, n, r) in result["precision_by_label"].items():
-        print(f"  {t:20s} {h:5d}/{n:<5d} {r:.3f}")
+        print(f"| {name}, published | | 2434 | | | | | {r:.3f} | {p_:.3f} |")
+    print("\nrecall by gold type (hit/total):")
+    print("| gold type | dev | held-out | all |")
+    print("|---|---|---|---|")
+    for t in result["all"]["recall_by_gold_type"]:
+        cells = []
+        for name in ("dev", "heldout", "all"):
+            h, n, r = result[name]["recall_by_gold_type"].get(t, [0, 0, float("nan")])
+            cells.append(f"{r:.3f} ({h}/{n})")
+        print(f"| {t} | " + " | ".join(cells) + " |")
+    print("\nprecision by predicted label (correct/predicted tokens):")
+    print("| label | dev | held-out | all |")
+    print("|---|---|---|---|")
+    for t in result["all"]["precision_by_label"]:
+        cells = []
+        for name in ("dev", "heldout", "all"):
+            h, n, r = result[name]["precision_by_label"].get(t, [0, 0, float("nan")])
+            cells.append(f"{r:.3f} ({h}/{n})")
+        print(f"| {t} | " + " | ".join(cells) + " |")
 
     if a.presidio:
         result["presidio"] = presidio_ratio(a.presidio, notes, keys, secs, cpu)
@@ -155,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "deid_physionet.json").write_text(json.dumps(result, indent=2))
     if a.errors:
-        for label, rows in (("MISSED", misses), ("FALSE", fps)):
-            for (k, (s, e), lab) in rows[: a.errors]:
+        for kind in ("MISSED", "FALSE"):
+            for (label, k, (s, e), lab) in [x for x in errors if x[0] == kind][: a.errors]:
                 t = notes[k]
                 print(label, lab, k, repr(t[max(0, s - 40):s]), "<<", t[s:e], ">>", repr(t[e:e + 25]))
     return 0

@@ -243,13 +243,13 @@ def test_help_lists_deid(capsys):
 
 def test_local_terms_and_removed_years(tmp_path, capsys):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text(json.dumps({"text": "Transferred to GH in 1999 then to Kernan."}) + "\n")
+    src.write_text(json.dumps({"text": "Transferred to NWH in 1999 then to Ashgrove."}) + "\n")
     terms = tmp_path / "terms.tsv"
-    terms.write_text("# our sites\nHOSPITAL\tGH\nhospital\tKernan\n")
+    terms.write_text("# our sites\nHOSPITAL\tNWH\nhospital\tAshgrove\n")
     code, out, err = run(capsys, src, "--out", dst, "--terms", terms, "--remove-years", "--workers", "1")
     assert code == 0, err
     assert json.loads(dst.read_text())["text"] == "Transferred to [HOSPITAL] in [DATE] then to [HOSPITAL]."
-    terms.write_text("PLACE\tGH\n")
+    terms.write_text("PLACE\tNWH\n")
     code, out, err = run(capsys, src, "--out", dst, "--terms", terms)
     assert code == 2 and "terms.tsv" in err and "row 1" in err and "unknown label" in err
 

@@ -29,11 +29,11 @@ PHI = [
     ("Seen by Dr. Gregory Haverford this morning.", "Gregory", "NAME"),
     ("pt seen by dr healey, aware of labs", "healey", "NAME"),
     ("Wife Margaret called twice overnight.", "Margaret", "NAME"),
-    ("HIS SON, BILL, VISITED TODAY", "BILL", "NAME"),
-    ("Marie Munroe, RN", "Munroe", "NAME"),
+    ("HER SON, ROLF, CALLED TODAY", "ROLF", "NAME"),
+    ("Marie Okonjo, RN", "Okonjo", "NAME"),
     ("Reported to Dr. O'Rourke, bolus given.", "O'Rourke", "NAME"),
-    ("Per B. Kargas the ileus remains.", "Kargas", "NAME"),
-    ("Mr. Lomish was admitted for SOB.", "Lomish", "NAME"),
+    ("Per B. Tolliver the ileus remains.", "Tolliver", "NAME"),
+    ("Mr. Vandermeer was admitted for SOB.", "Vandermeer", "NAME"),
     ("Admitted on 3/14/2021 with chest pain.", "3/14/2021", "DATE"),
     ("Echo done 2021-03-14, EF 40%.", "2021-03-14", "DATE"),
     ("S/P CABG 7/22, extubated 7/23.", "7/22", "DATE"),
@@ -60,18 +60,18 @@ PHI = [
     ("Lives at 12 Clover Street, apt 3.", "12 Clover Street, apt 3", "ADDRESS"),
     ("Lives in Baltimore with her sister.", "Baltimore", "CITY"),
     ("Home: Towson, MD 21204.", "21204", "ZIP"),
-    ("Transferred from Calvert Hospital for cath.", "Calvert", "HOSPITAL"),
-    ("Transferred to Quartermain 3 after cath.", "Quartermain", "HOSPITAL"),
+    ("Transferred from Ashgrove Hospital for cath.", "Ashgrove", "HOSPITAL"),
+    ("Transferred to Wexcombe 3 after cath.", "Wexcombe", "HOSPITAL"),
     ("Portal: https://portal.example.org/pt/123 for results.", "https://portal.example.org/pt/123", "URL"),
     ("Device IP 10.12.0.7 reported an alarm.", "10.12.0.7", "IP"),
-    ("BP 88/40. NP CAROL MADE AWARE.", "CAROL", "NAME"),
-    ("Grace Dudak aware of the change.", "Dudak", "NAME"),
-    ("Spoke with Hank Przybylo (son) at length.", "Przybylo", "NAME"),
-    ("Pt resting comfortably.\nKaren Ann Yanulis\n", "Yanulis", "NAME"),
-    ("Checked by Dr B Muse at noon.", "Muse", "NAME"),
-    ("Pt transferred to GBMC for surgery.", "GBMC", "HOSPITAL"),
-    ("Had surgery at Union Memorial last year.", "Union", "HOSPITAL"),
-    ("Daughter lives in Middle River, MD 21220.", "Middle River", "CITY"),
+    ("BP 92/50. NP ROSALIND MADE AWARE.", "ROSALIND", "NAME"),
+    ("Grace Przywara aware of the change.", "Przywara", "NAME"),
+    ("Hank Okonjo (son) at bedside all day.", "Okonjo", "NAME"),
+    ("Pt resting comfortably.\nKaren Ann Tolliver\n", "Tolliver", "NAME"),
+    ("Checked by Dr B Castellano at noon.", "Castellano", "NAME"),
+    ("Pt transferred to SVMC for surgery.", "SVMC", "HOSPITAL"),
+    ("Had surgery at Valley Memorial last year.", "Valley", "HOSPITAL"),
+    ("Daughter lives in Cedar Falls, IA 50613.", "Cedar Falls", "CITY"),
     ("Seen on the 11th.", "11th", "DATE"),
 ]
 
@@ -136,13 +136,13 @@ def test_years_kept_by_default_and_removable():
 
 
 def test_span_offsets_match_original_text(tagger):
-    text = "Dr. Ann Keller saw pt 3/4/2020 at Calvert Hospital; call 617-555-0100.\nWife Rose aware."
+    text = "Dr. Ann Keller saw pt 3/4/2020 at Ashgrove Hospital; call 617-555-0100.\nWife Rose aware."
     spans = tagger.find(text)
     assert spans == sorted(spans, key=lambda s: s.start)
     for a, b in zip(spans, spans[1:]):
         assert a.end <= b.start
     got = {text[s.start:s.end] for s in spans}
-    assert {"Ann Keller", "3/4/2020", "Calvert", "617-555-0100"} <= got
+    assert {"Ann Keller", "3/4/2020", "Ashgrove", "617-555-0100"} <= got
     new, spans2 = tagger.deidentify(text)
     assert spans2 == spans
     assert "[NAME]" in new and "Keller" not in new and "617" not in new
@@ -156,10 +156,10 @@ def test_mask_keeps_length_and_line_breaks():
 
 
 def test_terms_add_local_dictionaries():
-    d = Deidentifier(terms={"HOSPITAL": ["GH", "Kernan"], "NAME": ["Stella Maris"]})
-    text = "transfer to gh then kernan; visit by stella maris"
+    d = Deidentifier(terms={"HOSPITAL": ["NWH", "Ashgrove"], "NAME": ["Stella Quill"]})
+    text = "transfer to nwh then ashgrove; visit by stella quill"
     assert {text[s.start:s.end]: s.label for s in d.find(text)} == {
-        "gh": "HOSPITAL", "kernan": "HOSPITAL", "stella maris": "NAME"}
+        "nwh": "HOSPITAL", "ashgrove": "HOSPITAL", "stella quill": "NAME"}
     with pytest.raises(DataError, match="unknown label"):
         Deidentifier(terms={"PLACE": ["x"]})
 

@@ -84,6 +84,7 @@ CLINICAL_WORDS = set(
     monitored monitor titrated weaned sedated extubated intubated suctioned repositioned
     cpap angio ercp pcu usoh catscan ctscan introducer commode pre prev normal destin desitin
     napa greenfield hurst candida staphylococcus streptococcus enterococcus klebsiella
+    fent sxn sxned suctn mso4 dilaudid versed ativan precedex propofol neosynephrine pressors
     pseudomonas serratia proteus clostridium listeria legionella shigella salmonella morganella
     aspergillus cryptococcus pneumocystis mycobacterium helicobacter escherichia acinetobacter
     """.split()
@@ -108,6 +109,7 @@ RELATIONS = {
     "neice", "neices", "grandaughter", "grandaughters", "grand-daughter", "grand-son", "nephews", "nieces", "neighbors", "grandsons", "granddaughters", "bro",
     "sis", "gf", "bf", "fiancé", "fiancée", "husb", "dtr", "grandma", "grandpa", "stepmother",
     "stepfather", "godmother", "godfather", "exwife", "ex-wife", "ex-husband", "widow",
+    "lawyer", "attorney", "poa", "stepmom", "stepdad", "grandparent", "grandparents", "in-law",
 }
 # Verbs and phrases after which a name often follows ("spoke with Mary", "per Smith").
 NAME_CUES = {
@@ -115,7 +117,7 @@ NAME_CUES = {
     "seen", "evaluated", "aware", "updated", "told", "visited", "with", "from", "contacted",
     "signed", "cc", "dictated", "attending", "covering", "name", "named", "is", "to",
 }
-# Credentials written after a name ("Marie Munroe, RN").
+# Credentials written after a name ("Marie Okonjo, RN").
 CREDENTIALS = {
     "rn", "md", "np", "pa", "pa-c", "rrt", "rt", "crt", "lpn", "cna", "msw", "licsw", "lcsw",
     "phd", "do", "pharmd", "mph", "bsn", "msn", "ccrn", "rph", "dpt", "ot", "otr", "slp", "sn",

@@ -86,6 +86,10 @@ RE_ID_CTX = re.compile(
     r"((?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,})",
     _I,
 )
+# a signature of initials on a line of its own: "LW RN", "- DPK, RN"
+RE_SIGNATURE_INITIALS = re.compile(
+    r"(?m)^[ \t]*[-/]*[ \t]*([A-Z]{2,3})[ \t]*,?[ \t]*(?:RN|MD|NP|PA|RRT|RT|LPN|CNA|PA-C|SN)\.?[ \t]*$"
+)
 RE_LONG_NUMBER = re.compile(r"(?<![\d.,/:-])\d{7,}(?![\d.,/:%-])")
 RE_VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b")
 RE_AGE = re.compile(
@@ -93,7 +97,20 @@ RE_AGE = re.compile(
     r"[MF]\b|-year-old|year-old|yo[mfwb]))",
     _I,
 )
-RE_AGE_CTX = re.compile(r"\b(?:age|aged|age:)\s*(9\d|1[0-4]\d)\b", _I)
+RE_AGE_NUMBER = re.compile(r"(?<![\d.])(9\d|1[0-4]\d)(?![\d.])(?!\s*(?:%|mg|mcg|ml|cc|kg|lb|bpm|/))", _I)
+RE_AGE_CUE_BEFORE = re.compile(r"\b(?:age|aged|age:|age of|turned|turns|turning|will be|is now)\s*$", _I)
+# "in her 90s", "a nonagenarian": decades and words that say the age is over 89
+RE_AGE_DECADE = re.compile(
+    r"\b(?:in\s+(?:his|her|their|my)\s+(?:early\s+|mid\s+|late\s+|mid-|early-|late-)?)"
+    r"((?:9|1[0-4])0'?s|nineties)\b|\b(nonagenarian|centenarian|supercentenarian)s?\b",
+    _I,
+)
+_UNITS = "one|two|three|four|five|six|seven|eight|nine"
+RE_AGE_WORDS = re.compile(
+    rf"\b((?:ninety(?:[\s-]+(?:{_UNITS}))?|(?:one\s+|a\s+)?hundred(?:\s+and)?(?:[\s-]+(?:{_UNITS}|ten|eleven|twelve))?))"
+    r"(?=[\s-]+(?:year|yr)s?[\s-]+old|[\s-]+years?\s+of\s+age|[\s-]+y/?o\b)",
+    _I,
+)
 RE_DATE_FULL = re.compile(r"(?<![\d/])(?<!\d[.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/%-]|\.\d)")
 RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2})(?![\d/-]|\.\d)")
 RE_DATE_MD = re.compile(r"(?<![\d/A-Za-z])(?<!\d:)(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
@@ -108,9 +125,11 @@ RE_DATE_MONTH = re.compile(
 _RE_MONTH_TOKEN = re.compile(rf"(?<![A-Za-z])(?:{_MONTH_ALT})(?![A-Za-z])", _I)
 RE_MONTH_WORD = re.compile(
     r"\b(january|february|april|june|july|august|september|october|november|december|"
-    r"march|may|sept)\b",
+    r"march|may|sept|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\b\.?",
     _I,
 )
+_MONTH_CUES = {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during", "this",
+               "from", "before", "after", "end", "beginning", "start"}
 RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
 RE_YEAR = re.compile(
     r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)|(?<![\w'])'\d{2}(?![\d'])|(?<![\w/.'])\d{2}'(?![\w'])"
@@ -139,6 +158,7 @@ RE_ZIP = re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])")
 _RE_STATE_BEFORE = re.compile(rf"\b(?:{_STATE_ALT}),?\s+$", _I)
 RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _I)
 
+_RE_DAY_RANGE = re.compile(r"(?<![\d/.:-])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-+>?|to|thru|through|and|&|,)\s*$", _I)
 _URL_HINTS = ("http", "www", ".com", ".org", ".net", ".edu", ".gov", ".info", ".io", ".us", ".uk")
 _HAS_17 = re.compile(r"[A-Z0-9]{17}")
 
@@ -147,7 +167,7 @@ _NOT_DATE_BEFORE = set(
     """
     bp b/p nbp abp sbp dbp map art aline a-line cuff bps pressure pressures peep ps cpap bipap
     ipap epap vent psv imv simv fio2 strength str motor pain grade gr murmur sem ratio ie i:e
-    rails x times apgar apgars score gcs ett abg vbg hr rr sats sat spo2 o2 tv vt rate rates
+    rails x times apgar apgars score gcs ett abg vbg hr rr sats spo2 o2 tv vt rate rates
     pa pap pas cvp pcwp wedge svr co ci co/ci ef lvef rvsp tr pr drip mm cm ml mg
     bipap cpap flowby perrl perrla pupils
     """.split()
@@ -174,11 +194,12 @@ _ORG_GENERIC = {
     "institute", "ew", "er", "ed", "icu", "ccu",
 }
 _ORG_NAMEPART = {"memorial", "general", "university", "regional", "community", "medical",
-                 "va", "vamc", "adventist", "sacred", "heart", "holy", "cross", "mercy", "saint"}
+                 "va", "vamc", "adventist", "sacred", "heart", "holy", "cross", "mercy", "saint",
+                 "med", "greater", "county"}
 _ORG_HEAD = {
     "campus", "hospital", "hosp", "hospitals", "clinic", "clinics", "center", "centre", "ctr", "rehab",
     "rehabilitation", "infirmary", "healthcare", "hospice", "manor", "institute", "memorial",
-    "general", "vamc", "medical", "nursing", "ew", "er", "ed",
+    "general", "vamc", "medical", "nursing", "ew", "er", "ed", "regional",
 }
 _TRANSFER_VERBS = set(
     """
@@ -204,6 +225,7 @@ _DRUG_SUFFIX = re.compile(
     r"(?:one|ine|ide|pam|lam|lol|pril|sartan|mycin|cillin|azole|statin|parin|mab|nib|ium|ate|"
     r"olol|cin|xin|fen|done|tion|ing|ed|ive|ous|id|ix|ex|yl|ol)$"
 )
+_ADJECTIVE_SUFFIX = re.compile(r"(?:al|ic|ar|ary|ory|ous|ful|less|ish)$")
 _AMBIGUOUS_STATES = {"PA", "IN", "OR", "ID", "CO", "ME", "OK", "HI", "DE", "LA", "AL", "MS", "MO", "SC",
                      "NE", "MD", "VA", "MA", "CT", "NC", "ND", "SD", "UT", "MI", "GA", "WA", "DC"}
 _RE_STATE_AFTER = re.compile(
@@ -304,8 +326,19 @@ def _patterns(note: _Note) -> Iterator[Hit]:
             yield m.start(), m.end(), "ID", 0.8
     for m in RE_AGE.finditer(t):
         yield m.start(1), m.end(1), "AGE", 0.9
-    for m in RE_AGE_CTX.finditer(t):
-        yield m.start(1), m.end(1), "AGE", 0.9
+    for m in RE_AGE_NUMBER.finditer(t):
+        if RE_AGE_CUE_BEFORE.search(t, max(0, m.start() - 12), m.start()):
+            yield m.start(1), m.end(1), "AGE", 0.9
+    if "0s" in t or "0's" in t or "0S" in t or "enarian" in tl or "nineties" in tl:
+        for m in RE_AGE_DECADE.finditer(t):
+            g = 1 if m.group(1) else 2
+            yield m.start(g), m.end(g), "AGE", 0.85
+    if "inety" in t or "undred" in t or "INETY" in t or "UNDRED" in t:
+        for m in RE_AGE_WORDS.finditer(t):
+            yield m.start(1), m.end(1), "AGE", 0.9
+    for m in RE_SIGNATURE_INITIALS.finditer(t):
+        if m.group(1).lower() not in _CLINICAL_ONLY and m.group(1).lower() not in lexicon().common:
+            yield m.start(1), m.end(1), "NAME", 0.8
     for m in RE_ADDRESS.finditer(t):
         parts = re.findall(r"[A-Za-z]+", m.group())
         lex = lexicon()
@@ -350,6 +383,8 @@ def _measurement_context(text: str, start: int, end: int) -> bool:
         return True
     if "%" in text[max(0, start - 6):start] or text[end:end + 2].startswith((" %", "%")):
         return True
+    if re.match(r"\s*,?\s*(?:\d{2,3}\s*%|fio2|peep|x\s*\d)", text[end:end + 12], _I):
+        return True  # "12/5 50%", "5/10 FiO2 .4": ventilator settings
     return False
 
 
@@ -376,7 +411,7 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
             continue
         if a == b and a <= 5:
             continue  # "5/5" strength or vent settings far more often than May 5
-        if b == 10 and re.search(r"(pain|\bcp\b|ache|discomfort|c/o|rates?|scale|#)", t[max(0, m.start() - 40):m.end() + 15], _I):
+        if b == 10 and re.search(r"(pain|\bcp\b|ache|discomfort|c/o|rates?|scale|#|angina|severe)", t[max(0, m.start() - 40):m.end() + 15], _I):
             continue
         score = 0.85
         if m.group() in _FRACTIONS and _word_before(t, m.start()) not in _DATE_CUES:
@@ -388,7 +423,8 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
             yield m.start(), m.end(), "DATE", 0.8
     seen_month = set()
     month_matches = []
-    for mw in _RE_MONTH_TOKEN.finditer(t):
+    month_tokens = list(_RE_MONTH_TOKEN.finditer(t))
+    for mw in month_tokens:
         for m in RE_DATE_MONTH.finditer(t, max(0, mw.start() - 24), min(len(t), mw.end() + 12)):
             if m.start() <= mw.start() < m.end() and (m.start(), m.end()) not in seen_month:
                 seen_month.add((m.start(), m.end()))
@@ -405,11 +441,22 @@ def _dates(note: _Note, keep_year: bool) -> Iterator[Hit]:
                 and not (note.case == "mixed" and mt.group()[0].isupper()) and not s[mt.end():].startswith("."):
             continue  # "02 dec from 4": "dec" is "decreased"
         yield m.start(), m.end(), "DATE", 0.9
-    for m in RE_MONTH_WORD.finditer(t):
-        w = m.group().lower()
-        if w in ("may", "march"):
-            before = _word_before(t, m.start())
-            if before not in {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during"}:
+        if s[0].isdigit():
+            r = _RE_DAY_RANGE.search(t, max(0, m.start() - 14), m.start())
+            if r and 1 <= int(r.group(1)) <= 31:
+                yield r.start(1), r.end(1), "DATE", 0.85
+    for mw in month_tokens:
+        m = RE_MONTH_WORD.match(t, mw.start())
+        if m is None or mw.start() > 0 and (t[mw.start() - 1].isalnum() or t[mw.start() - 1] == "_"):
+            continue
+        w = m.group().lower().rstrip(".")
+        if len(w) <= 3 or w in ("may", "march"):
+            # "mid-March", "late Oct.": a short or ambiguous month needs a time word before it
+            # ("dec" is also decreased, "mar" marked, "may" the verb)
+            before = _word_before(t, m.start()).rstrip("-")
+            if before not in _MONTH_CUES:
+                continue
+            if len(w) <= 4 and w != "may" and note.case == "mixed" and not m.group()[0].isupper():
                 continue
             if w == "may" and m.group() == "may" and note.case == "mixed":
                 continue
@@ -432,6 +479,10 @@ def _is_initial(note: _Note, i: int) -> bool:
     if start > 0 and note.text[start - 1] not in " \t\n(\"":
         return False  # "90'S.", "Q4H.", "d/c'd." are not initials
     nxt = note.tokens[i + 1][2] if i + 1 < len(note.tokens) else ""
+    if w in "SOAPsoap" and (start == 0 or note.text[start - 1] == "\n"):
+        return False  # SOAP headings at a line start ("A. More alert")
+    if nxt == "." and note.tokens[i + 1][0] != note.tokens[i][1]:
+        return False  # "from L . Both tubes": a side, not an initial
     return len(w) == 1 and w.isalpha() and nxt == "." and (w.isupper() or note.case != "mixed")
 
 
@@ -480,6 +531,17 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
         if k >= 1 and toks[k][2] == "." and _is_initial(note, k - 1) and joinable(k, i):
             i = k - 1
             continue
+        if k >= 1 and toks[k][2] == "'" and toks[k - 1][2] in ("O", "o", "D", "d") \
+                and _gap(note, k - 1, i) == "'" and (k < 2 or not toks[k - 2][2][0].isalnum()
+                                                     or _gap(note, k - 2, k - 1) != ""):
+            i = k - 1  # "nora o'keefe np", "O'Neill MD"
+            continue
+        if k >= 2 and toks[k][2] == "-" and _gap(note, k - 1, i) == "-" and toks[k - 1][2][0].isalpha() \
+                and len(toks[k - 1][2]) > 2 and note.capitalised(k - 1) and toks[i][2][:1].isupper() \
+                and toks[k - 1][2].lower() not in _CLINICAL_ONLY and toks[k - 1][2].lower() not in CLINICAL_KEEP \
+                and (note.case != "mixed" or toks[k - 1][2][0].isupper()):
+            i = k - 1  # a double-barrelled surname: "Brandt-Tolliver MD"
+            continue
         if k >= 0 and toks[k][2][0].isalpha() and joinable(k, i):
             lw = toks[k][2].lower()
             if (lw in lex.first_names and note.capitalised(k) and lw not in lex.common
@@ -491,6 +553,12 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                     and lw not in SOFT_TITLES and lw not in CREDENTIALS \
                     and (note.case != "mixed" or toks[k][2][0].isupper() or _line_start_name(note, k)):
                 i = k
+                continue
+            if strong and lw not in lex.common and lw not in _CLINICAL_ONLY and lw not in CLINICAL_KEEP \
+                    and lw not in CREDENTIALS and lw not in RELATIONS and len(lw) > 2 and note.capitalised(k) \
+                    and toks[i][2][:1].isupper() and not _DRUG_SUFFIX.search(lw) \
+                    and (note.case != "mixed" or toks[k][2][0].isupper() and not toks[k][2].isupper()):
+                i = k  # an unlisted first name before a name found in context: "Odalys Przywara (niece)"
                 continue
         break
     # right: surnames, hyphenated or apostrophe parts, initials
@@ -521,7 +589,8 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                 j = k + 1
                 continue
         if k + 1 < len(toks) and toks[k][2] in "-'" and _gap(note, j, k) == "" and toks[k + 1][2][0].isalpha() \
-                and _gap(note, k, k + 1) == "" and len(toks[k + 1][2]) > 1 and toks[k + 1][2].lower() != "s":
+                and _gap(note, k, k + 1) == "" and len(toks[k + 1][2]) > 1 and toks[k + 1][2].lower() != "s" \
+                and _hyphen_part(note, k + 1, toks[k][2]):
             j = k + 1
             continue
         if k < len(toks) and toks[k][2][0].isalpha() and joinable(j, k):
@@ -531,6 +600,8 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                 j = k
                 continue
             if strong and note.capitalised(k) and lex.is_name_word(lw) and len(lw) > 2 \
+                    and (note.case == "mixed" or lw not in lex.common or lw in lex.first_names
+                         or lw in lex.top_surnames) \
                     and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY and lw not in _TITLE_STOP \
                     and lw not in CREDENTIALS and lw not in STRONG_TITLES and lw not in RELATIONS \
                     and (note.case != "mixed" or toks[k][2][0].isupper()) \
@@ -580,7 +651,7 @@ def _title_target(note: _Note, i: int) -> bool:
         nxt = note.tokens[i + 1] if i + 1 < len(note.tokens) else None
         if w.isupper() and nxt is not None and nxt[2][0].isupper() and len(nxt[2]) > 2 \
                 and _gap(note, i, i + 1) == " " and (nxt[2].lower() not in lex.common or lex.is_name_word(nxt[2].lower())):
-            return True  # "Dr B Muse"
+            return True  # "Dr B Castellano"
         return _name_like(note, i, strong=True)
     if note.case == "mixed" and w[0].isupper() and not w.isupper() and lex.is_name_word(lw) \
             and lw not in _TITLE_STOP and lw not in CREDENTIALS and lw not in STRONG_TITLES:
@@ -593,6 +664,52 @@ def _title_target(note: _Note, i: int) -> bool:
     if note.case == "mixed" and not w[0].isupper() and lw in lex.common and not lex.is_name_word(lw):
         return False
     return True
+
+
+_TALK_FIRST = {
+    "spoke", "speaking", "spoken", "talked", "talking", "discussed", "met", "conferred", "d", "s",
+    "called", "paged", "notified", "informed", "updated", "contacted", "told", "asked", "phoned",
+    "texted", "reassured", "consoled", "report", "message", "msg", "voicemail", "vm", "care",
+}
+_RE_TALK_CUE = re.compile(
+    r"\b(?:(?:spoke|speaking|spoken|talked|talking|discussed|met|conferred)\s+(?:with|to)"
+    r"|(?:d/w|s/w|called|paged|notified|informed|updated|contacted|told|asked|phoned|texted|reassured|consoled)"
+    r"|(?:report|message|msg|voicemail|vm)\s+(?:given\s+|left\s+|called\s+)?(?:to|for)"
+    r"|(?:care|report)\s+(?:assumed|taken|received)\s+from)"
+    r"[ \t]+([A-Za-z][a-z]+|[A-Z]+)\b",
+    _I,
+)
+
+
+_SERVICES = set(
+    """
+    pharmacy renal surgery team social case nursing admitting lab labs blood bank neuro ortho
+    pulmonary pulm cards cardiac medicine medical surgical trauma transplant respiratory
+    security police physician doctor doctors nurse nurses staff house family patient pt pts
+    everyone anyone someone nobody both all home office unit floor wife husband son daughter
+    him her them his hers their about regarding re with to and the a an of at on in for from
+    echo ct mri ir ep gi id heme onc icu ed er or micu sicu ccu nicu pacu dialysis interpreter
+    spanish english pcp hcp hospice chaplain clergy priest rabbi pastor ems fire attorney lawyer
+    again back today tonight now later soon earlier
+    """.split()
+)
+
+
+def _cue_name_ok(note: _Note, i: int) -> bool:
+    """The word after "spoke with": a name if capitalised and not an English or clinical word
+    (first names count even when they are words: "Called Teddy")."""
+    lex = lexicon()
+    w = note.tokens[i][2]
+    lw = w.lower()
+    if len(lw) < 3 or lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in CLINICAL_KEEP or lw in _TITLE_STOP \
+            or lw in RELATIONS or lw in STRONG_TITLES or lw in SOFT_TITLES or lw in CREDENTIALS or lw in MONTHS \
+            or lw in _NOT_NAME_AFTER_RELATION or lw in _PLACE_NOT or lw in lex.states:
+        return False
+    if note.case == "mixed":
+        # a capitalised word: a name unless it is a service or a plain word ("Paged Renal")
+        return w[0].isupper() and w[1:].islower() and lw not in _SERVICES and lw not in _LOCATION_STOP \
+            and not lw.endswith(("ology", "ogy", "ics", "ing", "ed", "ly"))
+    return lw in lex.first_names and lw not in lex.common or lw in lex.frequent_surnames and lw not in lex.common
 
 
 _AFTER_NAME_CUES = {"aware", "notified", "paged", "informed", "updated", "called", "ordered"}
@@ -630,6 +747,49 @@ def _title_ok(note: _Note, p: int, i: int) -> bool:
     return lex.is_name_word(lw) and lw not in lex.common
 
 
+# Words before a credential that name a role, not a person ("Charge RN", "Ostomy RN").
+_ROLE_WORDS = set(
+    """
+    charge staff resource primary night evening float agency ostomy wound transplant dialysis
+    covering attending cardiology renal neuro surgical oncall icu micu sicu ccu csru admitting
+    triage research
+    """.split()
+)
+
+
+def _credential_at(note: _Note, n: int) -> bool:
+    """Is token n a credential ("RN", "MD", "D.O.") rather than a word ("do not", "pa line")?"""
+    w = note.tokens[n][2]
+    lw = w.lower()
+    nxt = note.tokens[n + 1][2].lower() if n + 1 < len(note.tokens) else ""
+    if lw in ("do", "ot", "pa", "sn", "np", "rt") and nxt in ("not", "n", "you", "so", "line", "the", "a"):
+        return False
+    if note.case == "mixed" and w.islower() and lw in ("do", "ot", "pa", "sn", "rt", "crt"):
+        return False
+    return True
+
+
+def _hyphen_part(note: _Note, k: int, joiner: str) -> bool:
+    """Can token k continue a name after "-" or "'"? ("Brandt-Tolliver", "O'Rourke"; not "Jill-who")."""
+    lex = lexicon()
+    w = note.tokens[k][2]
+    lw = w.lower()
+    if lw in _FUNCTION_WORDS or lw in _CLINICAL_ONLY or lw in CREDENTIALS or lw in _TITLE_STOP \
+            or lw in RELATIONS or lw in CLINICAL_KEEP:
+        return False
+    if note.case == "mixed":
+        return w[0].isupper() or joiner == "'"
+    return lw not in lex.common or lex.is_name_word(lw) and not lw.endswith(("ing", "ive"))
+
+
+def _hyphen_name(note: _Note, i: int) -> bool:
+    """The second half of a capitalised double-barrelled name ("Brandt-Tolliver")."""
+    toks = note.tokens
+    return (i >= 2 and toks[i - 1][2] == "-" and _gap(note, i - 2, i) == "-" and toks[i - 2][2][:1].isupper()
+            and toks[i][2][:1].isupper() and len(toks[i - 2][2]) > 2 and toks[i - 2][2].lower() not in _CLINICAL_ONLY
+            and toks[i - 2][2].lower() not in CLINICAL_KEEP)
+
+
 def _line_start_name(note: _Note, i: int) -> bool:
     """A signature line: the name words start the line ("anita morris rn")."""
     line_start = note.text.rfind("\n", 0, note.tokens[i][0]) + 1
@@ -652,6 +812,13 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 if len(lw) > 2 and lw not in CLINICAL_KEEP and lw not in lex.common:
                     strong_words.add(lw)
 
+    starts = [t[0] for t in toks]
+    cue_targets = set()
+    for i in note.words:
+        if toks[i][2].lower() in _TALK_FIRST:
+            m = _RE_TALK_CUE.match(note.text, toks[i][0])
+            if m:
+                cue_targets.add(bisect.bisect_left(starts, m.start(1)))
     for i in note.words:
         lw = toks[i][2].lower()
         p = _prev_word(note, i)
@@ -661,7 +828,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
             if _title_target(note, i) and lw not in lex.states:
                 add(i, i, 0.95, True)
                 continue
-        # 1b. after a role: "NP Carol", "nurse Virginia Sallese", "caseworker Leona"
+        # 1b. after a role: "NP Carol", "nurse Virginia Okonjo", "caseworker Odalys"
         if plw in SOFT_TITLES and p is not None and "\n" not in _gap(note, p, i) and _gap(note, p, i).strip() in ("", ":", ",") \
                 and _title_target(note, i) and len(lw) > 2 and lw not in CLINICAL_KEEP \
                 and (lw not in lex.common or lw in lex.first_names) \
@@ -669,35 +836,57 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 and (lex.is_name_word(lw) or note.case == "mixed"):
             add(i, i, 0.85, True)
             continue
-        # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Carlson)"
-        if plw in RELATIONS and p is not None and "\n" not in _gap(note, p, i):
-            gap = _gap(note, p, i)
+        # 1c. after a role abbreviation written in capitals in a mixed-case note: "HO Brightwater",
+        #     "RT Bobby", "SW Marguerite" (lower-case "rt"/"pt" are right and patient)
+        if p is not None and note.case == "mixed" and toks[p][2] in _ROLE_ABBREVIATIONS \
+                and _gap(note, p, i) in (" ", ": ") and toks[i][2][0].isupper() and not toks[i][2].isupper() \
+                and len(lw) > 2 and lw not in _CLINICAL_ONLY and lw not in CLINICAL_KEEP and lw not in _TITLE_STOP \
+                and (lw in lex.first_names or lw not in lex.common):
+            add(i, i, 0.85, True)
+            continue
+        # 2. after a relation: "wife Mary", "son, bill,", "daughter (Marcela Vandermeer)"
+        rp, rplw = p, plw
+        if rp is None or rplw not in RELATIONS:
+            rp = _prev_word(note, i, ".,:;'(\"")
+            rplw = toks[rp][2].lower() if rp is not None else ""
+        if rplw in RELATIONS and rp is not None and "\n" not in _gap(note, rp, i):
+            gap = _gap(note, rp, i)
             known = lw in lex.first_names and (lw not in CLINICAL_KEEP or note.case == "mixed" and note.capitalised(i))
             unknown = (lw not in lex.common and lw not in _CLINICAL_ONLY and lw not in CLINICAL_KEEP
                        and len(lw) > 2 and (note.case != "mixed" or toks[i][2][0].isupper()))
-            if gap.strip() in ("", ",", "(", ":", "-", ",(") and (known or unknown) \
+            # mixed case: a capitalised word after a relation is a name even if it is also an
+            # English word ("Son Sparky", "niece: Svetlana")
+            cased = (note.case == "mixed" and toks[i][2][0].isupper() and not toks[i][2].isupper()
+                     and len(lw) > 2 and lw not in _CLINICAL_ONLY and lw not in CLINICAL_KEEP
+                     and lw not in _TITLE_STOP and lw not in CREDENTIALS and lw not in SOFT_TITLES
+                     and not lw.endswith(("ed", "ing", "ly")) and lw not in _NOT_NAME_AFTER_RELATION)
+            if len(gap.strip()) <= 2 and all(c in ',(:-"' for c in gap.strip()) and (known or unknown or cased) \
                     and lw not in _FUNCTION_WORDS and lw not in RELATIONS \
                     and (note.case != "mixed" or note.capitalised(i) or lw not in lex.common):
                 add(i, i, 0.85, True)
                 continue
-        # 3. before a credential: "Marie Munroe, RN", "David Murray RRT"
+        # 3. before a credential: "Marie Okonjo, RN", "David Tolliver RRT"
         n = i + 1
         while n < len(toks) and toks[n][2] in ",.":
             n += 1
-        if n < len(toks) and toks[n][2].lower() in CREDENTIALS and _name_like(note, i, strong=True) \
+        if n < len(toks) and toks[n][2].lower() in CREDENTIALS and _credential_at(note, n) \
+                and _name_like(note, i, strong=True) and lw not in _ROLE_WORDS \
                 and "\n" not in _gap(note, i, n) and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
-                and (lw not in lex.common or lex.is_name_word(lw) and _line_start_name(note, i)):
+                and (lw not in lex.common or lex.is_name_word(lw) and (_line_start_name(note, i) or _hyphen_name(note, i))):
             end_ok = n + 1 >= len(toks) or toks[n + 1][2] in ".,;\n/)" or "\n" in _gap(note, n, n + 1) \
                 or n + 1 < len(toks) and toks[n + 1][2][0].isalpha()
-            prev_first = i >= 1 and toks[i - 1][2].lower() in lex.first_names and _gap(note, i - 1, i) == " "
+            prev_first = i >= 1 and toks[i - 1][2].lower() in lex.first_names and _gap(note, i - 1, i) == " " \
+                or i >= 2 and toks[i - 1][2] == "-" and _gap(note, i - 2, i) == "-" and toks[i - 2][2][:1].isupper() \
+                and toks[i][2][:1].isupper() and len(toks[i - 2][2]) > 2 and toks[i - 2][2].lower() not in _CLINICAL_ONLY
             if end_ok and (lex.is_name_word(lw) or note.capitalised(i) and note.case == "mixed" or prev_first):
                 add(i, i, 0.85, True)
                 continue
-        # 3b. "name is Barbara Hosty", "B. Kargas" (an initial and a surname)
+        # 3b. "name is Barbara Quill", "B. Tolliver" (an initial and a surname)
         if plw == "is" and p is not None and p >= 1:
             q = _prev_word(note, p)
             if q is not None and note.tokens[q][2].lower() == "name" and note.capitalised(i) \
-                    and lw not in _FUNCTION_WORDS and (lw not in lex.common or lex.is_name_word(lw)):
+                    and lw not in _FUNCTION_WORDS and (lw not in lex.common or lex.is_name_word(lw)) \
+                    and (note.case == "mixed" or lw not in lex.common or lw in lex.first_names):
                 add(i, i, 0.85, True)
                 continue
         if i >= 2 and toks[i - 1][2] == "." and _is_initial(note, i - 2) and note.capitalised(i) \
@@ -707,7 +896,18 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                 and (note.case != "lower" or lex.is_name_word(lw)):
             add(i - 2, i, 0.8, True)
             continue
-        # 3c. a name before its relation: "Hank Przybylo (son)", "Nancy Cetrone his neice"
+        # 3b'. after a verb of talking to someone: "Spoke with Ignatius", "Informed Beatrix",
+        #      "report given to Ophelia", "message left for Brunhilde"; "Mary's husband"
+        if i in cue_targets and _cue_name_ok(note, i):
+            add(i, i, 0.85, True)
+            continue
+        if i + 3 < len(toks) and toks[i + 1][2] == "'" and toks[i + 2][2].lower() == "s" \
+                and _gap(note, i, i + 3) == "'s " and toks[i + 3][2].lower() in RELATIONS \
+                and toks[i + 3][2].lower() not in ("attending", "resident", "fellow", "intern", "pcp", "pt") \
+                and _cue_name_ok(note, i):
+            add(i, i, 0.85, True)
+            continue
+        # 3c. a name before its relation: "Hank Okonjo (son)", "Nancy Przywara his niece"
         n = i + 1
         while n < len(toks) and toks[n][2] in "(,-" :
             n += 1
@@ -721,7 +921,7 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
                     and (note.case != "mixed" or toks[i][2][0].isupper()):
                 add(i, i, 0.8, True)
                 continue
-        # 3d. "grace dudak aware", "BEA TURA AWARE", "per carol wolfe"
+        # 3d. "grace przywara aware", "BEA QUILL AWARE", "per carol vandermeer"
         n = i + 1
         if n < len(toks) and toks[n][2].lower() in _VISIT_CUES and _gap(note, i, n) in (" ", "  ") \
                 and lw in lex.first_names and lw not in _FUNCTION_WORDS and lw not in _CLINICAL_ONLY \
@@ -743,22 +943,40 @@ def _names(note: _Note) -> tuple[list[Hit], set[str]]:
         # 4. the dictionaries alone
         if _name_like(note, i, strong=False) and lw not in RELATIONS:
             add(i, i, 0.6, False)
-    # a signature: the last line of the note is two to four name words ("Karen Ann Yanulis")
+    # a signature: the last line of the note is two to four name words ("Karen Ann Tolliver")
     sig = _signature(note)
     if sig is not None:
         add(sig[0], sig[1], 0.8, True)
-    # "Drs. Ballou and Dutter", "Sons Smokey, Morris and Roger": a list continues a strong name
+    # "Drs. Okonjo and Quill", "Daughters Sunny, Ingrid and Rosemary": a list continues a strong name
     ends = {h[1] for h in hits if h[3] >= 0.8}
     for i in range(1, len(toks)):
-        if toks[i][2].lower() in ("and", "&", ",") and toks[i - 1][1] in ends:
+        if (toks[i][2].lower() in ("and", "&", ",") or toks[i][2] == "/" and note.case == "mixed"
+                and i + 1 < len(toks) and _gap(note, i - 1, i + 1) == "/") and toks[i - 1][1] in ends:
             k = i + 1
             if k < len(toks) and toks[k][2].lower() in ("and", "&"):
                 k += 1
+            lk = toks[k][2].lower() if k < len(toks) else ""
             if k < len(toks) and toks[k][2][0].isalpha() and _name_like(note, k, strong=True) \
-                    and toks[k][2].lower() not in lex.common and toks[k][2].lower() not in STRONG_TITLES:
+                    and (lk not in lex.common or note.case == "mixed" and toks[k][2][0].isupper()
+                         and not toks[k][2].isupper() and lk in lex.first_names) \
+                    and lk not in STRONG_TITLES and lk not in RELATIONS:
                 add(k, k, 0.8, True)
+                ends.add(hits[-1][1])
     return hits, strong_words
 
+
+_ROLE_ABBREVIATIONS = {"HO", "RT", "PT", "OT", "SW", "CM", "SLP", "NP", "PA", "RN", "MD", "RRT", "PCP", "HCP", "CNA"}
+
+# Capitalised words after a relation that are not names ("Wife Present", "Son Also").
+_NOT_NAME_AFTER_RELATION = set(
+    """
+    present also here there now still today tonight yesterday tomorrow not never very both all
+    none each other others who which whom when where has have had does did says said asks asked
+    would could should might must wants want needs need feels felt thinks knows agrees agree
+    unable able available involved primary main only one two three first second youngest oldest
+    older younger eldest lives living called visiting visit phone phoned family home health care
+    """.split()
+)
 
 _FUNCTION_WORDS = set(
     """
@@ -786,7 +1004,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             return lw in {"of", "st"}
         return lw not in lex.common or lw in _ORG_NAMEPART or (lw in lex.cities and len(lw) > 3 and lw not in _CLINICAL_ONLY)
 
-    # 1. names before a hospital word: "Calvert Hospital", "kernan hosp", "Harford Memorial"
+    # 1. names before a hospital word: "Ashgrove Hospital", "ashgrove hosp", "Valley Memorial"
     for i in note.words:
         lw = toks[i][2].lower()
         if lw not in _ORG_HEAD:
@@ -794,6 +1012,7 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
         j = i - 1
         start = None
         n = 0
+        named_head = False
         while j >= 0 and n < 4:
             w = toks[j][2]
             if w in ".'" and j > 0:
@@ -802,12 +1021,20 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if w.lower() in ("s",) and j > 0 and toks[j - 1][2] == "'":
                 j -= 1
                 continue
-            loose = (n == 0 and lw in ("memorial", "hospital", "hosp", "campus") and w[0].isalpha() and note.case == "mixed"
+            loose = (n == 0 and lw in ("memorial", "hospital", "hosp", "campus", "regional") and w[0].isalpha() and note.case == "mixed"
                      and w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
                      and w.lower() not in _LOCATION_STOP and w.lower() not in _NOT_HOSPITAL_NAME
                      and len(w) > 2 and (note.case != "mixed" or w[0].isupper()))
             state = w.lower() in lex.states and lw in ("rehab", "hospital", "hosp", "medical", "general", "memorial")
-            if w[0].isalpha() and (place_word(j) or loose or state or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
+            # a person's name or a town before an emergency ward or rehab: "Corbin Holloway EW"
+            named = (n == 0 and lw in ("ew", "er", "ed", "rehab") and note.case == "mixed" and toks[i][2] != lw
+                     and w[0].isupper() and w[1:].islower() and len(w) > 2
+                     and (lex.is_name_word(w.lower()) or w.lower() in lex.cities)
+                     and w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
+                     and w.lower() not in _LOCATION_STOP and w.lower() not in _NOT_HOSPITAL_NAME
+                     and w.lower() not in CLINICAL_KEEP and w.lower() not in _PLACE_NOT)
+            named_head = named_head or named
+            if w[0].isalpha() and (place_word(j) or loose or state or named or w.lower() in _ORG_NAMEPART) and "\n" not in _gap(note, j, j + 1):
                 start = j
                 n += 1
                 j -= 1
@@ -820,8 +1047,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if not any(w in ("memorial", "general", "adventist", "sacred", "holy", "mercy") for w in words):
                 continue
         if words and all(w in lex.common and w not in _ORG_NAMEPART for w in words) \
-                and not any(w in lex.states for w in words) \
-                and (lw not in ("memorial", "general", "hospital", "hosp", "campus")
+                and not any(w in lex.states for w in words) and not named_head \
+                and (lw not in ("memorial", "general", "hospital", "hosp", "campus", "regional")
                      or any(w in _NOT_HOSPITAL_NAME for w in words)):
             continue
         end = i if lw not in _ORG_GENERIC else i - 1
@@ -833,33 +1060,50 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             if w[0].isalpha() and w not in _ORG_NAMEPART and w not in lex.common and len(w) > 1:
                 found.add(w)
 
-    # 2. transfer context: "transferred to GH", "admitted to Quartermain 3", "from Kernan"
+    # 2. transfer context: "transferred to NWH", "admitted to Wexcombe 3", "from Ashgrove"
     for i in note.words:
         lw = toks[i][2].lower()
-        if lw not in ("to", "from", "at", "@"):
+        if lw not in ("to", "from", "at", "@", "in"):
             continue
         p = _prev_word(note, i)
-        if p is None or toks[p][2].lower() not in _TRANSFER_VERBS | {"followed", "seen", "lives", "living", "resides", "work", "works"}:
+        if p is None:
+            continue
+        plw = toks[p][2].lower()
+        if lw == "in" and plw not in _RESIDE_VERBS:
+            continue
+        if plw not in _TRANSFER_VERBS and plw not in _RESIDE_VERBS and plw not in ("followed", "seen", "work", "works"):
             continue
         k = i + 1
         if k < len(toks) and toks[k][2].lower() == "the":
             k += 1
+        city = _city_at(note, k)
+        if city is not None:
+            hits.append((toks[k][0], toks[city][1], "CITY", 0.75))
+            continue
         ks = []
+        if k < len(toks) and note.case == "mixed" and toks[k][2][0].isupper() and toks[k][2][1:].islower() \
+                and len(toks[k][2]) > 3 and not place_word(k) and _titled_place(note, k):
+            hits.append((toks[k][0], toks[k][1], "CITY" if plw in _RESIDE_VERBS else "HOSPITAL", 0.7))
+            continue
         while k < len(toks) and len(ks) < 3 and toks[k][2][0].isalpha() and place_word(k) \
-                and toks[k][2].lower() not in _ORG_HEAD and toks[k][2].lower() not in ("of",):
+                and toks[k][2].lower() not in _ORG_HEAD and toks[k][2].lower() not in ("of",) \
+                and toks[k][2].lower() not in lex.states and not toks[k][2].lower().endswith(("icu", "ccu")) \
+                and (note.case != "lower" or len(toks[k][2]) > 2):
             ks.append(k)
             k += 1
         if ks:
-            label = "CITY" if toks[p][2].lower() in ("lives", "living", "resides") else "HOSPITAL"
+            label = "CITY" if plw in _RESIDE_VERBS else "HOSPITAL"
             hits.append((toks[ks[0]][0], toks[ks[-1]][1], label, 0.75))
             for q in ks:
                 w = toks[q][2].lower()
-                if w not in lex.common and len(w) > 1:
+                if w not in lex.common and len(w) > 1 and label == "HOSPITAL":
                     found.add(w)
 
     # 3. "University of X", "U of MD", "St. Mary's", "Holy Cross"
     for m in re.finditer(r"\b(?:university|univ|u)\.?\s+(?:of\s+)?([A-Z][a-z]+|[a-z]+|[A-Z]+)\b", note.text, _I):
         w = m.group(1).lower()
+        if m.group().lower().startswith("u") and " of" not in m.group().lower() and len(w) <= 2:
+            continue  # "f/u IN 2 days": a bare "U" needs a full name after it ("U Delaware")
         if w in lex.states or w in lex.cities or m.group(1).upper() in US_STATES and len(w) == 2:
             hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
     for m in re.finditer(r"\b(?:st|saint)\.?\s+([A-Za-z]+)(?:'s)?\b", note.text, _I):
@@ -869,8 +1113,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     for m in _RE_RELIGIOUS_HOSPITAL.finditer(note.text):
         hits.append((m.start(), m.end(), "HOSPITAL", 0.75))
 
-    # 3b. a ward or site followed by its number: "to Quartermain 3", "on QUARTERMAIN 2";
-    #     a hospital acronym: "to GH", "at GBMC", "from VAMC"
+    # 3b. a ward or site followed by its number: "to Wexcombe 3", "on WEXCOMBE 2";
+    #     a hospital acronym: "to NWH", "at SVMC", "from VAMC"
     for i in note.words:
         lw = toks[i][2].lower()
         if lw not in ("to", "from", "at", "in", "on", "@", "by", "into", "leave", "left"):
@@ -886,10 +1130,12 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             continue
         nxt = toks[k + 1][2] if k + 1 < len(toks) else ""
         numbered = (nxt.isdigit() and len(nxt) <= 2 and _gap(note, k, k + 1) in (" ", "")
-                    and (k + 2 >= len(toks) or not toks[k + 2][2][0].isalpha() or _gap(note, k + 1, k + 2) != ""))
+                    and (k + 2 >= len(toks) or not toks[k + 2][2][0].isalpha() or _gap(note, k + 1, k + 2) != "")
+                    and (k + 2 >= len(toks) or toks[k + 2][2] not in "'%/-" or _gap(note, k + 1, k + 2) != "")
+                    and (w.islower() or w.isupper() or w[0].isupper() and w[1:].islower()))
         if numbered and lw != "by" and wl not in lex.common and len(wl) > 3 \
                 and (note.case != "mixed" or w[0].isupper() or len(wl) > 6) \
-                and not _DRUG_SUFFIX.search(wl):
+                and not _DRUG_SUFFIX.search(wl) and not _ADJECTIVE_SUFFIX.search(wl):
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
             continue
@@ -899,16 +1145,33 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
             hits.append((toks[k][0], toks[k][1], "HOSPITAL", 0.7))
             found.add(wl)
 
-    # 3c. "Middle River, MD", "Towson, MD 21204": words before a state abbreviation
+    # 3b'. a ward name with its number anywhere: "Per Wexcombe 4 RN", "TRANSFER WEXCOMBE 2.",
+    #      "WEXCOMBE7": an unknown word of six letters or more, then one digit that ends the
+    #      phrase (not a dose, not a score)
+    for m in _RE_WARD.finditer(note.text):
+        w = m.group(1)
+        wl = w.lower()
+        if wl in lex.common or wl in _CLINICAL_ONLY or wl in CLINICAL_KEEP or wl in lex.first_names \
+                or _DRUG_SUFFIX.search(wl) or _ADJECTIVE_SUFFIX.search(wl) or wl in lex.states \
+                or wl.endswith(("icu", "ccu", "unit")):
+            continue
+        if note.case == "mixed" and not (w[0].isupper() and (w[1:].islower() or w.isupper())):
+            continue
+        if wl.endswith("x") and m.end(1) == m.start(2):
+            continue  # "orientedx2", "emesisx3": times, not a ward
+        hits.append((m.start(1), m.end(1), "HOSPITAL", 0.7))
+        found.add(wl)
+
+    # 3c. "Cedar Falls, IA", "Towson, MD 21204": words before a state abbreviation
     for m in _RE_STATE_AFTER.finditer(note.text):
-        if m.group(1) in _AMBIGUOUS_STATES and not m.group(2) and note.case != "mixed":
+        if m.group(1) in _AMBIGUOUS_STATES and not m.group(2) and note.case == "upper":
             continue
         c = _RE_CITY_BEFORE.search(note.text, max(0, m.start() - 40), m.start())
         if not c:
             continue
         ws = c.group(1).split()
         if all(w.lower() not in _FUNCTION_WORDS and w.lower() not in _CLINICAL_ONLY
-               and w.lower() not in CLINICAL_KEEP and (note.case == "mixed" or w.lower() not in lex.common)
+               and w.lower() not in CLINICAL_KEEP and (note.case != "upper" or w.lower() not in lex.common)
                for w in ws):
             hits.append((c.start(1), c.end(1), "CITY", 0.7))
 
@@ -938,6 +1201,53 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     return hits, found
 
 
+_RE_WARD = re.compile(
+    r"(?<![A-Za-z0-9'/-])([A-Za-z]{6,})[ ]?(\d)(?![\d.,]\d)(?=[ \t]*(?:$|\n|[.,;)]|RN\b|rn\b|MD\b|md\b|nurse|team|unit|for\b|to\b|and\b))",
+)
+def _titled_place(note: _Note, k: int) -> bool:
+    """A capitalised ordinary word after "transferred from" that names a place ("from Sinai")."""
+    lw = note.tokens[k][2].lower()
+    if lw in _LOCATION_STOP or lw in _CLINICAL_ONLY or lw in CLINICAL_KEEP or lw in _FUNCTION_WORDS \
+            or lw in MONTHS or lw in _PLACE_NOT or lw in lexicon().states or lw in RELATIONS or lw in SOFT_TITLES:
+        return False
+    nxt = note.tokens[k + 1] if k + 1 < len(note.tokens) else None
+    if nxt is None or "\n" in _gap(note, k, k + 1):
+        return True
+    return nxt[2] in ".,;:)(" or nxt[2].lower() in ("at", "for", "on", "in", "via", "with", "and", "by", "after", "where", "s")
+
+
+_PLACE_NOT = set(
+    """
+    home house bed chair commode bathroom floor unit room stretcher table scanner procedure
+    operating recovery holding preop postop radiology imaging surgery medicine cardiology
+    neurology oncology dialysis rehab hospice outside clinic office work school church jail
+    prison shelter street car ambulance helicopter plane airport vacation florida abroad
+    morning afternoon evening night today tomorrow yesterday monday tuesday wednesday thursday
+    friday saturday sunday there here nursing facility skilled acute chronic long short
+    main north south east west central adult pediatric peds trauma cardiac surgical new old
+    """.split()
+)
+
+
+_RESIDE_VERBS = {"lives", "living", "resides", "residing", "lived", "alone", "reside", "live"}
+
+
+def _city_at(note: _Note, k: int) -> int | None:
+    """Index of the last word of a bundled city name of two or three words starting at word k."""
+    lex = lexicon()
+    toks = note.tokens
+    if k >= len(toks) or toks[k][2].lower() not in lex.city_first:
+        return None
+    for n in (3, 2):
+        ks = list(range(k, k + n))
+        if ks[-1] >= len(toks) or any(not toks[q][2][0].isalpha() or _gap(note, q, q + 1) != " " for q in ks[:-1]):
+            continue
+        if " ".join(toks[q][2].lower() for q in ks) in lex.cities \
+                and (note.case != "mixed" or all(toks[q][2][0].isupper() for q in ks)):
+            return ks[-1]
+    return None
+
+
 # ------------------------------------------------------------------------------- resolution
 
 def _propagate(note: _Note, words: set[str], label: str) -> Iterator[Hit]:
@@ -951,14 +1261,15 @@ def _propagate(note: _Note, words: set[str], label: str) -> Iterator[Hit]:
 
 
 _EPONYM_NOUN = re.compile(
-    r"(?:'s)?[\s-]+(?:[A-Z][a-z]+[\s-]+)?(?:disease|syndrome|sign|signs|cell|cells|virus|test|score|"
+    r"(?:'s)?(?:[ \t]+|-)(?:[A-Z][a-z]+(?:[ \t]+|-))?(?:disease|syndrome|sign|signs|cell|cells|virus|test|score|"
     r"scale|catheter|tube|procedure|operation|classification|criteria|tumou?r|sarcoma|lymphoma|ulcer|"
     r"reflex|maneuver|manoeuvre|position|phenomenon|gland|glands|duct|space|node|nodes|body|bodies|"
     r"canal|fracture|palsy|an(?:a)?emia|edema|oedema|disorder|infection|stain|staining|method|"
     r"technique|index|formula|equation|law|effect|ratio|line|filter|shunt|valve|clamp|forceps|"
     r"retractor|needle|mask|collar|splint|cast|traction|stockings|bed|mattress|boots|apparatus|"
     r"rat|rats|mice|mouse|strain|assay|blot|plot|analysis|curve|regression|coefficient|"
-    r"albicans|aureus|pylori|coli|difficile|pneumoniae|cholerae|aeruginosa)\b",
+    r"albicans|aureus|pylori|coli|difficile|pneumoniae|cholerae|aeruginosa|tear|tears|tubes|bag|"
+    r"drain|drains|stent|pump|boot|bandage|dressing|wrap|hose)\b",
     _I,
 )
 

@@ -66,6 +66,10 @@ class Surrogates:
         lw = w.lower()
         if len(w) == 1:
             return _case_like(w, chr(ord("A") + self._int(patient, "initial", lw) % 26))
+        if kind == "NAME" and len(w) <= 3 and w.isupper() and lw not in lex.first_names and lw not in lex.surnames:
+            # initials ("LW RN") become other initials of the same length
+            h = self._int(patient, "initials", lw)
+            return "".join(chr(ord("A") + (h >> (5 * k)) % 26) for k in range(len(w)))
         if kind == "NAME":
             first = lex.first_rank.get(lw, 10**9) * 10 < lex.surname_rank.get(lw, 10**9)
             pool = lex.first_names_ranked[:1000] if first else lex.surnames_ranked[:5000]
