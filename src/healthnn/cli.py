@@ -153,13 +153,27 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("input", type=Path, help="rows to predict (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="processes for RDKit parsing and featurisation of large molecule "
+                   "libraries (default 1; other tasks ignore it)")
     _key_arg(p)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from healthnn.pipeline import predict_file
 
-    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args))
+    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args),
+                                    workers=args.workers)
     print(f"predicted {n_rows - n_errors} of {n_rows} rows -> {args.out}")
     if n_errors:
         print(

@@ -347,10 +347,16 @@ def predict(
 
 
 def predict_file(
-    bundle: str | Path | Bundle, input: str | Path, out: str | Path, *, key: bytes | None = None
+    bundle: str | Path | Bundle, input: str | Path, out: str | Path, *, key: bytes | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
-    """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors)."""
+    """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors).
+
+    ``workers`` > 1 parses and featurises large molecule libraries in that many processes.
+    """
     b = _load(bundle, key)
+    if hasattr(b.task, "workers"):
+        b.task.workers = workers
     df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
     write_table(result, out)

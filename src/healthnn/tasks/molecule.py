@@ -31,6 +31,7 @@ __all__ = ["MoleculeData", "MoleculePropertyTask"]
 _REGRESSION_MONITORS = ("val_loss", "rmse", "mae", "r2")
 _BINARY_MONITORS = ("val_loss", "auroc", "auprc")
 _SHOW_ROWS = 5
+_POOL_MIN_ROWS = 2000  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -59,6 +60,7 @@ class MoleculePropertyTask(Task):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.kind_: str | None = None
+        self.workers = 1  # processes for RDKit work on large libraries (healthnn predict --workers)
         self._cache: dict[str, tuple[Any, str | None, str | None, str | None]] = {}
 
     # -- config ------------------------------------------------------------------------------
@@ -289,8 +291,10 @@ class MoleculePropertyTask(Task):
             return None
         from healthnn.data.molecules import descriptors
 
-        d = (np.clip(descriptors(mols, self.desc_names_), -1e6, 1e6)
-             - np.asarray(self.desc_mean_)) / np.asarray(self.desc_std_)
+        return self._scale_descriptors(descriptors(mols, self.desc_names_))
+
+    def _scale_descriptors(self, raw: np.ndarray) -> np.ndarray:
+        d = (np.clip(raw, -1e6, 1e6) - np.asarray(self.desc_mean_)) / np.asarray(self.desc_std_)
         return np.clip(np.nan_to_num(d, nan=0.0), -10, 10).astype(np.float32)
 
     def encode(self, df: pd.DataFrame, file: Path) -> tuple[Any, dict[int, str]]:
@@ -299,7 +303,10 @@ class MoleculePropertyTask(Task):
 
         self._require_smiles(df, file)
         col = self.config.data.smiles
-        parsed = self._standardize(df[col].tolist())
+        smiles = df[col].tolist()
+        if self.workers > 1 and len(smiles) >= _POOL_MIN_ROWS:
+            return self._encode_library(smiles)
+        parsed = self._standardize(smiles)
         errors = {i: f"column '{col}': {p[2]}" for i, p in enumerate(parsed) if p[2] is not None}
         placeholder = require_rdkit().MolFromSmiles("C") if errors else None
         mols = [placeholder if p[0] is None else p[0] for p in parsed]
@@ -308,6 +315,30 @@ class MoleculePropertyTask(Task):
             return mol_graphs(mols, extra), errors
         fp = np.log1p(morgan_counts(mols, radius=self._params["radius"],
                                     n_bits=self._params["n_bits"]))
+        if extra is not None:
+            fp = np.concatenate([fp, extra], 1)
+        return torch.from_numpy(fp), errors
+
+    def _encode_library(self, smiles: list[Any]) -> tuple[Any, dict[int, str]]:
+        """A large library: standardise and featurise in ``self.workers`` processes, in chunks
+        (same numbers as the one-process path; nothing is cached)."""
+        from healthnn.data.molecules import featurize_smiles
+
+        col = self.config.data.smiles
+        f = featurize_smiles(smiles, kind="graph" if self._graph else "fingerprint",
+                             max_atoms=self.config.data.max_atoms,
+                             radius=self._params.get("radius", 2),
+                             n_bits=self._params.get("n_bits", 2048),
+                             descriptor_names=self.desc_names_ or None, workers=self.workers,
+                             progress=True)
+        errors = {i: f"column '{col}': {msg}" for i, msg in f.errors.items()}
+        extra = None if f.descriptors is None else self._scale_descriptors(f.descriptors)
+        if self._graph:
+            g = f.graphs
+            if extra is not None:
+                g.extra = torch.from_numpy(extra)
+            return g, errors
+        fp = np.log1p(f.fingerprints)
         if extra is not None:
             fp = np.concatenate([fp, extra], 1)
         return torch.from_numpy(fp), errors
