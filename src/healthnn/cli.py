@@ -191,6 +191,8 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="target_class", default=None,
                    help="explain this class (default: the predicted class)")
     p.add_argument("--limit", type=int, default=50, help="explain at most this many inputs")
+    p.add_argument("--format", dest="image_format", choices=["svg", "png"], default=None,
+                   help="molecule models: draw atom attributions as SVG (default) or PNG")
     _key_arg(p)
 
 
@@ -198,7 +200,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     from healthnn.pipeline import explain
 
     written = explain(args.bundle, args.input, args.out, target_class=args.target_class,
-                      limit=args.limit, key=_key(args))
+                      limit=args.limit, key=_key(args), image_format=args.image_format)
     print(f"wrote {len(written)} explanation file(s) to {args.out}")
     return 0
 

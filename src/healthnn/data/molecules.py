@@ -79,12 +79,15 @@ def _standardizers():
     return rdMolStandardize.LargestFragmentChooser(preferOrganic=True), rdMolStandardize.Uncharger()
 
 
-def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS) -> Standardized:
+def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS,
+                canonical: bool = True) -> Standardized:
     """Parse SMILES and standardise each molecule: keep the largest (organic) fragment, which
     strips salts and solvents; neutralise charges where a neutral form exists; canonicalise.
 
     Problems (missing or empty SMILES, unparsable text, RDKit sanitisation failures, more than
     ``max_atoms`` heavy atoms) become per-row messages in ``errors``; nothing raises.
+    ``canonical=False`` skips writing canonical SMILES (``canonical`` is then all ``None``),
+    which prediction does not need.
     """
     Chem = require_rdkit()
     chooser, uncharger = _standardizers()
@@ -106,7 +109,7 @@ def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS) -> Sta
             else:
                 try:
                     mol, n_frag = _standardize_one(Chem, raw, text, chooser, uncharger)
-                    canon = Chem.MolToSmiles(mol)
+                    canon = Chem.MolToSmiles(mol) if canonical else None
                     if n_frag > 1:
                         out.notes[i] = f"kept the largest of {n_frag} fragments"
                 except Exception as exc:  # noqa: BLE001
@@ -375,6 +378,9 @@ def mol_graphs(mols: list[Any], extra: np.ndarray | None = None) -> MolGraphs:
     return _graphs_from_arrays(*_graph_arrays(mols), extra=extra)
 
 
+_CHUNK_MIN, _CHUNK_MAX = 200, 2000
+
+
 @dataclass
 class Featurized:
     """Result of :func:`featurize_smiles`: standardisation outcome and model inputs, one row per
@@ -388,10 +394,10 @@ class Featurized:
     descriptors: np.ndarray | None = None
 
 
-def _featurize_chunk(job: tuple[list[Any], int, str, int, int, list[str]]) -> tuple:
+def _featurize_chunk(job: tuple[list[Any], int, str, int, int, list[str], bool]) -> tuple:
     """Worker: standardise and featurise one chunk of SMILES (plain arrays come back)."""
-    smiles, max_atoms, kind, radius, n_bits, names = job
-    std = standardize(smiles, max_atoms=max_atoms)
+    smiles, max_atoms, kind, radius, n_bits, names, canonical = job
+    std = standardize(smiles, max_atoms=max_atoms, canonical=canonical)
     placeholder = require_rdkit().MolFromSmiles("C")
     mols = [placeholder if m is None else m for m in std.mols]
     feats = (_graph_arrays(mols) if kind == "graph"
@@ -402,13 +408,14 @@ def _featurize_chunk(job: tuple[list[Any], int, str, int, int, list[str]]) -> tu
 
 def featurize_smiles(smiles: list[Any], *, kind: str = "graph", max_atoms: int = DEFAULT_MAX_ATOMS,
                      radius: int = 2, n_bits: int = 2048, descriptor_names: list[str] | None = None,
-                     workers: int = 1, chunk_size: int = 2000,
+                     workers: int = 1, chunk_size: int | None = None, canonical: bool = True,
                      progress: bool = False) -> Featurized:
     """Standardise and featurise a SMILES library in chunks, optionally in ``workers`` processes.
 
     ``kind`` is ``"graph"`` (:class:`MolGraphs`) or ``"fingerprint"`` (Morgan counts). Results
     keep the input order and every row (failures are in ``errors``). The same numbers come out
-    whatever ``workers`` and ``chunk_size`` are.
+    whatever ``workers`` and ``chunk_size`` are (default: about four chunks per worker, between
+    200 and 2000 molecules each). ``canonical=False`` skips canonical SMILES (faster).
 
     >>> f = featurize_smiles(["CCO", "bad", "c1ccccc1"], workers=1)
     >>> f.canonical, sorted(f.errors), len(f.graphs)
@@ -418,9 +425,11 @@ def featurize_smiles(smiles: list[Any], *, kind: str = "graph", max_atoms: int =
         raise ValueError(f"kind must be 'graph' or 'fingerprint', not {kind!r}")
     require_rdkit()
     smiles = list(smiles)
+    if chunk_size is None:
+        chunk_size = min(_CHUNK_MAX, max(_CHUNK_MIN, -(-len(smiles) // (4 * max(workers, 1)))))
     chunk_size = max(1, int(chunk_size))
-    jobs = [(smiles[i:i + chunk_size], max_atoms, kind, radius, n_bits, descriptor_names or [])
-            for i in range(0, len(smiles), chunk_size)]
+    jobs = [(smiles[i:i + chunk_size], max_atoms, kind, radius, n_bits, descriptor_names or [],
+             canonical) for i in range(0, len(smiles), chunk_size)]
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(smiles), unit="mol", desc="featurising", disable=not progress,
