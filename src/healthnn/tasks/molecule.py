@@ -56,6 +56,7 @@ class MoleculePropertyTask(Task):
     name = "molecule_property"
     DataConfig = MoleculeData
     default_model = "dmpnn"
+    predict_batch_size = 256  # D-MPNN inference: 256 molecules per batch ran ~1.8x faster than 4096
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
