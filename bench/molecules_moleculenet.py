@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=300)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "molecules"))
-    p.add_argument("--chemprop", action="store_true",
-                   help="also train chemprop 2.3.1 on the same split (pip install '.[bench-chem]')")
+    p.add_argument("--chemprop", action=argparse.BooleanOptionalAction, default=None,
+                   help="also train chemprop 2.3.1 on the same split (pip install "
+                   "'.[bench-chem]'); default: when it is installed")
     p.add_argument("--predict", action="store_true",
                    help="also time 'healthnn predict' on the whole file (see molecules_throughput.py)")
     p.add_argument("--report", type=Path, help="print the Markdown table of a results folder")
@@ -246,6 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     if not Path(args.data).is_dir():
         sys.exit(f"MoleculeNet folder not found: {args.data} (use --data or "
                  "$HEALTHNN_MOLECULENET)")
+    if args.chemprop is None:
+        import importlib.util
+
+        args.chemprop = importlib.util.find_spec("chemprop") is not None
     run(args)
 
 
