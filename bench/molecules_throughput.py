@@ -12,6 +12,9 @@ wall-clock molecules per second and molecules per CPU second (parent + worker pr
   ``SimpleMoleculeMolGraphFeaturizer`` (only if chemprop is installed; no standardisation);
 - ``healthnn predict, N workers`` - the whole command: read the CSV, standardise, featurise,
   D-MPNN (hidden 300, depth 3) forward pass, rank, write the CSV.
+- ``--baseline SRC`` also times ``predict_file`` of another checkout's ``src`` folder (e.g. the
+  main branch before this benchmark: ``--baseline ../main/src``) on the same bundle and library,
+  in a subprocess (its CPU time is counted the same way).
 
 The bundle is a D-MPNN of the default size trained for 2 epochs on ESOL (its weights do not
 change the speed), unless ``--bundle`` names one. One torch thread.
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--bundle", type=Path, help="a trained molecule bundle (default: train one)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--baseline", type=Path,
+                   help="src folder of another healthnn checkout whose predict is timed too")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "molecules_throughput"))
     args = p.parse_args(argv)
 
@@ -132,6 +137,18 @@ def main(argv: list[str] | None = None) -> None:
         add(f"healthnn predict (read, featurise, D-MPNN, write), {w} worker(s)",
             *_timed(lambda w=w: predict_file(bundle, library, out / f"ranked_{w}.csv", workers=w)))
 
+    if args.baseline:
+        code = ("import sys, torch; torch.set_num_threads(%d); "
+                "from healthnn.pipeline import predict_file; "
+                "predict_file(sys.argv[1], sys.argv[2], sys.argv[3])" % args.threads)
+        env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve())}
+
+        def baseline() -> None:
+            subprocess.run([sys.executable, "-c", code, str(bundle), str(library),
+                            str(out / "ranked_baseline.csv")], env=env, check=True)
+
+        add(f"healthnn predict of {args.baseline} (before; new process incl. imports)",
+            *_timed(baseline))
     load = os.getloadavg()[0]
     cpus = os.cpu_count()
     result = {"library": args.library, "molecules": n, "rows": rows, "load_average": load,
