@@ -23,7 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
-		torch==2.13.0 -e ".[test,bench]"
+		torch==2.13.0 -e ".[test,bench,bench-chem]"
 	$(PY) bench/run.py
 
 clean:

@@ -35,6 +35,8 @@ BENCHMARKS = {
     "tune": "tune_table",  # issue 9
     "text": "text_medical_abstracts",
     "pubmedqa": "text_pubmedqa",
+    "molecules": "molecules_moleculenet",  # issue 4 (add --chemprop for the same-run comparison)
+    "molecules_throughput": "molecules_throughput",  # issue 4
 }
 
 

@@ -65,16 +65,22 @@ class Bundle:
         if n == 0:
             return torch.zeros((0, self.task.out_features()))
         empty = {"_": torch.zeros(n)}
-        out, _ = collect_outputs(model, self.task.batches(inputs, empty, shuffle=False,
-                                                         batch_size=batch_size), device)
-        return out
+        # a task may know a faster batch size (molecular graphs: small batches stay in cache)
+        batch_size = getattr(self.task, "predict_batch_size", None) or batch_size
+        with torch.inference_mode():
+            out, _ = collect_outputs(model, self.task.batches(inputs, empty, shuffle=False,
+                                                             batch_size=batch_size), device)
+        return out.clone()  # an ordinary tensor again, usable outside inference mode
 
-    def _member_sd(self, inputs: Any, preds: pd.DataFrame) -> pd.DataFrame:
+    def _member_sd(self, inputs: Any, preds: pd.DataFrame,
+                   member_outputs: list[torch.Tensor] | None = None) -> pd.DataFrame:
         """Ensembles: the standard deviation across members of each numeric prediction."""
         members = getattr(self.model, "members", None)
         if members is None or len(inputs) == 0:
             return preds
-        each = [self.task.predictions(self.outputs(inputs, model=m)) for m in members]
+        if member_outputs is None:
+            member_outputs = [self.outputs(inputs, model=m) for m in members]
+        each = [self.task.predictions(o) for o in member_outputs]
         for col in preds.select_dtypes("floating").columns:
             stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
             preds[f"{col}_sd"] = stacked.std(0, ddof=1)
@@ -114,8 +120,15 @@ class Bundle:
         ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
-        outputs = self.outputs(good_inputs)
-        preds = self._member_sd(good_inputs, self.task.predictions(outputs))
+        members = getattr(self.model, "members", None)
+        each = None
+        if members is not None and len(good_inputs):
+            # each member runs once; their mean is exactly the ensemble's output
+            each = [self.outputs(good_inputs, model=m) for m in members]
+            outputs = torch.stack(each).mean(0)
+        else:
+            outputs = self.outputs(good_inputs)
+        preds = self._member_sd(good_inputs, self.task.predictions(outputs), each)
         preds = self.with_conformal(outputs, preds)
         flags = self.task.row_flags(df).reset_index(drop=True)
         clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]

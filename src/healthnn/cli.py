@@ -158,13 +158,27 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("input", type=Path, help="rows to predict (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="processes for RDKit parsing and featurisation of large molecule "
+                   "libraries (default 1; other tasks ignore it)")
     _key_arg(p)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from healthnn.pipeline import predict_file
 
-    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args))
+    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args),
+                                    workers=args.workers)
     print(f"predicted {n_rows - n_errors} of {n_rows} rows -> {args.out}")
     if n_errors:
         print(
@@ -182,6 +196,8 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="target_class", default=None,
                    help="explain this class (default: the predicted class)")
     p.add_argument("--limit", type=int, default=50, help="explain at most this many inputs")
+    p.add_argument("--format", dest="image_format", choices=["svg", "png"], default=None,
+                   help="molecule models: draw atom attributions as SVG (default) or PNG")
     _key_arg(p)
 
 
@@ -189,7 +205,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     from healthnn.pipeline import explain
 
     written = explain(args.bundle, args.input, args.out, target_class=args.target_class,
-                      limit=args.limit, key=_key(args))
+                      limit=args.limit, key=_key(args), image_format=args.image_format)
     print(f"wrote {len(written)} explanation file(s) to {args.out}")
     return 0
 

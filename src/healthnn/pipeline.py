@@ -362,10 +362,16 @@ def predict(
 
 
 def predict_file(
-    bundle: str | Path | Bundle, input: str | Path, out: str | Path, *, key: bytes | None = None
+    bundle: str | Path | Bundle, input: str | Path, out: str | Path, *, key: bytes | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
-    """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors)."""
+    """Predict every row of a CSV/Parquet file into ``out``; returns (rows, rows with errors).
+
+    ``workers`` > 1 parses and featurises large molecule libraries in that many processes.
+    """
     b = _load(bundle, key)
+    if hasattr(b.task, "workers"):
+        b.task.workers = workers
     df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
     write_table(result, out)
@@ -380,13 +386,20 @@ def explain(
     target_class: str | None = None,
     limit: int = 50,
     key: bytes | None = None,
+    image_format: str | None = None,
 ) -> list[Path]:
     """Write explanations (heatmaps, attributions) for the first ``limit`` inputs to ``out``.
 
     What an explanation is depends on the task (Grad-CAM for images, atom attributions for
-    molecules, ...); each task implements :meth:`Task.explain`.
+    molecules, ...); each task implements :meth:`Task.explain`. ``image_format`` (``"svg"`` or
+    ``"png"``) chooses how molecule models draw their atom attributions.
     """
     b = _load(bundle, key)
+    if image_format is not None:
+        if not hasattr(b.task, "image_format"):
+            raise DataError(f"--format {image_format} applies to molecule models only",
+                            hint="leave out --format: this model's explanations have one format")
+        b.task.image_format = image_format
     df = b.task.read_inputs(Path(input))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -182,3 +182,17 @@ def test_ensemble_of_seeds_gives_uncertainty(tmp_path):
     np.testing.assert_allclose(p1["pred_logS_sd"], np.std(each, 0, ddof=1), rtol=1e-5)
     files = explain(bundle, MOLECULES / "esol_small.csv", tmp_path / "ex", limit=2)
     assert len(files) == 3
+
+
+def test_kfold_cross_validation_for_molecules(tmp_path):
+    """[split] method = "kfold" works for molecules: every usable row is tested exactly once."""
+    from healthnn.tuning import cross_validate
+
+    cfg = molecule_config(MOLECULES / "bbbp_small.csv", "p_np")
+    cfg["split"] = {"method": "kfold", "folds": 3, "seed": 0}
+    cfg["train"]["epochs"] = 1
+    cfg["eval"]["bootstrap"] = 0
+    result = cross_validate(cfg, tmp_path / "cv", log=lambda m: None)
+    assert result["folds"] == 3 and sum(result["fold_rows"]) == result["rows"]
+    assert 0.0 <= result["pooled"]["auroc"]["value"] <= 1.0
+    assert len(result["per_fold"]) == 3

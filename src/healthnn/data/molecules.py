@@ -29,6 +29,8 @@ __all__ = [
     "MolGraphs",
     "mol_graphs",
     "bemis_murcko_scaffolds",
+    "Featurized",
+    "featurize_smiles",
     "ATOM_FEATURES",
     "BOND_FEATURES",
 ]
@@ -77,12 +79,15 @@ def _standardizers():
     return rdMolStandardize.LargestFragmentChooser(preferOrganic=True), rdMolStandardize.Uncharger()
 
 
-def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS) -> Standardized:
+def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS,
+                canonical: bool = True) -> Standardized:
     """Parse SMILES and standardise each molecule: keep the largest (organic) fragment, which
     strips salts and solvents; neutralise charges where a neutral form exists; canonicalise.
 
     Problems (missing or empty SMILES, unparsable text, RDKit sanitisation failures, more than
     ``max_atoms`` heavy atoms) become per-row messages in ``errors``; nothing raises.
+    ``canonical=False`` skips writing canonical SMILES (``canonical`` is then all ``None``),
+    which prediction does not need.
     """
     Chem = require_rdkit()
     chooser, uncharger = _standardizers()
@@ -103,11 +108,8 @@ def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS) -> Sta
                 out.errors[i] = "SMILES has no atoms"
             else:
                 try:
-                    n_frag = len(Chem.GetMolFrags(raw))
-                    mol = chooser.choose(raw)
-                    mol = uncharger.uncharge(mol)
-                    Chem.SanitizeMol(mol)
-                    canon = Chem.MolToSmiles(mol)
+                    mol, n_frag = _standardize_one(Chem, raw, text, chooser, uncharger)
+                    canon = Chem.MolToSmiles(mol) if canonical else None
                     if n_frag > 1:
                         out.notes[i] = f"kept the largest of {n_frag} fragments"
                 except Exception as exc:  # noqa: BLE001
@@ -120,6 +122,26 @@ def standardize(smiles: list[Any], *, max_atoms: int = DEFAULT_MAX_ATOMS) -> Sta
         out.mols.append(mol)
         out.canonical.append(canon)
     return out
+
+
+_CHARGED: list[Any] = []
+
+
+def _standardize_one(Chem: Any, raw: Any, text: str, chooser: Any, uncharger: Any) -> tuple[Any, int]:
+    """Largest fragment, neutralised and sanitised; the steps that cannot change ``raw`` are
+    skipped (a SMILES without '.' is one fragment; a molecule without charged atoms has nothing
+    to neutralise), which gives the same molecule as running them all, faster."""
+    if not _CHARGED:
+        _CHARGED.append(Chem.MolFromSmarts("[!+0]"))
+    n_frag = len(Chem.GetMolFrags(raw)) if "." in text else 1
+    mol, changed = raw, False
+    if n_frag > 1:
+        mol, changed = chooser.choose(mol), True
+    if mol.HasSubstructMatch(_CHARGED[0]):
+        mol, changed = uncharger.uncharge(mol), True
+    if changed:
+        Chem.SanitizeMol(mol)
+    return mol, n_frag
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -185,47 +207,98 @@ def descriptors(mols: list[Any], names: list[str]) -> np.ndarray:
 
 
 # -- graphs --------------------------------------------------------------------------------------
-def _index(values: list, table: list) -> np.ndarray:
-    pos = {v: i for i, v in enumerate(table)}
-    return np.array([pos.get(v, len(table)) for v in values], dtype=np.int64)
+_LUTS: dict[str, np.ndarray] = {}
 
 
-def _atom_features(mol: Any) -> np.ndarray:
-    atoms = list(mol.GetAtoms())
+def _lookup_tables() -> dict[str, np.ndarray]:
+    """RDKit enum value -> one-hot column, for hybridisation and bond type (built once)."""
+    if not _LUTS:
+        Chem = require_rdkit()
+        hyb = np.full(64, len(_HYBRID), dtype=np.int64)
+        for value, enum in Chem.HybridizationType.values.items():
+            if str(enum) in _HYBRID:
+                hyb[int(value)] = _HYBRID.index(str(enum))
+        # bond types outside the table share the last column (aromatic), as they always have
+        bond = np.full(64, len(_BOND_TYPES) - 1, dtype=np.int64)
+        for value, enum in Chem.BondType.values.items():
+            if str(enum) in _BOND_TYPES:
+                bond[int(value)] = _BOND_TYPES.index(str(enum))
+        _LUTS.update(hybrid=hyb, bond=bond)
+    return _LUTS
+
+
+def _graph_arrays(mols: list[Any]) -> tuple[np.ndarray, ...]:
+    """Atom features, bond features and edge indices of a batch of molecules as numpy arrays.
+
+    One pass of RDKit calls per atom and per bond collects plain numbers; the one-hot encoding
+    is then done for the whole batch at once (no per-molecule numpy work).
+    """
+    luts = _lookup_tables()
+    atom_vals: list[tuple] = []
+    bond_vals: list[tuple] = []
+    n_atoms = np.zeros(len(mols), dtype=np.int64)
+    n_bonds = np.zeros(len(mols), dtype=np.int64)
+    for k, mol in enumerate(mols):
+        atoms = [(a.GetAtomicNum(), a.GetTotalDegree(), a.GetFormalCharge(),
+                  int(a.GetChiralTag()), a.GetTotalNumHs(), int(a.GetHybridization()),
+                  a.GetIsAromatic(), a.GetMass()) for a in mol.GetAtoms()]
+        bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType()),
+                  b.GetIsConjugated(), b.IsInRing(), int(b.GetStereo()))
+                 for b in mol.GetBonds()]
+        n_atoms[k], n_bonds[k] = len(atoms), len(bonds)
+        atom_vals += atoms
+        bond_vals += bonds
+    a = np.array(atom_vals, dtype=np.float64).reshape(-1, 8)
+    ai = a[:, :6].astype(np.int64)
+    n = len(a)
+    z, degree, charge, chiral, hs, hyb = ai.T
     cols = [
-        _index([a.GetAtomicNum() for a in atoms], _ELEMENTS),
-        _index([a.GetTotalDegree() for a in atoms], _DEGREE),
-        _index([a.GetFormalCharge() for a in atoms], _CHARGE),
-        _index([int(a.GetChiralTag()) for a in atoms], _CHIRAL),
-        _index([a.GetTotalNumHs() for a in atoms], _NUM_HS),
-        _index([str(a.GetHybridization()) for a in atoms], _HYBRID),
+        np.where((z >= 1) & (z <= len(_ELEMENTS)), z - 1, len(_ELEMENTS)),
+        np.minimum(degree, len(_DEGREE)),
+        np.where(np.abs(charge) <= 2, charge + 2, len(_CHARGE)),
+        np.minimum(chiral, len(_CHIRAL)),
+        np.minimum(hs, len(_NUM_HS)),
+        luts["hybrid"][np.clip(hyb, 0, 63)],
     ]
-    n = mol.GetNumAtoms()
     x = np.zeros((n, ATOM_FEATURES), dtype=np.float32)
-    offset = 0
     rows = np.arange(n)
+    offset = 0
     for col, width in zip(cols, _ATOM_BLOCKS, strict=True):
         x[rows, offset + col] = 1.0
         offset += width
-    x[:, offset] = [a.GetIsAromatic() for a in atoms]
-    x[:, offset + 1] = [a.GetMass() * 0.01 for a in atoms]
-    return x
+    x[:, offset] = a[:, 6]
+    x[:, offset + 1] = a[:, 7] * 0.01
 
-
-def _bond_features(mol: Any) -> tuple[np.ndarray, np.ndarray]:
-    bonds = list(mol.GetBonds())
-    m = mol.GetNumBonds()
-    ends = np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in bonds],
-                    dtype=np.int64).reshape(m, 2)
+    b = np.array(bond_vals, dtype=np.int64).reshape(-1, 6)
+    m = len(b)
     f = np.zeros((m, BOND_FEATURES), dtype=np.float32)
-    if m:
-        rows = np.arange(m)
-        f[rows, _index([str(b.GetBondType()) for b in bonds], _BOND_TYPES).clip(max=3)] = 1.0
-        k = len(_BOND_TYPES)
-        f[:, k] = [b.GetIsConjugated() for b in bonds]
-        f[:, k + 1] = [b.IsInRing() for b in bonds]
-        f[rows, k + 2 + np.array([min(int(b.GetStereo()), _STEREO) for b in bonds])] = 1.0
-    return ends, f
+    k = len(_BOND_TYPES)
+    rows = np.arange(m)
+    f[rows, luts["bond"][np.clip(b[:, 2], 0, 63)]] = 1.0
+    f[:, k] = b[:, 3]
+    f[:, k + 1] = b[:, 4]
+    f[rows, k + 2 + np.minimum(b[:, 5], _STEREO)] = 1.0
+    # atom offset of each bond's molecule; each bond becomes two directed edges (u->v, v->u)
+    start = np.repeat(np.cumsum(n_atoms) - n_atoms, n_bonds)
+    u, v = b[:, 0] + start, b[:, 1] + start
+    src = np.stack([u, v], 1).reshape(-1)
+    dst = np.stack([v, u], 1).reshape(-1)
+    return x, np.repeat(f, 2, axis=0), src, dst, n_atoms, 2 * n_bonds
+
+
+def _graphs_from_arrays(x: np.ndarray, edge_attr: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                        n_atoms: np.ndarray, n_edges: np.ndarray,
+                        extra: np.ndarray | None = None) -> MolGraphs:
+    n = len(n_atoms)
+    atom_ptr = np.zeros(n + 1, dtype=np.int64)
+    atom_ptr[1:] = np.cumsum(n_atoms)
+    edge_ptr = np.zeros(n + 1, dtype=np.int64)
+    edge_ptr[1:] = np.cumsum(n_edges)
+    extra_t = (torch.zeros((n, 0)) if extra is None
+               else torch.as_tensor(np.asarray(extra, dtype=np.float32)))
+    return MolGraphs(torch.from_numpy(x), torch.from_numpy(edge_attr), torch.from_numpy(src),
+                     torch.from_numpy(dst), torch.from_numpy(atom_ptr),
+                     torch.from_numpy(edge_ptr), extra_t)
 
 
 @dataclass
@@ -295,37 +368,118 @@ def _ranges(starts: torch.Tensor, counts: torch.Tensor, new_ptr: torch.Tensor) -
 
 
 def mol_graphs(mols: list[Any], extra: np.ndarray | None = None) -> MolGraphs:
-    """Featurise RDKit molecules into one :class:`MolGraphs`."""
-    xs, eas, srcs, dsts = [], [], [], []
-    n_atoms, n_edges = [], []
-    offset = 0
-    for mol in mols:
-        x = _atom_features(mol)
-        ends, bf = _bond_features(mol)
-        src = np.stack([ends[:, 0], ends[:, 1]], 1).reshape(-1) + offset
-        dst = np.stack([ends[:, 1], ends[:, 0]], 1).reshape(-1) + offset
-        xs.append(x)
-        eas.append(np.repeat(bf, 2, axis=0))
-        srcs.append(src)
-        dsts.append(dst)
-        n_atoms.append(len(x))
-        n_edges.append(len(src))
-        offset += len(x)
-    n = len(mols)
-    cat = (lambda parts, shape, dtype: np.concatenate(parts) if parts else np.zeros(shape, dtype))
-    atom_ptr = np.zeros(n + 1, dtype=np.int64)
-    atom_ptr[1:] = np.cumsum(n_atoms)
-    edge_ptr = np.zeros(n + 1, dtype=np.int64)
-    edge_ptr[1:] = np.cumsum(n_edges)
-    extra_t = (torch.zeros((n, 0)) if extra is None
-               else torch.as_tensor(np.asarray(extra, dtype=np.float32)))
-    return MolGraphs(
-        torch.from_numpy(cat(xs, (0, ATOM_FEATURES), np.float32)),
-        torch.from_numpy(cat(eas, (0, BOND_FEATURES), np.float32)),
-        torch.from_numpy(cat(srcs, (0,), np.int64)),
-        torch.from_numpy(cat(dsts, (0,), np.int64)),
-        torch.from_numpy(atom_ptr), torch.from_numpy(edge_ptr), extra_t,
-    )
+    """Featurise RDKit molecules into one :class:`MolGraphs`.
+
+    >>> from rdkit import Chem
+    >>> g = mol_graphs([Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("C=O")])
+    >>> len(g), g.x.shape[0], g.src.tolist(), g.dst.tolist()
+    (2, 5, [0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3])
+    """
+    return _graphs_from_arrays(*_graph_arrays(mols), extra=extra)
+
+
+_CHUNK_MIN, _CHUNK_MAX = 200, 2000
+
+
+@dataclass
+class Featurized:
+    """Result of :func:`featurize_smiles`: standardisation outcome and model inputs, one row per
+    input SMILES (rows that failed are featurised as methane and listed in ``errors``)."""
+
+    canonical: list[str | None]
+    errors: dict[int, str]
+    notes: dict[int, str]
+    graphs: MolGraphs | None = None
+    fingerprints: np.ndarray | None = None
+    descriptors: np.ndarray | None = None
+
+
+def _featurize_chunk(job: tuple[list[Any], int, str, int, int, list[str], bool]) -> tuple:
+    """Worker: standardise and featurise one chunk of SMILES (plain arrays come back)."""
+    smiles, max_atoms, kind, radius, n_bits, names, canonical = job
+    std = standardize(smiles, max_atoms=max_atoms, canonical=canonical)
+    placeholder = require_rdkit().MolFromSmiles("C")
+    mols = [placeholder if m is None else m for m in std.mols]
+    feats = (_graph_arrays(mols) if kind == "graph"
+             else morgan_counts(mols, radius=radius, n_bits=n_bits))
+    desc = descriptors(mols, names) if names else None
+    return std.canonical, std.errors, std.notes, feats, desc
+
+
+def featurize_smiles(smiles: list[Any], *, kind: str = "graph", max_atoms: int = DEFAULT_MAX_ATOMS,
+                     radius: int = 2, n_bits: int = 2048, descriptor_names: list[str] | None = None,
+                     workers: int = 1, chunk_size: int | None = None, canonical: bool = True,
+                     progress: bool = False) -> Featurized:
+    """Standardise and featurise a SMILES library in chunks, optionally in ``workers`` processes.
+
+    ``kind`` is ``"graph"`` (:class:`MolGraphs`) or ``"fingerprint"`` (Morgan counts). Results
+    keep the input order and every row (failures are in ``errors``). The same numbers come out
+    whatever ``workers`` and ``chunk_size`` are (default: about four chunks per worker, between
+    200 and 2000 molecules each). ``canonical=False`` skips canonical SMILES (faster).
+
+    >>> f = featurize_smiles(["CCO", "bad", "c1ccccc1"], workers=1)
+    >>> f.canonical, sorted(f.errors), len(f.graphs)
+    (['CCO', None, 'c1ccccc1'], [1], 3)
+    """
+    if kind not in ("graph", "fingerprint"):
+        raise ValueError(f"kind must be 'graph' or 'fingerprint', not {kind!r}")
+    require_rdkit()
+    smiles = list(smiles)
+    if chunk_size is None:
+        chunk_size = min(_CHUNK_MAX, max(_CHUNK_MIN, -(-len(smiles) // (4 * max(workers, 1)))))
+    chunk_size = max(1, int(chunk_size))
+    jobs = [(smiles[i:i + chunk_size], max_atoms, kind, radius, n_bits, descriptor_names or [],
+             canonical) for i in range(0, len(smiles), chunk_size)]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(smiles), unit="mol", desc="featurising", disable=not progress,
+               leave=False)
+    results = []
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        pool = ctx.Pool(min(workers, len(jobs)))
+        try:
+            for res, job in zip(pool.imap(_featurize_chunk, jobs), jobs, strict=True):
+                results.append(res)
+                bar.update(len(job[0]))
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+    else:
+        for job in jobs:
+            results.append(_featurize_chunk(job))
+            bar.update(len(job[0]))
+    bar.close()
+    out = Featurized([], {}, {})
+    start = 0
+    for (canon, errors, notes, _, _), job in zip(results, jobs, strict=True):
+        out.canonical += canon
+        out.errors.update({start + i: m for i, m in errors.items()})
+        out.notes.update({start + i: m for i, m in notes.items()})
+        start += len(job[0])
+    if descriptor_names:
+        out.descriptors = (np.concatenate([r[4] for r in results]) if results
+                           else np.zeros((0, len(descriptor_names))))
+    if kind == "fingerprint":
+        out.fingerprints = (np.concatenate([r[3] for r in results]) if results
+                            else np.zeros((0, n_bits), dtype=np.float32))
+        return out
+    parts = [r[3] for r in results]
+    if not parts:
+        out.graphs = mol_graphs([])
+        return out
+    shift = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
+    out.graphs = _graphs_from_arrays(
+        np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] + s for p, s in zip(parts, shift, strict=True)]),
+        np.concatenate([p[3] + s for p, s in zip(parts, shift, strict=True)]),
+        np.concatenate([p[4] for p in parts]), np.concatenate([p[5] for p in parts]))
+    return out
 
 
 def bemis_murcko_scaffolds(mols: list[Any]) -> list[str]:

@@ -31,6 +31,7 @@ __all__ = ["MoleculeData", "MoleculePropertyTask"]
 _REGRESSION_MONITORS = ("val_loss", "rmse", "mae", "r2")
 _BINARY_MONITORS = ("val_loss", "auroc", "auprc")
 _SHOW_ROWS = 5
+_PROGRESS_ROWS = 5000  # a progress bar when featurising at least this many molecules
 
 
 @dataclass
@@ -55,10 +56,13 @@ class MoleculePropertyTask(Task):
     name = "molecule_property"
     DataConfig = MoleculeData
     default_model = "dmpnn"
+    predict_batch_size = 256  # D-MPNN inference: 256 molecules per batch ran ~1.8x faster than 4096
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.kind_: str | None = None
+        self.workers = 1  # processes for RDKit work on large libraries (healthnn predict --workers)
+        self.image_format = "svg"  # atom-attribution drawings: "svg" or "png" (explain --format)
         self._cache: dict[str, tuple[Any, str | None, str | None, str | None]] = {}
 
     # -- config ------------------------------------------------------------------------------
@@ -289,8 +293,10 @@ class MoleculePropertyTask(Task):
             return None
         from healthnn.data.molecules import descriptors
 
-        d = (np.clip(descriptors(mols, self.desc_names_), -1e6, 1e6)
-             - np.asarray(self.desc_mean_)) / np.asarray(self.desc_std_)
+        return self._scale_descriptors(descriptors(mols, self.desc_names_))
+
+    def _scale_descriptors(self, raw: np.ndarray) -> np.ndarray:
+        d = (np.clip(raw, -1e6, 1e6) - np.asarray(self.desc_mean_)) / np.asarray(self.desc_std_)
         return np.clip(np.nan_to_num(d, nan=0.0), -10, 10).astype(np.float32)
 
     def encode(self, df: pd.DataFrame, file: Path) -> tuple[Any, dict[int, str]]:
@@ -299,7 +305,10 @@ class MoleculePropertyTask(Task):
 
         self._require_smiles(df, file)
         col = self.config.data.smiles
-        parsed = self._standardize(df[col].tolist())
+        smiles = df[col].tolist()
+        if not all(_key(s) in self._cache for s in smiles):  # new molecules: e.g. a library
+            return self._encode_library(smiles)
+        parsed = self._standardize(smiles)
         errors = {i: f"column '{col}': {p[2]}" for i, p in enumerate(parsed) if p[2] is not None}
         placeholder = require_rdkit().MolFromSmiles("C") if errors else None
         mols = [placeholder if p[0] is None else p[0] for p in parsed]
@@ -308,6 +317,31 @@ class MoleculePropertyTask(Task):
             return mol_graphs(mols, extra), errors
         fp = np.log1p(morgan_counts(mols, radius=self._params["radius"],
                                     n_bits=self._params["n_bits"]))
+        if extra is not None:
+            fp = np.concatenate([fp, extra], 1)
+        return torch.from_numpy(fp), errors
+
+    def _encode_library(self, smiles: list[Any]) -> tuple[Any, dict[int, str]]:
+        """Molecules not seen in training (a library to screen): standardise and featurise in
+        chunks, in ``self.workers`` processes, each SMILES parsed once; the same numbers as the
+        training path, without canonical SMILES and without keeping the molecules."""
+        from healthnn.data.molecules import featurize_smiles
+
+        col = self.config.data.smiles
+        f = featurize_smiles(smiles, kind="graph" if self._graph else "fingerprint",
+                             max_atoms=self.config.data.max_atoms,
+                             radius=self._params.get("radius", 2),
+                             n_bits=self._params.get("n_bits", 2048),
+                             descriptor_names=self.desc_names_ or None, workers=self.workers,
+                             canonical=False, progress=len(smiles) >= _PROGRESS_ROWS)
+        errors = {i: f"column '{col}': {msg}" for i, msg in f.errors.items()}
+        extra = None if f.descriptors is None else self._scale_descriptors(f.descriptors)
+        if self._graph:
+            g = f.graphs
+            if extra is not None:
+                g.extra = torch.from_numpy(extra)
+            return g, errors
+        fp = np.log1p(f.fingerprints)
         if extra is not None:
             fp = np.concatenate([fp, extra], 1)
         return torch.from_numpy(fp), errors
@@ -397,7 +431,8 @@ class MoleculePropertyTask(Task):
     # -- explanations ------------------------------------------------------------------------
     def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
                 target_class: str | None = None) -> list[Path]:
-        """Atom attributions (gradient x input) drawn on each molecule as an SVG.
+        """Atom attributions (gradient x input) drawn on each molecule as an SVG (or a PNG with
+        ``self.image_format = "png"``, drawn by RDKit's Cairo backend).
 
         D-MPNN: gradient x input on the atom features, summed per atom. Fingerprint MLP:
         gradient x input per fingerprint bit, shared among the atoms at the centre of that
@@ -406,6 +441,11 @@ class MoleculePropertyTask(Task):
         """
         from healthnn.data.molecules import morgan_atom_map
 
+        fmt = self.image_format
+        if fmt not in ("svg", "png"):
+            raise DataError(f"cannot draw molecules as {fmt!r}", hint="use svg or png")
+        if fmt == "png":
+            _require_cairo()
         target = target_class or self.config.data.rank_by or self.targets[0]
         if target not in self.targets:
             raise DataError(f"{target!r} is not a target of this model",
@@ -439,10 +479,13 @@ class MoleculePropertyTask(Task):
                                                   n_bits=self._params["n_bits"]).items():
                     for atom in atoms:
                         w[atom] += bits[bit] / len(atoms)
-            path = out / f"row{i + 1}_{_safe(target)}.svg"
+            path = out / f"row{i + 1}_{_safe(target)}.{fmt}"
             label = "probability" if self.kind_ == "binary" else "predicted"
-            path.write_text(_draw(mol, w, f"row {i + 1}: {label} {target} = {pred[j]:.3g}"),
-                            encoding="utf-8")
+            drawing = _draw(mol, w, f"row {i + 1}: {label} {target} = {pred[j]:.3g}", fmt)
+            if isinstance(drawing, bytes):
+                path.write_bytes(drawing)
+            else:
+                path.write_text(drawing, encoding="utf-8")
             written.append(path)
             rows.append({"row": i + 1, "smiles": parsed[i][1], "target": target,
                          "prediction": pred[j], "file": path.name, "error": ""})
@@ -505,8 +548,17 @@ def _multi_metrics(kind: str, names: list[str], per_target: bool = True):
     return fn
 
 
-def _draw(mol: Any, weights: np.ndarray, legend: str) -> str:
-    """An SVG of ``mol`` with atoms coloured by ``weights`` (red up, blue down)."""
+def _require_cairo() -> None:
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    if not hasattr(rdMolDraw2D, "MolDraw2DCairo"):  # pragma: no cover - depends on the build
+        raise DataError("this RDKit was built without Cairo, so it cannot draw PNG files",
+                        hint="use --format svg, or install the RDKit wheel from PyPI")
+
+
+def _draw(mol: Any, weights: np.ndarray, legend: str, fmt: str = "svg") -> str | bytes:
+    """An SVG (text) or PNG (bytes) of ``mol`` with atoms coloured by ``weights`` (red up, blue
+    down)."""
     from rdkit.Chem.Draw import rdMolDraw2D
 
     scale = float(np.abs(weights).max()) or 1.0
@@ -517,7 +569,7 @@ def _draw(mol: Any, weights: np.ndarray, legend: str) -> str:
         colors[i] = (1.0, 1.0 - 0.7 * a, 1.0 - 0.7 * a) if w >= 0 else \
             (1.0 - 0.7 * a, 1.0 - 0.7 * a, 1.0)
         radii[i] = 0.3 + 0.25 * a
-    d = rdMolDraw2D.MolDraw2DSVG(420, 360)
+    d = rdMolDraw2D.MolDraw2DCairo(420, 360) if fmt == "png" else rdMolDraw2D.MolDraw2DSVG(420, 360)
     rdMolDraw2D.PrepareAndDrawMolecule(d, mol, legend=legend, highlightAtoms=list(colors),
                                        highlightAtomColors=colors, highlightAtomRadii=radii,
                                        highlightBonds=[])
