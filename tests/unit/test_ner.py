@@ -12,7 +12,7 @@ import pytest
 
 from healthnn.errors import DataError
 from healthnn.metrics.spans import bio_to_spans, span_metrics, token_metrics
-from healthnn.tasks.ner import _viterbi, tokenize, window_starts
+from healthnn.tasks.ner import _viterbi, _viterbi_many, tokenize, window_starts
 from healthnn.text.annotations import read_annotations
 
 MEDDOCAN = Path(__file__).resolve().parents[1] / "data" / "ner" / "meddocan_sample.tar.gz"
@@ -183,3 +183,22 @@ def test_viterbi_never_starts_inside_an_entity():
     trans[0, 2] = -1e9
     first = np.array([0.0, 0.0, -1e9])
     assert _viterbi(lp, trans, first).tolist() == [1, 2]
+
+
+def test_batched_viterbi_matches_brute_force(rng):
+    import itertools
+
+    K = 5  # O, B-X, I-X, B-Y, I-Y
+    trans = np.zeros((K, K))
+    for i_tag, b_tag in ((2, 1), (4, 3)):
+        trans[:, i_tag] = -1e9
+        trans[[b_tag, i_tag], i_tag] = 0.0
+    first = np.array([0.0, 0.0, -1e9, 0.0, -1e9])
+    lps = [np.log(rng.dirichlet(np.ones(K), size=n)) for n in (1, 4, 2, 5, 3, 5)]
+    got = _viterbi_many(lps, trans, first, chunk=4)
+    for lp, path in zip(lps, got, strict=True):
+        def total(p, lp=lp):
+            return first[p[0]] + lp[0, p[0]] + sum(trans[a, b] + lp[t + 1, b]
+                                                  for t, (a, b) in enumerate(zip(p, p[1:])))
+        best = max(itertools.product(range(K), repeat=len(lp)), key=total)
+        assert tuple(path.tolist()) == best

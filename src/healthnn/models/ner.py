@@ -35,8 +35,8 @@ META_COLUMNS = 3
 class BiLSTMCharCNNTagger(nn.Module):
     """Word + character-CNN + shape + lexicon embeddings -> BiLSTM -> per-token tag logits."""
 
-    def __init__(self, vocab_size: int, n_tags: int, *, n_chars: int, word_dim: int = 100,
-                 char_dim: int = 25, char_filters: int = 50, hidden: int = 128, layers: int = 1,
+    def __init__(self, vocab_size: int, n_tags: int, *, n_chars: int, word_dim: int = 64,
+                 char_dim: int = 16, char_filters: int = 32, hidden: int = 64, layers: int = 1,
                  dropout: float = 0.3, word_dropout: float = 0.05) -> None:
         super().__init__()
         self.word = nn.Embedding(vocab_size, word_dim, padding_idx=0)
@@ -72,8 +72,8 @@ class BiLSTMCharCNNTagger(nn.Module):
         return self.head(self.drop(out))
 
 
-@register("bilstm_charcnn", tasks=("ner",), word_dim=100, char_dim=25, char_filters=50,
-          hidden=128, layers=1, dropout=0.3, word_dropout=0.05)
+@register("bilstm_charcnn", tasks=("ner",), word_dim=64, char_dim=16, char_filters=32,
+          hidden=64, layers=1, dropout=0.3, word_dropout=0.05)
 def bilstm_charcnn(in_features: int, out_features: int, *, n_chars: int = 2, **params
                    ) -> nn.Module:
     """Word + character-CNN embeddings, BiLSTM, per-token BIO logits (in_features =
