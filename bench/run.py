@@ -34,6 +34,8 @@ BENCHMARKS = {
     "tune": "tune_table",  # issue 9
     "text": "text_medical_abstracts",
     "pubmedqa": "text_pubmedqa",
+    "ner_meddocan": "ner_meddocan",  # issue 3: trainable NER
+    "ner_physionet": "ner_physionet",  # issue 3: NER cross-validated, with and without rules
 }
 
 

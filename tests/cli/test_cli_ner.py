@@ -115,3 +115,18 @@ def test_train_on_a_brat_archive(tmp_path, capsys):
     assert "NOMBRE_SUJETO_ASISTENCIA" in state["labels"]
     assert state["deid_labels"]["NOMBRE_SUJETO_ASISTENCIA"] == "NAME"
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["test"]["span_f1"]
+
+
+def test_predict_bad_input_is_one_clear_line(bundle, tmp_path, capsys):
+    src = tmp_path / "notes.csv"
+    pd.DataFrame({"note": NOTES}).to_csv(src, index=False)
+    code, _, err = cli(capsys, "predict", bundle, src, "--out", tmp_path / "s.jsonl")
+    assert code == 2 and "column 'text'" in err and "Traceback" not in err
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"Pt Zorblat Quenwick seen \xff on 4/12/2019.")
+    (folder / "b.txt").write_text(NOTES[2], encoding="utf-8")
+    code, _, err = cli(capsys, "predict", bundle, folder, "--out", tmp_path / "t.jsonl")
+    assert code == 0 and "U+FFFD" in err and "Zorblat" not in err
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["spans"]  # no row lost
