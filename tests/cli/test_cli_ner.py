@@ -65,6 +65,13 @@ def test_predict_writes_span_jsonl_for_csv_and_txt_folders(bundle, tmp_path, cap
     again = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [x["spans"] for x in again] == [x["spans"] for x in lines]
 
+    src = tmp_path / "notes.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(NOTES)))
+    code, out, err = cli(capsys, "predict", bundle, src, "--out", tmp_path / "j.jsonl")
+    assert code == 0, err
+    again = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert [x["spans"] for x in again] == [x["spans"] for x in lines]
+
 
 def test_evaluate_on_annotated_jsonl(bundle, tmp_path, capsys):
     test = tmp_path / "test.jsonl"

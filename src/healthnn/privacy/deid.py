@@ -26,6 +26,9 @@ Modes
                preserved. Needs a secret key (``load_key``).
 
 Spans always hold offsets into the *original* text. Nothing in this module logs text.
+
+A site with annotated notes can train a model (``task = "ner"``, :mod:`healthnn.tasks.ner`) and
+add its spans to the rules' with ``Deidentifier(ner="runs/ner")`` (``healthnn deid --ner DIR``).
 """
 
 from __future__ import annotations
