@@ -85,6 +85,7 @@ def test_config_errors(tmp_path):
     cfg["train"]["monitor"] = "auroc"
     with pytest.raises(ConfigError, match="train.monitor"):
         healthnn.train(cfg, tmp_path / "b")
-    cfg = ner_config(train, overlap=30)
-    with pytest.raises(ConfigError, match="data.overlap"):
-        healthnn.train(cfg, tmp_path / "b")
+    for key, value in (("overlap", 30), ("o_weight", 0.0), ("empty_windows", 1.5),
+                       ("max_length", 4)):
+        with pytest.raises(ConfigError, match=f"data.{key}"):
+            healthnn.train(ner_config(train, **{key: value}), tmp_path / "b")

@@ -106,6 +106,7 @@ class NerData:
     max_chars: int = 16               # characters of each token the character CNN reads
     lexicon: bool = True              # flag tokens found in the bundled name/place/word lists
     empty_windows: float = 1.0        # fraction of entity-free training windows drawn each epoch
+    o_weight: float = 1.0             # loss weight of the 'O' tag (< 1 when entities are rare)
     deid_labels: dict[str, str] | None = None   # label -> de-identification tag (deid --ner)
 
 
@@ -181,6 +182,8 @@ class NerTask(Task):
         if not 0 <= d.overlap <= d.max_length // 2:
             raise ConfigError(f"must be between 0 and max_length / 2 ({d.max_length // 2})",
                               file=src, key="data.overlap")
+        if not 0.0 < d.o_weight <= 1.0:
+            raise ConfigError("must be in (0, 1]", file=src, key="data.o_weight")
         if not 0.0 < d.empty_windows <= 1.0:
             raise ConfigError("must be in (0, 1]", file=src, key="data.empty_windows")
         for key, lo in (("min_frequency", 1), ("max_chars", 1)):
@@ -438,8 +441,13 @@ class NerTask(Task):
                             **self.config.model.params)
 
     def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        weight = None
+        if self.config.data.o_weight != 1.0:
+            weight = torch.ones(outputs.shape[-1], device=outputs.device, dtype=outputs.dtype)
+            weight[0] = self.config.data.o_weight
         return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]),
-                               targets["tags"].reshape(-1).to(outputs.device), ignore_index=-100)
+                               targets["tags"].reshape(-1).to(outputs.device), weight=weight,
+                               ignore_index=-100)
 
     def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
         """Token F1 of the entity tags (argmax, label without B/I) for monitoring."""
