@@ -89,3 +89,10 @@ def test_config_errors(tmp_path):
                        ("max_length", 4)):
         with pytest.raises(ConfigError, match=f"data.{key}"):
             healthnn.train(ner_config(train, **{key: value}), tmp_path / "b")
+
+
+def test_each_call_decodes_its_own_texts(trained):
+    _, bundle, _ = trained
+    a = bundle.predict(pd.DataFrame({"text": ["Pt John Smith seen"]}))
+    b = bundle.predict(pd.DataFrame({"text": ["BP is 120 today"]}))  # same number of tokens
+    assert json.loads(a["spans"][0]) and json.loads(b["spans"][0]) == []
