@@ -1,7 +1,7 @@
 """Can a site with annotated notes reach recall >= 0.99 at precision >= 0.90? Cross-validated
 NER on the PhysioNet deid gold standard, alone and united with the rules.
 
-    python bench/ner_physionet.py [--data DIR] [--folds 3] [--epochs 6] [--quick]
+    python bench/ner_physionet.py [--data DIR] [--folds 2] [--epochs 5] [--quick] [--reuse]
 
 K-fold cross-validation over *patients* (all notes of a patient in one fold): for each fold the
 NER (task 'ner', bilstm_charcnn) is trained on the other folds' notes (10% of their patients
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
     ap.add_argument("--data", type=Path, default=Path(default))
-    ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--o-weight", type=float, default=0.2, help="loss weight of the 'O' tag")
     ap.add_argument("--empty-windows", type=float, default=0.3,
                     help="fraction of PHI-free training windows drawn each epoch")
@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="recall-first operating point: subtract this from the 'O' logit")
     ap.add_argument("--quick", action="store_true", help="2 folds, 2 epochs (a smoke run)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--min-score", type=float, nargs="*", default=[0.8, 0.95],
+                    help="also unite the rules with only the NER spans scoring at least this")
+    ap.add_argument("--reuse", action="store_true",
+                    help="evaluate the fold models already in bench/out/ner_physionet (made by "
+                         "a run with the same --folds and --patients) instead of training")
     ap.add_argument("--patients", type=int, default=0, help="use only the first N patients "
                     "(a smoke run; 0 = all)")
     a = ap.parse_args(argv)
@@ -112,6 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     folds = folds_by_patient(keys, folds_n, seed=0)
     rules = Deidentifier()
     pred = {"rules": {}, "ner": {}, "union": {}, "ner_biased": {}, "union_biased": {}}
+    pred.update({f"union_min{t:g}": {} for t in a.min_score})
+    plan = {"folds": folds_n, "patients": a.patients,
+            "test": [[f"{keys[i][0]}-{keys[i][1]}" for i in fold] for fold in folds]}
+    if a.reuse:
+        saved = json.loads((work / "folds.json").read_text()) if (work / "folds.json").is_file() else None
+        if saved != plan:
+            print("--reuse: the saved fold models were made with other folds; train them first",
+                  file=sys.stderr)
+            return 2
+    else:
+        (work / "folds.json").write_text(json.dumps(plan))
     timing = Counter()
     started = time.perf_counter()
     for f, test_idx in enumerate(folds):
@@ -132,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             "report": {"enabled": False},
         }
         t0 = time.perf_counter()
-        healthnn.train(config, work / f"fold_{f}", indices={"train": np.array(train),
-                                                            "val": np.array(val),
-                                                            "test": np.array(test_idx)},
-                       log=lambda m: None)
+        if not a.reuse:
+            healthnn.train(config, work / f"fold_{f}", indices={"train": np.array(train),
+                                                                "val": np.array(val),
+                                                                "test": np.array(test_idx)},
+                           log=lambda m: None)
         timing["train_seconds"] += time.perf_counter() - t0
         test_keys = [keys[i] for i in test_idx]
         texts = [notes[k] for k in test_keys]
@@ -152,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             pred["ner"][k], pred["ner_biased"][k] = ner, nb
             pred["union"][k] = union_spans(pred["rules"][k] + ner)
             pred["union_biased"][k] = union_spans(pred["rules"][k] + nb)
+            for t in a.min_score:
+                pred[f"union_min{t:g}"][k] = union_spans(
+                    pred["rules"][k] + [sp for sp in ner if sp[3] >= t])
         timing["notes"] += len(test_keys)
         print(f"fold {f + 1}/{folds_n}: {len(train)} train, {len(val)} val, {len(test_keys)} "
               f"test notes; {time.perf_counter() - started:.0f} s so far", flush=True)
@@ -159,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: score(notes, gold, keys, p) for name, p in pred.items()}
     n = timing["notes"]
     result = {
-        "folds": folds_n, "epochs": epochs, "o_bias": a.o_bias, "empty_windows": a.empty_windows, "notes": n,
+        "folds": folds_n, "epochs": epochs, "reused_models": a.reuse, "min_score": a.min_score, "o_bias": a.o_bias, "empty_windows": a.empty_windows, "notes": n,
         "patients": len({p for p, _ in keys}), "threads": a.threads,
         "train_seconds": round(timing["train_seconds"], 1),
         "rules_notes_per_s": round(n / timing["rules_seconds"], 1),
@@ -169,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     (ROOT / "bench" / "out" / "ner_physionet.json").write_text(json.dumps(result, indent=2))
     names = {"rules": "rules alone", "ner": "NER alone", "union": "rules ∪ NER",
              "ner_biased": f"NER alone, O logit -{a.o_bias:g}",
-             "union_biased": f"rules ∪ NER, O logit -{a.o_bias:g}"}
+             "union_biased": f"rules ∪ NER, O logit -{a.o_bias:g}",
+             **{f"union_min{t:g}": f"rules ∪ NER spans scoring ≥ {t:g}" for t in a.min_score}}
     print(f"\nPhysioNet deid gold, {folds_n}-fold cross-validation by patient ({n} notes, "
           f"{result['patients']} patients), NER {epochs} epochs max; token level, pooled over folds\n")
     print("| system | recall | recall without DateYear | precision | goal met (≥ 0.99 / ≥ 0.90) |")
@@ -190,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nspeed on the held-out notes (one process, {a.threads} thread(s), one note at a time): "
           f"rules {result['rules_notes_per_s']:.0f} notes/s, NER {result['ner_notes_per_s']:.0f} "
           f"notes/s (NER / rules = {result['ner_notes_per_s'] / result['rules_notes_per_s']:.2f}); "
-          f"training {result['train_seconds']:.0f} s for {folds_n} folds")
+          + (f"training {result['train_seconds']:.0f} s for {folds_n} folds" if not a.reuse
+             else "fold models reused from an earlier run (--reuse)"))
     return 0
 
 
