@@ -1,7 +1,7 @@
 """Can a site with annotated notes reach recall >= 0.99 at precision >= 0.90? Cross-validated
 NER on the PhysioNet deid gold standard, alone and united with the rules.
 
-    python bench/ner_physionet.py [--data DIR] [--folds 2] [--epochs 5] [--quick] [--reuse]
+    python bench/ner_physionet.py [--data DIR] [--folds 2] [--epochs 12] [--quick] [--reuse]
 
 K-fold cross-validation over *patients* (all notes of a patient in one fold): for each fold the
 NER (task 'ner', bilstm_charcnn) is trained on the other folds' notes (10% of their patients
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
     ap.add_argument("--data", type=Path, default=Path(default))
     ap.add_argument("--folds", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--o-weight", type=float, default=0.2, help="loss weight of the 'O' tag")
     ap.add_argument("--empty-windows", type=float, default=0.3,
                     help="fraction of PHI-free training windows drawn each epoch")
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="evaluate the fold models already in bench/out/ner_physionet (made by "
                          "a run with the same --folds and --patients) instead of training")
+    ap.add_argument("--name", default="ner_physionet",
+                    help="bench/out/NAME/ (fold models) and bench/out/NAME.json")
     ap.add_argument("--patients", type=int, default=0, help="use only the first N patients "
                     "(a smoke run; 0 = all)")
     a = ap.parse_args(argv)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.patients:
         keep = sorted({p for p, _ in keys})[:a.patients]
         keys = [k for k in keys if k[0] in keep]
-    work = ROOT / "bench" / "out" / "ner_physionet"
+    work = ROOT / "bench" / "out" / a.name
     work.mkdir(parents=True, exist_ok=True)
     spans_file = work / "notes.jsonl"  # GPL-derived: stays in bench/out
     with open(spans_file, "w", encoding="utf-8") as fh:
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "ner_notes_per_s": round(n / timing["ner_seconds"], 1),
         "systems": results, "goal": {"recall": GOAL[0], "precision": GOAL[1]},
     }
-    (ROOT / "bench" / "out" / "ner_physionet.json").write_text(json.dumps(result, indent=2))
+    (ROOT / "bench" / "out" / f"{a.name}.json").write_text(json.dumps(result, indent=2))
     names = {"rules": "rules alone", "ner": "NER alone", "union": "rules ∪ NER",
              "ner_biased": f"NER alone, O logit -{a.o_bias:g}",
              "union_biased": f"rules ∪ NER, O logit -{a.o_bias:g}",
