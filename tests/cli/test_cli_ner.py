@@ -137,3 +137,15 @@ def test_predict_bad_input_is_one_clear_line(bundle, tmp_path, capsys):
     assert code == 0 and "U+FFFD" in err and "Zorblat" not in err
     lines = (tmp_path / "t.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["spans"]  # no row lost
+
+
+def test_deid_ner_min_score_keeps_only_confident_spans(bundle, tmp_path, capsys):
+    src, spans = tmp_path / "in.csv", tmp_path / "spans.jsonl"
+    pd.DataFrame({"text": NOTES}).to_csv(src, index=False)
+    code, _, err = cli(capsys, "deid", src, "--out", tmp_path / "o.csv", "--ner", bundle,
+                       "--ner-min-score", "1.01", "--spans", spans, "--workers", "1")
+    assert code == 0, err
+    rules = Deidentifier()
+    for note, line in zip(NOTES, spans.read_text().splitlines(), strict=True):
+        got = [(s["start"], s["end"], s["label"]) for s in json.loads(line)["spans"]]
+        assert got == [(s.start, s.end, s.label) for s in rules.find(note)]  # no NER span left

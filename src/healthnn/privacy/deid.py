@@ -129,6 +129,8 @@ class Deidentifier:
         notes). Its spans are added to the rules' spans (union: overlapping spans merge into
         one covering both, labelled as the longer), its labels mapped to the tags above by
         the bundle's ``deid_labels`` (see :mod:`healthnn.tasks.ner`).
+    ner_min_score:
+        Use only the NER spans that score at least this (0 to 1; 0: all).
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class Deidentifier:
         keep_year: bool = True,
         terms: Mapping[str, Iterable[str]] | None = None,
         ner: str | os.PathLike | None = None,
+        ner_min_score: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -171,7 +174,7 @@ class Deidentifier:
         if ner is not None:
             from healthnn.tasks.ner import NerTagger
 
-            self.ner = NerTagger(ner, deid=True)
+            self.ner = NerTagger(ner, deid=True, min_score=ner_min_score)
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""

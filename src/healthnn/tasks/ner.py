@@ -678,11 +678,11 @@ class NerTagger:
     ``find(text)`` returns ``[(start, end, label, score), ...]`` with offsets into ``text``;
     ``find_many(texts)`` does a batch. ``deid=True`` maps labels to de-identification tags.
     ``o_bias`` > 0 lowers the logit of the 'O' (no entity) tag before decoding: more spans
-    found, recall before precision.
+    found, recall before precision. ``min_score`` keeps only spans scoring at least this.
     """
 
     def __init__(self, bundle: str | Path, *, key: bytes | None = None, deid: bool = False,
-                 batch_size: int = 64, o_bias: float = 0.0) -> None:
+                 batch_size: int = 64, o_bias: float = 0.0, min_score: float = 0.0) -> None:
         from healthnn.bundle import load_bundle
 
         self.bundle = load_bundle(bundle, key=key)
@@ -694,6 +694,7 @@ class NerTagger:
         self.deid = deid
         self.batch_size = batch_size
         self.o_bias = float(o_bias)
+        self.min_score = float(min_score)
         self.model = self.bundle.model.cpu().eval()
 
     @torch.no_grad()
@@ -708,6 +709,8 @@ class NerTagger:
         if self.o_bias:
             logits[..., 0] -= self.o_bias
         docs = task.decode(logits, inputs)
+        if self.min_score > 0:
+            docs = [[sp for sp in d if sp[3] >= self.min_score] for d in docs]
         if self.deid:
             docs = [[(s, e, task.deid_label(lab), sc) for s, e, lab, sc in d] for d in docs]
         return docs
