@@ -37,6 +37,8 @@ BENCHMARKS = {
     "pubmedqa": "text_pubmedqa",
     "molecules": "molecules_moleculenet",  # issue 4 (add --chemprop for the same-run comparison)
     "molecules_throughput": "molecules_throughput",  # issue 4
+    "ner_meddocan": "ner_meddocan",  # issue 3: trainable NER
+    "ner_physionet": "ner_physionet",  # issue 3: NER cross-validated, with and without rules
 }
 
 

@@ -79,3 +79,51 @@ def text_config(train: Path, model: str = "bigru_attention", **data) -> dict:
         "train": {**FAST, "epochs": 3, "lr": 0.003},
         "eval": {"bootstrap": 20},
     }
+
+
+# -- named-entity recognition (issue 3) ------------------------------------------------------
+_NER_FIRST = ["John", "Mary", "Robert", "Linda", "James", "Susan", "David", "Karen", "Paul",
+              "Helen", "Mark", "Nancy", "George", "Ruth", "Frank", "Alice"]
+_NER_LAST = ["Smith", "Johnson", "Brown", "Miller", "Wilson", "Moore", "Taylor", "Clark",
+             "Walker", "Young", "Allen", "Wright", "Scott", "Green", "Baker", "Adams"]
+_NER_DRUGS = ["Lasix", "heparin", "metoprolol", "aspirin", "insulin", "vancomycin"]
+
+
+def ner_notes(n: int = 60, seed: int = 0) -> list[dict]:
+    """Synthetic span-JSONL documents (written for the tests): names after 'Pt' or 'Dr.', dates
+    as M/D/YYYY, record numbers after 'MRN'; vital signs and doses that are not PHI."""
+    r = np.random.default_rng(seed)
+    docs = []
+    for i in range(n):
+        parts: list[tuple[str, str | None]] = []
+        first, last, doc = r.choice(_NER_FIRST), r.choice(_NER_LAST), r.choice(_NER_LAST)
+        date = f"{r.integers(1, 13)}/{r.integers(1, 29)}/20{r.integers(10, 24)}"
+        templates = [
+            [("Pt ", None), (f"{first} {last}", "NAME"), (" seen on ", None), (date, "DATE"),
+             (" by Dr. ", None), (doc, "NAME"), (f". BP {r.integers(90, 160)}/{r.integers(50, 95)}"
+                                                  f", HR {r.integers(50, 120)}.\n", None)],
+            [("MRN ", None), (str(r.integers(100000, 999999)), "ID"), ("\n", None),
+             (first, "NAME"), (" admitted ", None), (date, "DATE"), ("; given ", None),
+             (f"{r.choice(_NER_DRUGS)} {r.integers(1, 9) * 10} mg. Dr. ", None), (doc, "NAME"),
+             (" aware.\n", None)],
+        ]
+        for piece in templates[i % 2]:
+            parts.append(piece)
+        text, spans = "", []
+        for chunk, label in parts:
+            if label:
+                spans.append({"start": len(text), "end": len(text) + len(chunk), "label": label})
+            text += chunk
+        docs.append({"id": f"n{i}", "patient": f"p{i // 3}", "text": text, "spans": spans})
+    return docs
+
+
+def ner_config(train: Path, **data) -> dict:
+    return {
+        "task": "ner",
+        "data": {"train": str(train), "max_length": 32, "overlap": 8, **data},
+        "model": {"name": "bilstm_charcnn", "word_dim": 24, "char_dim": 8, "char_filters": 16,
+                  "hidden": 32},
+        "train": {**FAST, "epochs": 12, "lr": 0.01, "batch_size": 16},
+        "eval": {"bootstrap": 20},
+    }

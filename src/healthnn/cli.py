@@ -375,6 +375,10 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
                    help="local dictionary: LABEL<TAB>phrase per line (your sites, wards, staff)")
     p.add_argument("--remove-years", action="store_true", help="also remove bare years (kept by default)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--ner", type=Path, default=None,
+                   help="bundle of a trained NER model (task = \"ner\"): its spans join the rules'")
+    p.add_argument("--ner-min-score", type=float, default=0.0,
+                   help="use only NER spans scoring at least this (0 to 1; default 0: all)")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
@@ -386,7 +390,8 @@ def _run_deid(args: argparse.Namespace) -> int:
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
         mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
-        spans_path=args.spans, workers=args.workers,
+        spans_path=args.spans, workers=args.workers, ner=args.ner,
+        ner_min_score=args.ner_min_score,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")

@@ -374,7 +374,10 @@ def predict_file(
         b.task.workers = workers
     df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
-    write_table(result, out)
+    if hasattr(b.task, "write_predictions"):  # a task with its own output (NER: span JSONL)
+        b.task.write_predictions(result, Path(out))
+    else:
+        write_table(result, out)
     return len(result), int((result["error"] != "").sum())
 
 

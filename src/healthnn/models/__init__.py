@@ -57,6 +57,7 @@ def _load_builtin() -> None:
     from healthnn.models import cnn, dmpnn, mlp  # noqa: F401
     from healthnn.models import grud  # noqa: F401
     from healthnn.models import hf, text  # noqa: F401
+    from healthnn.models import ner  # noqa: F401  (issue 3: token tagging)
 
 
 def model_names(task: str | None = None) -> list[str]:

@@ -56,12 +56,17 @@ class DeidReport:
 # ----------------------------------------------------------------------------- worker side
 
 _ENGINE = None
+_IN_POOL = False
 
 
 def _init_worker(options: dict) -> None:
     global _ENGINE
     from healthnn.privacy.deid import Deidentifier
 
+    if options.get("ner") is not None and _IN_POOL:  # one torch thread per worker process
+        import torch
+
+        torch.set_num_threads(1)
     _ENGINE = Deidentifier(**options)
 
 
@@ -100,6 +105,8 @@ def _ordered_map(batches: Iterable, options: dict, workers: int) -> Iterator:
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    global _IN_POOL
+    _IN_POOL = True  # read by the forked workers' initializer
     with ctx.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
         pending: deque = deque()
         for meta, batch in batches:
@@ -145,6 +152,8 @@ def deidentify_file(
     key: bytes | None = None,
     keep_year: bool = True,
     terms: dict | None = None,
+    ner: str | os.PathLike | None = None,
+    ner_min_score: float = 0.0,
     spans_path: str | os.PathLike | None = None,
     workers: int | None = None,
     chunk_rows: int = 500,
@@ -181,8 +190,11 @@ def deidentify_file(
     from healthnn.privacy.deid import Deidentifier
 
     # validate mode and key in this process, so errors come before any work
-    Deidentifier(mode=mode, key=key, keep_year=keep_year, terms=terms)
+    Deidentifier(mode=mode, key=key, keep_year=keep_year, terms=terms, ner=ner,
+                 ner_min_score=ner_min_score)
     options = {"mode": mode, "key": key, "keep_year": keep_year, "terms": terms}
+    if ner is not None:  # issue 3: NER spans join the rules' spans in every worker
+        options["ner"], options["ner_min_score"] = str(ner), ner_min_score
     workers = max(1, workers if workers else (os.cpu_count() or 1))
     report = DeidReport()
     t0 = time.perf_counter()

@@ -26,6 +26,9 @@ Modes
                preserved. Needs a secret key (``load_key``).
 
 Spans always hold offsets into the *original* text. Nothing in this module logs text.
+
+A site with annotated notes can train a model (``task = "ner"``, :mod:`healthnn.tasks.ner`) and
+add its spans to the rules' with ``Deidentifier(ner="runs/ner")`` (``healthnn deid --ner DIR``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from pathlib import Path
 
 from healthnn.errors import DataError
 
-__all__ = ["Span", "Deidentifier", "load_key", "load_terms", "LABELS", "MODES", "KEY_ENV"]
+__all__ = ["Span", "Deidentifier", "load_key", "load_terms", "union_spans", "LABELS", "MODES",
+           "KEY_ENV"]
 
 LABELS = (
     "NAME", "DATE", "AGE", "PHONE", "EMAIL", "SSN", "ID", "ADDRESS", "CITY", "ZIP", "HOSPITAL",
@@ -120,6 +124,13 @@ class Deidentifier:
     terms:
         Local dictionaries, label -> words or phrases that are always PHI (the hospital's own
         site names, staff lists), matched case-insensitively on word boundaries.
+    ner:
+        A bundle of ``healthnn train`` with ``task = "ner"`` (trained on the site's annotated
+        notes). Its spans are added to the rules' spans (union: overlapping spans merge into
+        one covering both, labelled as the longer), its labels mapped to the tags above by
+        the bundle's ``deid_labels`` (see :mod:`healthnn.tasks.ner`).
+    ner_min_score:
+        Use only the NER spans that score at least this (0 to 1; 0: all).
     """
 
     def __init__(
@@ -129,6 +140,8 @@ class Deidentifier:
         *,
         keep_year: bool = True,
         terms: Mapping[str, Iterable[str]] | None = None,
+        ner: str | os.PathLike | None = None,
+        ner_min_score: float = 0.0,
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -157,6 +170,11 @@ class Deidentifier:
         from healthnn.privacy._deid_lexicon import lexicon
 
         lexicon()  # load the dictionaries now, not inside the first note
+        self.ner = None  # issue 3: a trained NER model adds its spans to the rules'
+        if ner is not None:
+            from healthnn.tasks.ner import NerTagger
+
+            self.ner = NerTagger(ner, deid=True, min_score=ner_min_score)
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
@@ -168,6 +186,8 @@ class Deidentifier:
         if self._terms:
             extra = [(m.start(), m.end(), label, 0.99) for rx, label in self._terms for m in rx.finditer(text)]
             hits = resolve(extra + hits)
+        if self.ner is not None:
+            hits = union_spans(list(hits) + self.ner.find(text))
         return [Span(s, e, label, round(score, 3)) for s, e, label, score in hits]
 
     def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:
@@ -200,3 +220,22 @@ class Deidentifier:
         if self._surrogates is None:
             raise DataError("date shifting needs mode='surrogate'")
         return self._surrogates.shift_days("" if patient is None else str(patient))
+
+
+def union_spans(hits: Iterable[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """Merge overlapping spans into one covering them all (recall first), labelled as the
+    longest of them, with the highest score.
+
+    >>> union_spans([(0, 5, "NAME", 0.9), (3, 9, "ID", 0.5), (20, 24, "DATE", 0.8)])
+    [(0, 9, 'ID', 0.9), (20, 24, 'DATE', 0.8)]
+    """
+    out: list[list] = []
+    for s, e, lab, sc in sorted(h for h in hits if h[1] > h[0]):
+        if out and s < out[-1][1]:
+            cur = out[-1]
+            if e - s > cur[4]:
+                cur[2], cur[4] = lab, e - s
+            cur[1], cur[3] = max(cur[1], e), max(cur[3], sc)
+        else:
+            out.append([s, e, lab, sc, e - s])
+    return [(s, e, lab, float(sc)) for s, e, lab, sc, _ in out]

@@ -24,6 +24,7 @@ _TASKS = {
     "molecule_property": "healthnn.tasks.molecule:MoleculePropertyTask",
     "event_classification": "healthnn.tasks.events:EventClassificationTask",
     "text_classification": "healthnn.tasks.text:TextClassificationTask",
+    "ner": "healthnn.tasks.ner:NerTask",  # issue 3: named-entity recognition
 }
 
 
