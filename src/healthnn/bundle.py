@@ -80,7 +80,7 @@ class Bundle:
             return preds
         if member_outputs is None:
             member_outputs = [self.outputs(inputs, model=m) for m in members]
-        each = [self.task.predictions(o) for o in member_outputs]
+        each = [self.task.predictions_for(inputs, o) for o in member_outputs]
         for col in preds.select_dtypes("floating").columns:
             stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
             preds[f"{col}_sd"] = stacked.std(0, ddof=1)
@@ -128,7 +128,7 @@ class Bundle:
             outputs = torch.stack(each).mean(0)
         else:
             outputs = self.outputs(good_inputs)
-        preds = self._member_sd(good_inputs, self.task.predictions(outputs), each)
+        preds = self._member_sd(good_inputs, self.task.predictions_for(good_inputs, outputs), each)
         preds = self.with_conformal(outputs, preds)
         flags = self.task.row_flags(df).reset_index(drop=True)
         clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]

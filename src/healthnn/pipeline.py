@@ -230,7 +230,7 @@ def train(
                                                           seed=config.split.seed))
             ids = task.row_ids(frames["test"][0]).reset_index(drop=True)
             ids.insert(0, "row", test_rows)
-            preds = task.predictions(outputs)
+            preds = task.predictions_for(encoded["test"][0], outputs)
             if len(members) > 1:  # ensemble spread: '<column>_sd' as in Bundle.predict
                 preds = _member_sd(task, members, encoded["test"], preds)
             preds = _conformal_columns(task, conformal, outputs, preds)
@@ -445,7 +445,7 @@ def _member_sd(task: Any, members: list[torch.nn.Module], encoded: tuple[Any, An
     for m in members:
         out, _ = collect_outputs(m, task.batches(*encoded, shuffle=False, batch_size=4096),
                                  torch.device("cpu"))
-        each.append(task.predictions(out))
+        each.append(task.predictions_for(encoded[0], out))
     for col in preds.select_dtypes("floating").columns:
         stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
         preds[f"{col}_sd"] = stacked.std(0, ddof=1)

@@ -39,6 +39,22 @@ def test_learns_the_obvious_pattern_on_unseen_notes(trained):
     assert lo <= test["span_f1"]["value"] <= hi
 
 
+def test_interleaved_predictions_keep_their_own_documents(trained):
+    """The server predicts concurrent batches in threads: windows are mapped back to the
+    documents they came from, not to whatever batch the task saw last."""
+    _, bundle, test_file = trained
+    docs = [json.loads(line)["text"] for line in test_file.read_text().splitlines()]
+    a = pd.DataFrame({"text": docs[:6]})
+    b = pd.DataFrame({"text": docs[6:12]})
+    alone = bundle.predict(a)["spans"].tolist()
+    task = bundle.task
+    in_a, _ = task.encode(a, "a")
+    in_b, _ = task.encode(b, "b")
+    out_a = bundle.outputs(in_a)
+    bundle.outputs(in_b)  # another request's batch runs in between
+    assert task.predictions_for(in_a, out_a)["spans"].tolist() == alone
+
+
 def test_reload_gives_identical_predictions_and_exact_offsets(trained):
     tmp, bundle, test_file = trained
     docs = [json.loads(line) for line in test_file.read_text().splitlines()]

@@ -176,6 +176,12 @@ class Task:
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
         raise NotImplementedError
 
+    def predictions_for(self, inputs: Any, outputs: torch.Tensor) -> pd.DataFrame:
+        """:meth:`predictions` of ``outputs`` computed from ``inputs``; a task whose outputs
+        alone cannot be turned into predictions (NER: windows back to documents) overrides it,
+        so that concurrent predictions (the server's threads) never share state."""
+        return self.predictions(outputs)
+
     def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
         """Quick validation metrics (no intervals) for monitoring during training."""
         return {}

@@ -520,12 +520,24 @@ class NerTask(Task):
 
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
+        """Spans from the windows of the last unshuffled batches (the pipeline's own calls);
+        :meth:`predictions_for` takes the inputs explicitly and holds no state."""
+        if self._infer is None or self._infer.windows.shape[0] != outputs.shape[0]:
+            if outputs.shape[0] == 0:
+                return self._span_frame([])
+            raise RuntimeError("NER predictions need the windows they were computed from")
+        return self.predictions_for(self._infer, outputs)
+
+    def predictions_for(self, inputs: NerInputs, outputs: torch.Tensor) -> pd.DataFrame:
         if outputs.shape[0] == 0:
+            return self._span_frame([[] for _ in inputs.tokens])
+        return self._span_frame(self.decode(outputs, inputs))
+
+    @staticmethod
+    def _span_frame(docs: list) -> pd.DataFrame:
+        if not docs:
             return pd.DataFrame({"spans": pd.Series([], dtype=object),
                                  "n_spans": pd.Series([], dtype=np.int64)})
-        if self._infer is None or self._infer.windows.shape[0] != outputs.shape[0]:
-            raise RuntimeError("NER predictions need the windows they were computed from")
-        docs = self.decode(outputs, self._infer)
         return pd.DataFrame({
             "spans": [json.dumps([{"start": s, "end": e, "label": lab, "score": sc}
                                   for s, e, lab, sc in doc]) for doc in docs],
