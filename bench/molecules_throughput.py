@@ -11,7 +11,7 @@ wall-clock molecules per second and molecules per CPU second (parent + worker pr
 - ``chemprop featuriser`` - ``Chem.MolFromSmiles`` + chemprop 2.3.1's
   ``SimpleMoleculeMolGraphFeaturizer`` (only if chemprop is installed; no standardisation);
 - ``healthnn predict, N workers`` - the whole command: read the CSV, standardise, featurise,
-  D-MPNN (hidden 300, depth 3) forward pass, rank, write the CSV.
+  the bundle's model (default bundle: D-MPNN, hidden 300, depth 3), rank, write the CSV.
 - ``--baseline SRC`` also times ``predict_file`` of another checkout's ``src`` folder (e.g. the
   main branch before this benchmark: ``--baseline ../main/src``) on the same bundle and library,
   in a subprocess (its CPU time is counted the same way).
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     smiles = df["smiles"].tolist()
     n = len(smiles)
     bundle = args.bundle or _quick_bundle(data, out / "bundle")
+    from healthnn.bundle import load_bundle
+
+    model_name = load_bundle(bundle).config.model.name  # named in the rows below
     rows = []
 
     def add(what: str, wall: float, cpu: float) -> None:
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         add("chemprop 2.3.1 featuriser (parse + SimpleMoleculeMolGraphFeaturizer)",
             *_timed(chemprop_featurise))
     for w in args.workers:
-        add(f"healthnn predict (read, featurise, D-MPNN, write), {w} worker(s)",
+        add(f"healthnn predict (read, featurise, {model_name}, write), {w} worker(s)",
             *_timed(lambda w=w: predict_file(bundle, library, out / f"ranked_{w}.csv", workers=w)))
 
     if args.baseline:
