@@ -309,26 +309,40 @@ class Batcher:
     async def _predict_group(self, columns: tuple[str, ...], group: list) -> None:
         if len(group) > 1:
             try:
-                records = await self._call(
-                    columns, [row for values, _ in group for row in values])
+                results = self._per_request(
+                    await self._call(columns, self._joined(group)), group)
             except Exception:  # noqa: BLE001 - retried one by one below, errors go to each
                 pass
             else:
-                start = 0
-                for values, fut in group:
+                for (_, fut), res in zip(group, results, strict=True):
                     if not fut.done():
-                        fut.set_result(records[start:start + len(values)])
-                    start += len(values)
+                        fut.set_result(res)
                 return
-        for values, fut in group:
+        for item in group:
+            fut = item[1]
             try:
-                res = await self._call(columns, values)
+                res = self._per_request(await self._call(columns, self._joined([item])),
+                                        [item])[0]
             except Exception as exc:  # noqa: BLE001 - handed to the request's handler
                 if not fut.done():
                     fut.set_exception(exc)
             else:
                 if not fut.done():
                     fut.set_result(res)
+
+    @staticmethod
+    def _joined(group: list) -> list[Any]:
+        """The rows of a group's requests, in one list for one model call."""
+        return [row for values, _ in group for row in values]
+
+    @staticmethod
+    def _per_request(records: list[Any], group: list) -> list[Any]:
+        """One model call's records, split back into each request's own."""
+        out, start = [], 0
+        for values, _ in group:
+            out.append(records[start:start + len(values)])
+            start += len(values)
+        return out
 
     async def _call(self, columns: tuple[str, ...], values: list[Any]) -> Any:
         # in a thread: the event loop keeps reading requests (the next batch) meanwhile;
@@ -363,28 +377,13 @@ class EncodedBatcher(Batcher):
             start += len(frame)
         return out
 
-    async def _predict_group(self, columns: tuple[str, ...], group: list) -> None:
-        # each request's payload is one (df, inputs, errors) item; results are per request
-        flat = [(values, fut) for values, fut in group]
-        if len(flat) > 1:
-            try:
-                per_request = await self._call(columns, [v[0] for v, _ in flat])
-            except Exception:  # noqa: BLE001 - retried one by one below
-                pass
-            else:
-                for (_, fut), recs in zip(flat, per_request, strict=True):
-                    if not fut.done():
-                        fut.set_result(recs)
-                return
-        for values, fut in flat:
-            try:
-                res = (await self._call(columns, values))[0]
-            except Exception as exc:  # noqa: BLE001 - handed to the request's handler
-                if not fut.done():
-                    fut.set_exception(exc)
-            else:
-                if not fut.done():
-                    fut.set_result(res)
+    @staticmethod
+    def _joined(group: list) -> list[Any]:
+        return [values[0] for values, _ in group]  # each request: one (df, inputs, errors)
+
+    @staticmethod
+    def _per_request(records: list[Any], group: list) -> list[Any]:
+        return records  # _records already answers per request
 
 
 # -- the app ---------------------------------------------------------------------------------
