@@ -53,6 +53,15 @@ def test_percentiles_of_the_resampled_values():
     assert res["ci_high"] == pytest.approx(np.quantile(means, 0.95))
 
 
+def test_infinite_values_give_an_infinite_bound_without_warnings():
+    x = np.r_[np.arange(10.0), np.inf]  # e.g. one unbounded interval among finite widths
+    with np.errstate(all="raise"):
+        res = bootstrap(lambda a: {"mean": a.mean(), "max": a.max()}, [x], n_resamples=200,
+                        seed=1)
+    assert res["max"]["ci_high"] == math.inf and res["mean"]["ci_high"] == math.inf
+    assert res["max"]["ci_low"] <= res["max"]["ci_high"]
+
+
 def test_deterministic_for_a_seed():
     y, p = make_binary(1)
     a = bootstrap(binary_metrics, [y, p], n_resamples=100, seed=3, strata=y)

@@ -134,6 +134,8 @@ def bootstrap(
         if ok.size == 0 or (n_resamples - ok.size) > n_resamples / 2:
             lo = hi = math.nan
         else:
-            lo, hi = (float(x) for x in np.quantile(ok, [alpha, 1.0 - alpha]))
+            # infinite values (an unbounded conformal interval, say) cannot be interpolated
+            method = "linear" if np.isfinite(ok).all() else "inverted_cdf"
+            lo, hi = (float(x) for x in np.quantile(ok, [alpha, 1.0 - alpha], method=method))
         out[name] = {"value": _as_float(point[name]), "ci_low": lo, "ci_high": hi}
     return out
