@@ -152,7 +152,7 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         metric = DATASETS[name][3]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             cfg = config(name, Path(args.data), seed, args.epochs, args.hidden)
             df, idx = split_rows(cfg)
             t0, c0 = time.time(), time.process_time()
@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", default=default, help="folder with the MoleculeNet CSV files")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to a results folder)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--hidden", type=int, default=300)
     p.add_argument("--threads", type=int, default=1)
