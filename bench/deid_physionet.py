@@ -159,6 +159,19 @@ def site_terms(notes, gold, keys) -> dict[str, list[str]]:
     return {lab: sorted(v) for lab, v in terms.items()}
 
 
+def _print_by_part(result: dict, key: str, title: str, first: str) -> None:
+    """One Markdown table of ``key`` (type -> [hits, total, rate]) for dev, held-out and all."""
+    print(f"\n{title}:")
+    print(f"| {first} | dev | held-out | all |")
+    print("|---|---|---|---|")
+    for t in result["all"][key]:
+        cells = []
+        for name in ("dev", "heldout", "all"):
+            h, n, r = result[name][key].get(t, [0, 0, float("nan")])
+            cells.append(f"{r:.3f} ({h}/{n})")
+        print(f"| {t} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("HEALTHNN_DEID_GOLD") or str(ROOT.parent / "shared/data/text/physionet_deid_gold")
@@ -218,24 +231,9 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['instance_precision']:.3f} |")
     for name, (r, p_) in PUBLISHED.items():
         print(f"| {name}, published | | 2434 | | | | | {r:.3f} | {p_:.3f} |")
-    print("\nrecall by gold type (hit/total):")
-    print("| gold type | dev | held-out | all |")
-    print("|---|---|---|---|")
-    for t in result["all"]["recall_by_gold_type"]:
-        cells = []
-        for name in ("dev", "heldout", "all"):
-            h, n, r = result[name]["recall_by_gold_type"].get(t, [0, 0, float("nan")])
-            cells.append(f"{r:.3f} ({h}/{n})")
-        print(f"| {t} | " + " | ".join(cells) + " |")
-    print("\nprecision by predicted label (correct/predicted tokens):")
-    print("| label | dev | held-out | all |")
-    print("|---|---|---|---|")
-    for t in result["all"]["precision_by_label"]:
-        cells = []
-        for name in ("dev", "heldout", "all"):
-            h, n, r = result[name]["precision_by_label"].get(t, [0, 0, float("nan")])
-            cells.append(f"{r:.3f} ({h}/{n})")
-        print(f"| {t} | " + " | ".join(cells) + " |")
+    _print_by_part(result, "recall_by_gold_type", "recall by gold type (hit/total)", "gold type")
+    _print_by_part(result, "precision_by_label",
+                   "precision by predicted label (correct/predicted tokens)", "label")
 
     if a.presidio:
         result["presidio"] = presidio_ratio(a.presidio, notes, keys, secs, cpu)

@@ -121,9 +121,7 @@ def pretrain(
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
-    from healthnn.bundle import _write_json
     from healthnn.data.images import Augment
-    from healthnn.data.tables import fingerprint
     from healthnn.tasks import get_task_class
     from healthnn.training import resolve_device, seed_everything
 
@@ -193,19 +191,32 @@ def pretrain(
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / "encoder.safetensors"))
-    info = {
-        "method": "simclr", "model": {"name": config.model.name, "params": params},
-        "channels": task.channels_, "image_size": list(task.size),
-        "data": {"path": str(file), "sha256": fingerprint(file) if file.is_file() else None,
-                 "images": n, "unreadable": n_bad},
-        "settings": {"epochs": epochs, "batch_size": bs, "lr": lr, "temperature": temperature,
-                     "projection": projection, "seed": config.train.seed},
-        "history": history, "seconds": round(time.time() - started, 2),
-        "use": "[model] init = \"<this folder>\" in a train config with the same model",
-    }
-    _write_json(out / "pretrain.json", info)
+    info = _write_info(
+        out, config, params, history, started, method="simclr",
+        channels=task.channels_, image_size=list(task.size),
+        data=_data(file, images=n, unreadable=n_bad),
+        settings={"epochs": epochs, "batch_size": bs, "lr": lr, "temperature": temperature,
+                  "projection": projection, "seed": config.train.seed})
     log(f"pretrained {config.model.name} on {n} images for {epochs} epochs: contrastive loss "
         f"{history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
+    return info
+
+
+def _data(file: Path, **counts: Any) -> dict[str, Any]:
+    from healthnn.data.tables import fingerprint
+
+    return {"path": str(file), "sha256": fingerprint(file) if file.is_file() else None, **counts}
+
+
+def _write_info(out: Path, config: Config, params: dict[str, Any], history: list[dict],
+                started: float, *, method: str, **fields: Any) -> dict[str, Any]:
+    """``pretrain.json``: what was pretrained, on which data, how, and how to use it."""
+    from healthnn.bundle import _write_json
+
+    info = {"method": method, "model": {"name": config.model.name, "params": params},
+            **fields, "history": history, "seconds": round(time.time() - started, 2),
+            "use": "[model] init = \"<this folder>\" in a train config with the same model"}
+    _write_json(out / "pretrain.json", info)
     return info
 
 
@@ -237,8 +248,6 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
-    from healthnn.bundle import _write_json
-    from healthnn.data.tables import fingerprint
     from healthnn.tasks import get_task_class
     from healthnn.text.tokenizer import TextTokenizer
     from healthnn.training import resolve_device, seed_everything
@@ -306,17 +315,12 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
              if not k.startswith("head.")}  # the classifier head is fitted when training
     save_file(state, str(out / "encoder.safetensors"))
     (out / "tokenizer.json").write_text(tok.to_json(), encoding="utf-8")
-    info = {
-        "method": "masked-token", "model": {"name": config.model.name, "params": params},
-        "tokenizer": {"kind": d.tokenizer, "vocab_size": vocab, "lowercase": d.lowercase},
-        "data": {"path": str(file), "sha256": fingerprint(file) if file.is_file() else None,
-                 "texts": len(texts), "deidentified": bool(d.deidentify)},
-        "settings": {"epochs": epochs, "batch_size": bs, "lr": lr, "mask_rate": 0.15,
-                     "max_length": d.max_length, "seed": config.train.seed},
-        "history": history, "seconds": round(time.time() - started, 2),
-        "use": "[model] init = \"<this folder>\" in a train config with the same model",
-    }
-    _write_json(out / "pretrain.json", info)
+    info = _write_info(
+        out, config, params, history, started, method="masked-token",
+        tokenizer={"kind": d.tokenizer, "vocab_size": vocab, "lowercase": d.lowercase},
+        data=_data(file, texts=len(texts), deidentified=bool(d.deidentify)),
+        settings={"epochs": epochs, "batch_size": bs, "lr": lr, "mask_rate": 0.15,
+                  "max_length": d.max_length, "seed": config.train.seed})
     log(f"pretrained {config.model.name} on {len(texts)} texts for {epochs} epochs: "
         f"masked-token loss {history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
     return info
