@@ -275,7 +275,7 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
 
 def _absolute_paths(config: Config) -> dict[str, Any]:
     d = config.to_dict()
-    for key in ("train", "test", "outcomes"):  # outcomes: event_classification
+    for key in ("train", "test", "outcomes", "deid_ner"):  # outcomes: events; deid_ner: text
         if d["data"].get(key):
             d["data"][key] = str(config.resolve(d["data"][key]).resolve())
     if d["model"].get("init"):  # transfer learning's starting point (issue 9)

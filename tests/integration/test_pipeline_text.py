@@ -184,6 +184,95 @@ def test_deidentify_before_training_is_recorded(tmp_path):
     assert "test_baseline_tfidf" not in bundle.metrics
 
 
+def test_deidentified_texts_are_memoised_within_a_bound(tmp_path, monkeypatch):
+    """A server de-identifies every request's text: the memo of de-identified texts must not
+    grow with the requests (memory, and PHI held longer than needed)."""
+    import healthnn.tasks.text as text_module
+
+    df = _abstracts(40)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    cfg = text_config(tmp_path / "d.csv", deidentify=True, baseline=False)
+    cfg["train"]["epochs"] = 1
+    cfg["report"] = {"enabled": False}
+    train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    bundle = load_bundle(tmp_path / "b")
+    monkeypatch.setattr(text_module, "_DEID_CACHE", 4)
+    for i in range(12):
+        bundle.predict(pd.DataFrame({"text": [f"Seen by Dr. Okafor on 3/{i + 1}/2020. Fine."]}))
+    assert len(bundle.task._deid_cache) == 4
+    batch = pd.DataFrame({"text": [f"Call 617-555-01{i:02d}." for i in range(10)]})
+    assert bundle.predict(batch)["prediction"].notna().all()
+    assert len(bundle.task._deid_cache) <= 10
+
+
+def test_deid_ner_joins_the_rules_and_is_pinned_to_its_bundle(tmp_path):
+    """``[data] deid_ner``: a site's NER model removes the names its rules miss, before the
+    tokenizer sees them; the text bundle refuses an NER bundle other than its own."""
+    import shutil
+
+    from helpers import ner_config, ner_notes
+
+    from healthnn.errors import BundleError
+
+    (tmp_path / "ner.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ner_notes(72)))
+    train(load_config(ner_config(tmp_path / "ner.jsonl")), tmp_path / "ner",
+          log=lambda m: None)
+    invented = ["Zorblat Quenwick", "Farnel Oxtrude", "Pellwin Drasco"]  # in no name list
+    df = _abstracts(60)
+    df["text"] = [f"Pt {invented[i % 3]} seen on 4/12/2019 by Dr. Vexmor.\n{t}"
+                  for i, t in enumerate(df["text"])]
+    df.to_csv(tmp_path / "d.csv", index=False)
+
+    def vocab(cfg_data: dict, out: str) -> dict:
+        cfg = text_config(tmp_path / "d.csv", deidentify=True, baseline=False, **cfg_data)
+        cfg["train"]["epochs"] = 1
+        cfg["report"] = {"enabled": False}
+        train(load_config(cfg), tmp_path / out, log=lambda m: None)
+        state = json.loads((tmp_path / out / "task.json").read_text())
+        return state, json.loads(state["tokenizer"])["model"]["vocab"]
+
+    _, rules_only = vocab({}, "rules")
+    assert {"zorblat", "quenwick", "oxtrude"} <= set(rules_only)  # the rules cannot know them
+    state, with_ner = vocab({"deid_ner": str(tmp_path / "ner")}, "b")
+    assert not {"zorblat", "quenwick", "farnel", "oxtrude", "pellwin", "drasco"} & set(with_ner)
+    assert state["deidentify"]["ner"]["bundle"] == str((tmp_path / "ner").resolve())
+    assert len(state["deidentify"]["ner"]["sha256"]) == 64
+
+    bundle = load_bundle(tmp_path / "b")
+    abstracts = list(_abstracts(3)["text"])
+
+    def predict(names: list[str]) -> pd.DataFrame:
+        rows = [f"Pt {n} seen on 4/12/2019 by Dr. Vexmor.\n{t}" for n, t in zip(names, abstracts)]
+        return bundle.predict(pd.DataFrame({"text": rows})).filter(like="prob_")
+
+    # the names are removed before the model reads the text (the rules-only model has them
+    # in its vocabulary, so there the order of the names changes the predictions)
+    pd.testing.assert_frame_equal(predict(invented), predict(invented[1:] + invented[:1]))
+    rules = load_bundle(tmp_path / "rules")
+    rows = [f"Pt {n} seen on 4/12/2019 by Dr. Vexmor.\n{t}" for n, t in zip(invented, abstracts)]
+    swapped = [f"Pt {n} seen on 4/12/2019 by Dr. Vexmor.\n{t}"
+               for n, t in zip(invented[1:] + invented[:1], abstracts)]
+    assert not np.allclose(rules.predict(pd.DataFrame({"text": rows})).filter(like="prob_"),
+                           rules.predict(pd.DataFrame({"text": swapped})).filter(like="prob_"))
+
+    other = ner_config(tmp_path / "ner.jsonl")
+    other["train"]["seed"] = 1
+    shutil.rmtree(tmp_path / "ner")
+    with pytest.raises(BundleError, match="deid_ner is not there"):
+        load_bundle(tmp_path / "b")
+    train(load_config(other), tmp_path / "ner", log=lambda m: None)
+    with pytest.raises(BundleError, match="not the one this model was trained with"):
+        load_bundle(tmp_path / "b")
+
+
+def test_deid_ner_needs_deidentify(tmp_path):
+    from healthnn.errors import ConfigError
+
+    cfg = text_config(tmp_path / "d.csv", deid_ner="runs/ner")
+    with pytest.raises(ConfigError, match="set deidentify = true"):
+        train(load_config(cfg), tmp_path / "b")
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda df: df.assign(label=df["label"].where(df.index != 5, None)),
      r"row\(s\) have no value in 'label'; the first is row 6"),

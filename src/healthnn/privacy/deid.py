@@ -178,17 +178,25 @@ class Deidentifier:
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
+        return self.find_many([text])[0]
+
+    def find_many(self, texts: list[str]) -> list[list[Span]]:
+        """:meth:`find` for each of ``texts``; the NER model, if any, runs on them as one batch."""
         from healthnn.privacy._deid_rules import detect, resolve
 
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, not {type(text).__name__}")
-        hits = detect(text, keep_year=self.keep_year)
-        if self._terms:
-            extra = [(m.start(), m.end(), label, 0.99) for rx, label in self._terms for m in rx.finditer(text)]
-            hits = resolve(extra + hits)
-        if self.ner is not None:
-            hits = union_spans(list(hits) + self.ner.find(text))
-        return [Span(s, e, label, round(score, 3)) for s, e, label, score in hits]
+        found = []
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"text must be str, not {type(text).__name__}")
+            hits = detect(text, keep_year=self.keep_year)
+            if self._terms:
+                extra = [(m.start(), m.end(), label, 0.99) for rx, label in self._terms for m in rx.finditer(text)]
+                hits = resolve(extra + hits)
+            found.append(hits)
+        if self.ner is not None and texts:
+            found = [union_spans(list(hits) + extra)
+                     for hits, extra in zip(found, self.ner.find_many(list(texts)), strict=True)]
+        return [[Span(s, e, label, round(score, 3)) for s, e, label, score in hits] for hits in found]
 
     def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:
         """``text`` with each span replaced according to the mode."""

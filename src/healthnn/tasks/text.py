@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 
 from healthnn.config import Config
 from healthnn.data.tables import require_columns
-from healthnn.errors import ConfigError, DataError
+from healthnn.errors import BundleError, ConfigError, DataError
 from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
 
@@ -61,6 +62,8 @@ class TextData:
     max_length: int = 256
     deidentify: bool = False
     deid_mode: Literal["tag", "mask"] = "tag"
+    deid_ner: str | None = None  # a task = "ner" bundle whose spans join the rules' spans
+    deid_ner_min_score: float = 0.0
     baseline: bool = True
 
 
@@ -75,7 +78,7 @@ class TextClassificationTask(ClassificationTask):
         super().__init__(config)
         self.tokenizer_ = None
         self._deid = None
-        self._deid_cache: dict[str, str] = {}
+        self._deid_cache: OrderedDict[str, str] = OrderedDict()
         self._read_notes: list[str] = []
         self._baseline = None
         self.hf_config_: dict[str, Any] | None = None
@@ -102,6 +105,11 @@ class TextClassificationTask(ClassificationTask):
             raise ConfigError("model 'hf_local' needs path: a local Hugging Face checkpoint "
                               "folder", file=src, key="model.path",
                               hint="a folder with config.json, the weights and tokenizer.json")
+        if d.deid_ner is not None and not d.deidentify:
+            raise ConfigError("deid_ner adds a NER model to de-identification, which is off",
+                              file=src, key="data.deid_ner", hint="set deidentify = true")
+        if not 0.0 <= d.deid_ner_min_score <= 1.0:
+            raise ConfigError("must be between 0 and 1", file=src, key="data.deid_ner_min_score")
         if config.train.privacy is not None:
             raise ConfigError("differentially private training is not available for text "
                               "models yet", file=src, key="train.privacy")
@@ -190,19 +198,42 @@ class TextClassificationTask(ClassificationTask):
 
     # -- preprocessing -----------------------------------------------------------------------
     def _prepared(self, texts: list[str]) -> list[str]:
-        """De-identified texts when ``[data] deidentify`` is on (memoised per text)."""
-        if not self.config.data.deidentify:
+        """De-identified texts when ``[data] deidentify`` is on.
+
+        The last ``_DEID_CACHE`` texts are memoised (training reads each text several times);
+        the NER model of ``deid_ner``, if any, runs on the texts not in the cache as a batch.
+        """
+        d = self.config.data
+        if not d.deidentify:
             return texts
         if self._deid is None:
             from healthnn.privacy.deid import Deidentifier
 
-            self._deid = Deidentifier(mode=self.config.data.deid_mode)
+            ner = None
+            if d.deid_ner is not None:
+                ner = self._deid_ner_path()
+                _check_ner_bundle(ner, (getattr(self, "deid_info_", None) or {}).get("ner"))
+            self._deid = Deidentifier(mode=d.deid_mode, ner=ner,
+                                      ner_min_score=d.deid_ner_min_score)
+        cache = self._deid_cache
+        todo = list(dict.fromkeys(t for t in texts if t not in cache and t.strip()))
+        for i in range(0, len(todo), 256):
+            chunk = todo[i:i + 256]
+            for t, spans in zip(chunk, self._deid.find_many(chunk), strict=True):
+                cache[t] = self._deid.replace(t, spans)
         out = []
         for t in texts:
-            if t not in self._deid_cache:
-                self._deid_cache[t] = self._deid.deidentify(t)[0] if t.strip() else t
-            out.append(self._deid_cache[t])
+            if t.strip():
+                out.append(cache[t])
+                cache.move_to_end(t)
+            else:
+                out.append(t)
+        while len(cache) > max(_DEID_CACHE, len(texts)):
+            cache.popitem(last=False)
         return out
+
+    def _deid_ner_path(self) -> Path:
+        return self.config.resolve(self.config.data.deid_ner)
 
     def _pretrained_tokenizer(self) -> Path | None:
         """``tokenizer.json`` of a ``healthnn pretrain`` folder named by ``[model] init``."""
@@ -224,7 +255,11 @@ class TextClassificationTask(ClassificationTask):
             changed = sum(a != b for a, b in zip(raw, texts, strict=True))
             self.deid_info_ = {"engine": "healthnn.privacy.deid.Deidentifier",
                                "mode": d.deid_mode, "keep_year": True,
-                               "training_texts_changed": int(changed)}
+                               "training_texts_changed": int(changed),
+                               "ner": None if d.deid_ner is None else {
+                                   "bundle": str(self._deid_ner_path().resolve()),
+                                   **_ner_bundle_fingerprint(self._deid_ner_path()),
+                                   "min_score": d.deid_ner_min_score}}
             notes.append(f"de-identified the texts before training ({d.deid_mode} mode): "
                          f"{changed} of {len(texts)} training texts had PHI replaced")
         else:
@@ -547,6 +582,10 @@ class TextClassificationTask(ClassificationTask):
         deid = ("texts de-identified before training and prediction with healthnn's "
                 f"de-identification engine ({d.deid_mode} mode)" if d.deidentify
                 else "texts used as given (no de-identification)")
+        ner = (self.deid_info_ or {}).get("ner")
+        if ner:
+            deid += (f", its rules joined by the NER model {ner['bundle']} (sha256 "
+                     f"{ner['sha256'][:12]}, spans scoring at least {ner['min_score']:g})")
         facts.update({
             "input": f"one free-text document (column '{d.text}')",
             "predictors": [f"{d.tokenizer} subword tokens (vocabulary {st.get('vocab_size')}, "
@@ -582,6 +621,9 @@ class TextClassificationTask(ClassificationTask):
         self.token_stats_ = state.get("token_stats", {})
         self.class_counts_ = state.get("class_counts")
         self.deid_info_ = state.get("deidentify")
+        ner = (self.deid_info_ or {}).get("ner")
+        if ner:  # the same NER model as in training, or the texts would be prepared differently
+            _check_ner_bundle(self._deid_ner_path(), ner)
         if state.get("baseline"):
             from healthnn.text.baseline import TfidfBaseline
 
@@ -589,6 +631,31 @@ class TextClassificationTask(ClassificationTask):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+_DEID_CACHE = 20_000  # de-identified texts memoised (a server sees each text once)
+
+
+def _ner_bundle_fingerprint(path: Path) -> dict[str, Any]:
+    """sha256 over the files of an NER bundle that decide its spans (weights, state, config)."""
+    from healthnn.data.tables import fingerprint_files
+
+    names = ("model.safetensors", "task.json", "config.toml")
+    files = [path / n for n in names] + [path / (n + ".enc") for n in names]
+    return {"sha256": fingerprint_files(files, path)["sha256"]}
+
+
+def _check_ner_bundle(path: Path, expected: dict[str, Any] | None) -> None:
+    """A clear error when ``[data] deid_ner`` is missing or is not the bundle used in training."""
+    if not (path / "manifest.json").is_file():
+        raise BundleError("the NER bundle of [data] deid_ner is not there", file=str(path),
+                          hint="copy it back to this path: this model's texts are "
+                               "de-identified with it before prediction")
+    if expected and _ner_bundle_fingerprint(path)["sha256"] != expected["sha256"]:
+        raise BundleError("the NER bundle of [data] deid_ner is not the one this model was "
+                          "trained with (its files changed)", file=str(path),
+                          hint="restore the NER bundle trained with it, or train this model "
+                               "again with the new one")
+
+
 def _rows(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:_SHOW])
     return shown + (f" and {len(rows) - _SHOW} more" if len(rows) > _SHOW else "")
