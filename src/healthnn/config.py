@@ -58,7 +58,8 @@ class SplitConfig:
 
     ``method = "kfold"`` (with ``folds``) is K-fold cross-validation: every row is a test row
     exactly once; folds are stratified like ``auto`` (class or event) and grouped when
-    ``[data] group`` is set. ``healthnn train`` then reports per-fold and pooled metrics, and
+    ``[data] group`` is set (molecules: copies of one molecule always, and each Bemis-Murcko
+    scaffold with ``by_scaffold = true``). ``healthnn train`` then reports per-fold and pooled metrics, and
     ``healthnn tune`` runs a nested cross-validation (see :mod:`healthnn.tuning`).
     """
 
@@ -67,6 +68,7 @@ class SplitConfig:
     val_size: float = 0.15
     seed: int = 42
     folds: int = 5  # method = "kfold" only
+    by_scaffold: bool = False  # method = "kfold", molecules: each scaffold in one fold
 
 
 @dataclass
@@ -352,6 +354,10 @@ def _check_ranges(c: Config) -> None:
         raise bad("split.val_size", "must be between 0 and 1")
     if c.split.folds < 2:
         raise bad("split.folds", "must be at least 2 (e.g. 5 or 10)")
+    if c.split.by_scaffold and (c.split.method != "kfold" or c.task != "molecule_property"):
+        raise bad("split.by_scaffold", "scaffold folds are for K-fold cross-validation of "
+                  "molecules (split.method = 'kfold'); a single scaffold split is "
+                  "split.method = 'scaffold'")
     if c.model.freeze and not c.model.init:
         raise bad("model.freeze", "freezing layers needs a starting point: set [model] init "
                   "to a bundle, a 'healthnn pretrain' output or a weights file")

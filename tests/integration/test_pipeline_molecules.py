@@ -196,3 +196,44 @@ def test_kfold_cross_validation_for_molecules(tmp_path):
     assert result["folds"] == 3 and sum(result["fold_rows"]) == result["rows"]
     assert 0.0 <= result["pooled"]["auroc"]["value"] <= 1.0
     assert len(result["per_fold"]) == 3
+
+
+@pytest.mark.parametrize("by_scaffold", [False, True])
+def test_kfold_keeps_each_molecule_or_scaffold_in_one_fold(tmp_path, by_scaffold):
+    """Copies of one molecule (written differently) never sit in two folds, nor on both sides
+    of a fold's validation split; with ``by_scaffold`` neither do molecules of one scaffold."""
+    from rdkit import Chem
+
+    from healthnn.data.molecules import bemis_murcko_scaffolds
+    from healthnn.tuning._cv import fold_indices, usable_rows
+
+    df = pd.read_csv(MOLECULES / "bbbp_small.csv")
+    copies = df.head(30).copy()
+    copies["smiles"] = [Chem.MolToSmiles(Chem.MolFromSmiles(s), doRandom=True, canonical=False)
+                        for s in copies["smiles"]]
+    pd.concat([df, copies]).to_csv(tmp_path / "d.csv", index=False)
+    cfg = molecule_config(tmp_path / "d.csv", "p_np")
+    cfg["split"] = {"method": "kfold", "folds": 4, "seed": 0, "by_scaffold": by_scaffold}
+    config = load_config(cfg)
+    task, n, strata, groups = usable_rows(config)
+    assert n == len(df) + 30
+    mols = [Chem.MolFromSmiles(s) for s in pd.read_csv(tmp_path / "d.csv")["smiles"]]
+    key = (bemis_murcko_scaffolds(mols) if by_scaffold else [Chem.MolToSmiles(m) for m in mols])
+    key = np.array([k or f"acyclic{i}" for i, k in enumerate(key)], dtype=object)
+    folds = fold_indices(config, n, strata, groups)
+    for part in ("test", "val"):
+        sides = [set(key[f[part]]) for f in folds]
+        others = [set(key[f["train"]]) for f in folds]
+        for i, f in enumerate(folds):
+            assert not sides[i] & others[i]
+    tests = [set(key[f["test"]]) for f in folds]
+    assert all(not tests[i] & tests[j] for i in range(4) for j in range(i + 1, 4))
+
+
+def test_by_scaffold_is_for_kfold_of_molecules(tmp_path):
+    from healthnn.errors import ConfigError
+
+    cfg = molecule_config(MOLECULES / "bbbp_small.csv", "p_np")
+    cfg["split"] = {"method": "auto", "by_scaffold": True}
+    with pytest.raises(ConfigError, match="split.method = 'scaffold'"):
+        load_config(cfg)

@@ -100,6 +100,11 @@ class Task:
     def groups(self, df: pd.DataFrame) -> np.ndarray | None:
         return None
 
+    def fold_groups(self, df: pd.DataFrame) -> np.ndarray | None:
+        """Groups of rows that K-fold cross-validation keeps in one fold (and in one side of
+        each fold's validation split): ``[data] group`` (a patient's rows) when set."""
+        return self.groups(df) if getattr(self.config.data, "group", None) else None
+
     def predefined_split(self, df: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """Positions of the rows of ``df`` in ``train``/``val``/``test`` when the data carries
         its own official split (a MedMNIST .npz); None lets ``[split]`` decide."""

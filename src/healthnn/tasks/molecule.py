@@ -161,6 +161,16 @@ class MoleculePropertyTask(Task):
         g = self.config.data.group
         return None if g is None else df[g].astype(str).to_numpy()
 
+    def fold_groups(self, df: pd.DataFrame) -> np.ndarray:
+        """K-fold groups: ``[data] group`` if set, else each scaffold (``[split] by_scaffold``)
+        or each molecule, so that copies of one molecule never sit in two folds."""
+        if self.config.data.group is not None:
+            return self.groups(df)
+        parsed = self._standardize(df[self.config.data.smiles].tolist(), remember=True)
+        if self.config.split.by_scaffold:
+            return np.array(_scaffolds(parsed), dtype=object)
+        return np.array([p[1] for p in parsed], dtype=object)
+
     def row_ids(self, df: pd.DataFrame) -> pd.DataFrame:
         cols = [c for c in (self.config.data.id, self.config.data.smiles) if c]
         return df[cols].copy()
@@ -234,12 +244,8 @@ class MoleculePropertyTask(Task):
 
         parsed = self._standardize(df[self.config.data.smiles].tolist(), remember=True)
         if self.config.split.method == "scaffold":
-            from healthnn.data.molecules import bemis_murcko_scaffolds
-
-            scaffolds = bemis_murcko_scaffolds([p[0] for p in parsed])
-            # acyclic molecules have no scaffold: each is its own group
-            scaffolds = [s or f"acyclic:{p[1]}" for s, p in zip(scaffolds, parsed, strict=True)]
-            return scaffold_split(scaffolds, test_size=test_size, val_size=val_size, seed=seed)
+            return scaffold_split(_scaffolds(parsed), test_size=test_size, val_size=val_size,
+                                  seed=seed)
         if groups is None:  # copies of one molecule never sit in two splits
             groups = np.array([p[1] for p in parsed], dtype=object)
         return split_indices(len(df), test_size=test_size, val_size=val_size, seed=seed,
@@ -508,6 +514,15 @@ class MoleculePropertyTask(Task):
         self.desc_names_ = list(state["descriptors"])
         self.desc_mean_ = list(state["descriptor_mean"])
         self.desc_std_ = list(state["descriptor_std"])
+
+
+def _scaffolds(parsed: list[tuple[Any, ...]]) -> list[str]:
+    """Bemis-Murcko scaffold of each standardised molecule; an acyclic molecule has none and
+    is a group of its own (its canonical SMILES)."""
+    from healthnn.data.molecules import bemis_murcko_scaffolds
+
+    scaffolds = bemis_murcko_scaffolds([p[0] for p in parsed])
+    return [s or f"acyclic:{p[1]}" for s, p in zip(scaffolds, parsed, strict=True)]
 
 
 def _key(s: Any) -> str:

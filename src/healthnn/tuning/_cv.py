@@ -40,8 +40,7 @@ def usable_rows(config: Config) -> tuple[Any, int, np.ndarray | None, np.ndarray
         keep = np.flatnonzero(usable)
         df, y, ok = df.iloc[keep], _take(y, keep), ok[keep]
     _require_all(ok, file, task)
-    groups = task.groups(df) if getattr(config.data, "group", None) else None
-    return task, len(df), _strata(config, task, y), groups
+    return task, len(df), _strata(config, task, y), task.fold_groups(df)
 
 
 def fold_indices(config: Config, n: int, strata: np.ndarray | None,
