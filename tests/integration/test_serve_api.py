@@ -548,3 +548,42 @@ def test_text_model_predicts_and_explains_notes(api_keys, tmp_path):
             assert empty.status_code == 200 and empty.json()["rows"][0]["error"]
     finally:
         running.stop()
+
+
+def test_deid_with_a_trained_ner_model(serve_bundles, api_keys, tmp_path):
+    """``serve --deid-ner DIR``: /deid adds the site's NER spans to the rules' (a name the
+    rules cannot know); a wrong path fails when the server starts, not at the first request."""
+    from helpers import ner_config, ner_notes
+    from serve_fixtures import start_server
+
+    from healthnn.config import load_config
+    from healthnn.errors import HealthnnError
+    from healthnn.pipeline import train
+    from healthnn.serve import build_app
+
+    (tmp_path / "ner.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ner_notes(72)))
+    train(load_config(ner_config(tmp_path / "ner.jsonl")), tmp_path / "ner", log=lambda m: None)
+    with pytest.raises(HealthnnError, match="bundle directory not found"):
+        build_app([serve_bundles["heart"]], keys_path=api_keys.path,
+                  audit_db=tmp_path / "a.sqlite", deid_ner=tmp_path / "missing")
+    note = {"text": "Pt Zorblat Quenwick seen on 4/12/2019 by Dr. Vexmor. BP 120/80."}
+    plain = start_server(build_app([serve_bundles["heart"]], keys_path=api_keys.path,
+                                   audit_db=tmp_path / "b.sqlite"))
+    try:
+        rules = httpx.post(plain.url + "/deid", json=note, headers=auth(api_keys.full)).json()
+    finally:
+        plain.stop()
+    assert "Zorblat" in rules["text"]  # no rule knows this name
+    running = start_server(build_app([serve_bundles["heart"]], keys_path=api_keys.path,
+                                     audit_db=tmp_path / "c.sqlite", deid_ner=tmp_path / "ner"))
+    try:
+        for mode in ("tag", "mask"):
+            r = httpx.post(running.url + "/deid", json={**note, "mode": mode},
+                           headers=auth(api_keys.full))
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert "Zorblat" not in body["text"] and "Quenwick" not in body["text"]
+            assert "4/12/2019" not in body["text"] and "120/80" in body["text"]
+            assert any(s["label"] == "NAME" for s in body["spans"])
+    finally:
+        running.stop()

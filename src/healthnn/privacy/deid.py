@@ -38,8 +38,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from healthnn.errors import DataError
+
+if TYPE_CHECKING:
+    from healthnn.tasks.ner import NerTagger
 
 __all__ = ["Span", "Deidentifier", "load_key", "load_terms", "union_spans", "LABELS", "MODES",
            "KEY_ENV"]
@@ -128,7 +132,9 @@ class Deidentifier:
         A bundle of ``healthnn train`` with ``task = "ner"`` (trained on the site's annotated
         notes). Its spans are added to the rules' spans (union: overlapping spans merge into
         one covering both, labelled as the longer), its labels mapped to the tags above by
-        the bundle's ``deid_labels`` (see :mod:`healthnn.tasks.ner`).
+        the bundle's ``deid_labels`` (see :mod:`healthnn.tasks.ner`). An already loaded
+        ``NerTagger(bundle, deid=True)`` is used as it is (one model shared by several
+        de-identifiers; its own ``min_score`` applies).
     ner_min_score:
         Use only the NER spans that score at least this (0 to 1; 0: all).
     """
@@ -140,7 +146,7 @@ class Deidentifier:
         *,
         keep_year: bool = True,
         terms: Mapping[str, Iterable[str]] | None = None,
-        ner: str | os.PathLike | None = None,
+        ner: str | os.PathLike | NerTagger | None = None,
         ner_min_score: float = 0.0,
     ) -> None:
         if mode not in MODES:
@@ -171,10 +177,12 @@ class Deidentifier:
 
         lexicon()  # load the dictionaries now, not inside the first note
         self.ner = None  # issue 3: a trained NER model adds its spans to the rules'
-        if ner is not None:
+        if isinstance(ner, (str, os.PathLike)):
             from healthnn.tasks.ner import NerTagger
 
             self.ner = NerTagger(ner, deid=True, min_score=ner_min_score)
+        elif ner is not None:  # a loaded NerTagger(..., deid=True), shared (by a server, say)
+            self.ner = ner
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""

@@ -21,11 +21,15 @@ __all__ = ["build_app", "serve"]
 
 def build_app(dirs: list[Path], *, keys_path: Path | None = None,
               audit_db: str | Path | None = None, runtime: str = "torch",
-              key: bytes | None = None, limits: Any = None) -> Any:
+              key: bytes | None = None, limits: Any = None,
+              deid_ner: Path | None = None, deid_ner_min_score: float = 0.0) -> Any:
     """Load the bundles in ``dirs`` and return the FastAPI application serving them.
 
     ``audit_db``: a SQLite file (default ``healthnn-audit.sqlite`` in the current folder) or
     a ``postgresql://`` URL. ``key``: for encrypted bundles and surrogate de-identification.
+    ``deid_ner``: a ``task = "ner"`` bundle whose spans ``/deid`` adds to the rules' (loaded
+    now, so a wrong path fails at start), keeping those scoring at least
+    ``deid_ner_min_score``.
     """
     from healthnn.serve.app import create_app
     from healthnn.serve.audit import open_audit_log
@@ -36,7 +40,12 @@ def build_app(dirs: list[Path], *, keys_path: Path | None = None,
     keys.audit_secret()  # no keys yet: say how to make one before loading anything
     models = load_models([Path(d) for d in dirs], key=key, runtime=runtime)
     audit = open_audit_log(audit_db or "healthnn-audit.sqlite")
-    return create_app(models, keys, audit, limits, secret_key=key)
+    deid = None
+    if deid_ner is not None:
+        from healthnn.tasks.ner import NerTagger
+
+        deid = NerTagger(deid_ner, key=key, deid=True, min_score=deid_ner_min_score)
+    return create_app(models, keys, audit, limits, secret_key=key, deid_ner=deid)
 
 
 def serve(dirs: list[Path], *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,

@@ -388,10 +388,12 @@ class EncodedBatcher(Batcher):
 
 # -- the app ---------------------------------------------------------------------------------
 def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
-               limits: Limits | None = None, secret_key: bytes | None = None) -> FastAPI:
+               limits: Limits | None = None, secret_key: bytes | None = None,
+               deid_ner: Any = None) -> FastAPI:
     """The application serving ``models`` (see :func:`healthnn.serve.models.load_models`).
 
-    ``secret_key`` (the ``--key-file`` key) enables surrogate de-identification."""
+    ``secret_key`` (the ``--key-file`` key) enables surrogate de-identification; ``deid_ner``
+    (a :class:`healthnn.tasks.ner.NerTagger`) adds a trained NER model's spans to ``/deid``."""
     limits = limits or Limits()
     audit_secret = keys.audit_secret()  # fails early, with a hint, when no key exists
     limiter = (RateLimiter(limits.rate_per_minute) if limits.rate_file is None
@@ -572,8 +574,9 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
         if body.mode not in deidentifiers:
             from healthnn.privacy.deid import Deidentifier
 
-            deidentifiers[body.mode] = Deidentifier(
-                mode=body.mode, key=secret_key if body.mode == "surrogate" else None)
+            deidentifiers[body.mode] = Deidentifier(  # one NER model shared by the modes
+                mode=body.mode, key=secret_key if body.mode == "surrogate" else None,
+                ner=deid_ner)
         text, spans = await in_thread(deidentifiers[body.mode].deidentify, body.text,
                                       body.patient)
         return DeidResponse(text=text, spans=[{"start": s.start, "end": s.end, "label": s.label}
