@@ -257,14 +257,14 @@ def test_local_terms_and_removed_years(tmp_path, capsys):
 def test_engine_failure_on_one_note_withholds_it_and_finishes(tmp_path, capsys, monkeypatch):
     from healthnn.privacy import deid as deid_mod
 
-    real = deid_mod.Deidentifier.deidentify
+    real = deid_mod.Deidentifier.find_many
 
-    def flaky(self, text, patient=None):
-        if "BOOM" in text:
+    def flaky(self, texts):
+        if any("BOOM" in t for t in texts):
             raise RuntimeError("engine bug")
-        return real(self, text, patient)
+        return real(self, texts)
 
-    monkeypatch.setattr(deid_mod.Deidentifier, "deidentify", flaky)
+    monkeypatch.setattr(deid_mod.Deidentifier, "find_many", flaky)
     src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
     pd.DataFrame({"text": ["Dr. Haverford aware", "BOOM Margaret", "ok"]}).to_csv(src, index=False)
     code, out, err = run(capsys, src, "--out", dst, "--workers", "1")

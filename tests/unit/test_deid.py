@@ -253,3 +253,30 @@ def test_surrogate_years_and_written_days():
     assert str((dt.date(1992, 7, 1) + dt.timedelta(days=shift)).year) in new
     assert "'" + f"{(dt.date(1995, 7, 1) + dt.timedelta(days=shift)).year % 100:02d}" in new
     assert "fourteenth" not in new and "[DATE]" in new
+
+
+def test_a_batch_is_searched_together_and_a_failing_note_is_withheld(monkeypatch):
+    """The file runner searches a batch of notes in one call (an NER model runs on all of them
+    at once); when that call fails it goes note by note, and withholds only the failing note."""
+    from healthnn.privacy import _deid_io
+
+    calls = []
+
+    class Flaky(Deidentifier):
+        def find_many(self, texts):
+            calls.append(len(texts))
+            if any("BOOM" in t for t in texts):
+                raise RuntimeError("engine bug")
+            return super().find_many(texts)
+
+    monkeypatch.setattr(_deid_io, "_ENGINE", Flaky())
+    batch = [("Call 617-555-0199.", "p1"), ("", None), ("Seen 3/14/2020.", "p2")]
+    out = _deid_io._work(batch)
+    assert calls == [2]  # one call for the two non-empty notes
+    assert [o[0] for o in out] == ["Call [PHONE].", "", "Seen [DATE]."]
+    calls.clear()
+    out = _deid_io._work([("Call 617-555-0199.", None), ("BOOM 3/14/2020", None)])
+    assert calls == [2, 1, 1]  # the batch, then each note alone
+    assert out[0][0] == "Call [PHONE]." and out[0][2] is None
+    assert out[1][0] == _deid_io.WITHHELD and "RuntimeError" in out[1][2]
+    assert "BOOM" not in out[1][2]  # the note's text is not in the message

@@ -74,15 +74,24 @@ WITHHELD = "[DEID_ERROR]"
 
 
 def _work(batch: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple], str | None]]:
-    """De-identify a batch; a note the engine fails on is withheld, never passed through."""
+    """De-identify a batch; a note the engine fails on is withheld, never passed through.
+
+    The notes are searched together (an NER model then runs on the batch, not note by note);
+    if that fails, one note at a time, so that only the failing notes are withheld."""
+    texts = [text for text, _ in batch if text]
+    try:
+        found = iter(_ENGINE.find_many(texts))
+    except Exception:  # an engine bug must not stop the batch nor leak the note
+        found = None
     out = []
     for text, patient in batch:
         if not text:
             out.append((text, [], None))
             continue
         try:
-            new, spans = _ENGINE.deidentify(text, patient=patient)
-        except Exception as exc:  # an engine bug must not stop the batch nor leak the note
+            spans = next(found) if found is not None else _ENGINE.find(text)
+            new = _ENGINE.replace(text, spans, patient)
+        except Exception as exc:
             out.append((WITHHELD, [], f"de-identification failed ({type(exc).__name__}); text withheld as {WITHHELD}"))
             continue
         out.append((new, [(s.start, s.end, s.label, s.score) for s in spans], None))
