@@ -10,7 +10,15 @@ fold the raw events of the training part and of the test part are written as lon
 tables and healthnn trains through ``healthnn.train(config, out)`` with ``[data] train`` /
 ``test`` (reading, cleaning with the PhysioNet 2012 plausibility ranges and -1 placeholders,
 aggregates, preprocessing and the early-stopping split all happen inside healthnn, on the
-training part only). Models (bench/configs/ehr_physionet2012.toml):
+training part only).
+
+Third round (the default, bench/configs/ehr_physionet2012_round3.toml, see
+:func:`run_crossfit`): inside every outer fold, 5 inner folds give each member (mlp,
+mlp_reg, GRU-D hidden 32) out-of-fold predictions over the whole training part and a bag of 5
+models for the test fold; a logistic stacker over the members' OOF logits and every threshold
+are fitted on those OOF predictions only.
+
+Second round (``--config ehr_physionet2012.toml``):
 
 * ``mlp``: per-stay aggregates (first, last, min, max, mean, count, slope, sum, hour of the
   last measurement of 37 variables in the first 24 h, the last 24 h and the whole 48 h, plus
@@ -33,7 +41,10 @@ min(Se, PPV) on the same validation stays). Published: GRU-D AUROC 0.8424 ± 0.0
 (Che et al. 2018, Sci Rep 8:6085, Table 2); event-1 0.5353 best and SAPS-I 0.3125 on the hidden
 set C (Silva et al. 2012) - a different test set, shown for orientation only.
 
-    python bench/ehr_physionet2012.py [--quick] [--folds 5] [--data DIR] [--models mlp grud]
+    python bench/ehr_physionet2012.py [--quick] [--folds 5] [--data DIR] [--config FILE]
+    python bench/ehr_physionet2012.py --config ehr_physionet2012.toml [--models mlp grud]
+    python bench/ehr_physionet2012.py --config ehr_physionet2012_transformer.toml \
+        --models event_transformer
 """
 
 from __future__ import annotations
@@ -346,7 +357,9 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="folder with set-a (tar.xz or files) and Outcomes-a.txt")
-    p.add_argument("--models", nargs="+", default=["mlp", "grud"], choices=["mlp", "grud"])
+    p.add_argument("--models", nargs="+", default=["mlp", "grud"],
+                   choices=["mlp", "grud", "event_transformer"],
+                   help="models of a config without [protocol] (rounds 1-2, transformer)")
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help="model settings in bench/configs (default: the third round's; "
                    "ehr_physionet2012.toml: the second round's, ehr_physionet2012_round1.toml: "
