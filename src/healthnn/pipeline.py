@@ -85,6 +85,8 @@ def train(
     out = Path(out)
     started = time.time()
     init_from_env()  # a no-op unless launched by torchrun (healthnn train --nproc N)
+    if config.eval.operating_point_folds and indices is None:
+        _check_single_process(config)
     if not is_main():
         log = _quiet
     task = get_task_class(config.task)(config)
@@ -464,6 +466,17 @@ def _member_sd(task: Any, members: list[torch.nn.Module], encoded: tuple[Any, An
     return preds
 
 
+def _check_single_process(config: Config) -> None:
+    """[eval] operating_point_folds trains its extra models in the main process only."""
+    from healthnn.errors import ConfigError
+    from healthnn.training.distributed import is_distributed
+
+    if is_distributed():
+        raise ConfigError("[eval] operating_point_folds trains its extra models in one process",
+                          file=config.source, key="eval.operating_point_folds",
+                          hint="train without --nproc, or use 0 (the validation split)")
+
+
 def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | None,
                         groups: np.ndarray | None, work: Path, *, log: Log | None = None
                         ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
@@ -482,6 +495,7 @@ def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | N
 
     log = log or _quiet
     k = config.eval.operating_point_folds
+    _check_single_process(config)
     sub_strata = None if strata is None else np.asarray(strata)[rows]
     sub_groups = None if groups is None else np.asarray(groups)[rows]
     try:
