@@ -224,8 +224,11 @@ def train(
         if split == "val":  # [eval] operating_point: chosen here, before any test output
             if config.eval.operating_point_folds and config.eval.operating_point != "none":
                 # on out-of-fold outputs over train + val ([eval] operating_point_folds)
+                # rows kept together by K-fold CV (a task's fold_groups hook where it has one)
+                fold_groups = (task.fold_groups(df) if hasattr(task, "fold_groups")
+                               else groups)
                 oof_out, oof_y = out_of_fold_outputs(
-                    config, np.concatenate([idx["train"], idx["val"]]), strata, groups,
+                    config, np.concatenate([idx["train"], idx["val"]]), strata, fold_groups,
                     out / "_operating_point_folds", log=log)
                 operating = task.fit_operating_point(oof_out, oof_y, frames["train"][1])
                 if operating is not None:
