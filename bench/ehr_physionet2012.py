@@ -135,8 +135,14 @@ def run(args) -> dict:
     names = models + (["mlp + grud"] if {"mlp", "grud"} <= set(models) else []) + ["SAPS-I"]
     oof = {m: np.full(len(y), np.nan) for m in names}
     # decisions under each threshold rule (all chosen without the test fold): RULE, the
-    # primary; "min_se_ppv" on the same validation stays (the earlier protocol), for comparison
-    rules = [RULE, "min_se_ppv"]
+    # primary; "min_se_ppv" on the same validation stays (the earlier protocol), for comparison.
+    # With --threshold-folds K, RULE's threshold is the one healthnn saved from out-of-fold
+    # outputs ([eval] operating_point_folds = K) and "prevalence_val" is RULE on the validation
+    # stays of the same model, for a like-for-like comparison.
+    rules = [RULE, "min_se_ppv"] + (["prevalence_val"] if args.threshold_folds else [])
+    if args.threshold_folds and "mlp + grud" in names:
+        raise SystemExit("--threshold-folds compares thresholds of single models: give "
+                         "--models mlp or --models grud")
     decision = {r: {m: np.zeros(len(y), dtype=int) for m in names} for r in rules}
     per_fold = {m: {"auroc": [], **{f"event1_{r}": [] for r in rules}} for m in names}
     chosen = {m: [] for m in names}
@@ -157,6 +163,8 @@ def run(args) -> dict:
             prev = float(y[itr].mean())  # the training part's prevalence
             for m in models:
                 cfg = fold_config(cfgs[m], tr, te, out_csv, k, args.quick)
+                if args.threshold_folds:
+                    cfg["eval"]["operating_point_folds"] = args.threshold_folds
                 t0 = time.perf_counter()
                 seen: dict = {}
                 bundle = healthnn.train(cfg, tmp / f"{m}{k}", log=quiet_log, collect=seen)
@@ -177,13 +185,14 @@ def run(args) -> dict:
             for m, (yv, pv) in val_probs.items():
                 for r in rules:
                     if r not in thresholds or m not in thresholds[r]:
-                        thresholds[r][m] = operating_point(yv, pv, r, prevalence=prev)[
-                            "threshold"]
+                        thresholds[r][m] = operating_point(
+                            yv, pv, r.removesuffix("_val"), prevalence=prev)["threshold"]
             med = np.nanmedian(saps[itr])
             s_tr, s_te = np.nan_to_num(saps[itr], nan=med), np.nan_to_num(saps[ite], nan=med)
             oof["SAPS-I"][ite] = s_te
             for r in rules:  # SAPS-I: chosen on the training part (no model is fitted)
-                thresholds[r]["SAPS-I"] = operating_point(y[itr], s_tr, r)["threshold"]
+                thresholds[r]["SAPS-I"] = operating_point(y[itr], s_tr,
+                                                          r.removesuffix("_val"))["threshold"]
             for m in names:
                 per_fold[m]["auroc"].append(auroc(y[ite], oof[m][ite]))
                 chosen[m].append(thresholds[RULE][m])
@@ -360,6 +369,10 @@ def main(argv=None) -> dict:
     p.add_argument("--models", nargs="+", default=["mlp", "grud"],
                    choices=["mlp", "grud", "event_transformer"],
                    help="models of a config without [protocol] (rounds 1-2, transformer)")
+    p.add_argument("--threshold-folds", type=int, default=0,
+                   help="configs without [protocol]: healthnn chooses the threshold on "
+                   "out-of-fold outputs of this many extra models ([eval] "
+                   "operating_point_folds); the validation-split threshold is shown beside it")
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help="model settings in bench/configs (default: the third round's; "
                    "ehr_physionet2012.toml: the second round's, ehr_physionet2012_round1.toml: "
@@ -372,6 +385,7 @@ def main(argv=None) -> dict:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     results = {"benchmark": "ehr_physionet2012", "command": command_line(), "quick": args.quick,
+               "threshold_folds": args.threshold_folds,
                "threads": args.threads, "folds": args.folds, "published": PUBLISHED,
                "config_file": args.config, "config": load_toml(CONFIGS / args.config),
                "machine": machine(),
@@ -379,6 +393,7 @@ def main(argv=None) -> dict:
     results.update(run(args))
     stem = "ehr_physionet2012" + ("_round2" if args.config == "ehr_physionet2012.toml"
                                   else "_" + Path(args.config).stem.split("_")[-1])
+    stem += f"_oof{args.threshold_folds}" if args.threshold_folds else ""
     path = write_json(stem + ("_quick" if args.quick else ""), results)
     print(report_crossfit(results) if "protocol" in results else report(results))
     print(f"\nresults: {path}")
@@ -386,10 +401,13 @@ def main(argv=None) -> dict:
 
 
 def report(results: dict) -> str:
+    k = results.get("threshold_folds", 0)
+    where = f"OOF of {k} extra models" if k else "val"
     header = ["model", "AUROC pooled out-of-fold [95% CI]", "AUROC mean ± sd over folds",
-              f"event-1 pooled [95% CI], threshold: {RULE} on val",
+              f"event-1 pooled [95% CI], threshold: {RULE} on {where}",
               "event-1 mean ± sd", "event-1 pooled, threshold: max min(Se, PPV) on val",
-              "published"]
+              "published"] + ([f"event-1 pooled, threshold: {RULE} on val (same model)",
+                               "event-1 mean ± sd (on val)"] if k else [])
     pub = {"grud": f"GRU-D AUROC {PUBLISHED['grud_auroc']} (set A, Che et al. 2018)",
            "SAPS-I": f"event-1 {PUBLISHED['saps1_event1_setC']} (hidden set C)",
            "mlp + grud": f"winner event-1 {PUBLISHED['winner_event1_setC']} (hidden set C)"}
@@ -399,7 +417,9 @@ def report(results: dict) -> str:
         rows.append([m, ci.format(**r["pooled_auroc"]), fmt_mean_sd(r["fold_auroc"]),
                      ci.format(**r[f"pooled_event1_{RULE}"]),
                      fmt_mean_sd(r[f"fold_event1_{RULE}"]),
-                     ci.format(**r["pooled_event1_min_se_ppv"]), pub.get(m, "")])
+                     ci.format(**r["pooled_event1_min_se_ppv"]), pub.get(m, "")]
+                    + ([ci.format(**r["pooled_event1_prevalence_val"]),
+                        fmt_mean_sd(r["fold_event1_prevalence_val"])] if k else []))
     timing = "; ".join(f"{m} {r['seconds']:.0f} s, epochs {r['epochs']}"
                        for m, r in results["models"].items() if "seconds" in r)
     return (markdown_table(header, rows)
