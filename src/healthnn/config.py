@@ -104,6 +104,9 @@ class TrainConfig:
 class EvalConfig:
     """How metrics are computed and reported.
 
+    ``operating_point``: a decision threshold for binary outcomes, chosen by a rule on the
+    validation outputs, or with ``operating_point_folds = K`` (K >= 2) on out-of-fold outputs
+    of K extra models over the training and validation rows.
     ``conformal_alpha``: split-conformal prediction sets (classification) and intervals
     (regression) calibrated on the validation rows hold the true outcome for at least
     ``1 - alpha`` of new rows (see :mod:`healthnn.metrics.conformal`); 0 turns them off.
@@ -117,6 +120,9 @@ class EvalConfig:
     # binary classification: a decision threshold chosen on the validation outputs by this rule
     # (healthnn.metrics.operating_point), saved in the bundle; predictions get a 'decision'
     operating_point: Literal["none", "prevalence", "min_se_ppv", "youden"] = "none"
+    # > 1: choose it instead on out-of-fold outputs over the training and validation rows
+    # (this many extra models, each trained on the other folds); 0: on the validation split
+    operating_point_folds: int = 0
     conformal_alpha: float = 0.1
     conformal_method: Literal["lac", "aps"] = "lac"
 
@@ -384,6 +390,15 @@ def _check_ranges(c: Config) -> None:
     if not 0.0 <= c.eval.conformal_alpha < 1.0:
         raise bad("eval.conformal_alpha", "must be between 0 and 1, e.g. 0.1 (90% sets and "
                   "intervals); 0 turns conformal prediction off")
+    if c.eval.operating_point_folds == 1 or c.eval.operating_point_folds < 0:
+        raise bad("eval.operating_point_folds", "must be 0 (choose on the validation split) "
+                  "or at least 2 (out-of-fold outputs of that many extra models)")
+    if c.eval.operating_point_folds and c.eval.operating_point == "none":
+        raise bad("eval.operating_point_folds", "set [eval] operating_point (the rule) too, "
+                  "e.g. operating_point = \"prevalence\"")
+    if c.eval.operating_point_folds and (c.train.privacy is not None or c.federated is not None):
+        raise bad("eval.operating_point_folds", "the extra models would be trained outside "
+                  "[train] privacy / [federated]; use 0 (the validation split)")
     if c.eval.horizons is not None and any(h <= 0 for h in c.eval.horizons):
         raise bad("eval.horizons", "times must be positive")
     p = c.train.privacy

@@ -85,6 +85,8 @@ def train(
     out = Path(out)
     started = time.time()
     init_from_env()  # a no-op unless launched by torchrun (healthnn train --nproc N)
+    if config.eval.operating_point_folds and indices is None:
+        _check_single_process(config)
     if not is_main():
         log = _quiet
     task = get_task_class(config.task)(config)
@@ -220,7 +222,22 @@ def train(
         split_outputs[split] = outputs
         metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
         if split == "val":  # [eval] operating_point: chosen here, before any test output
-            operating = task.fit_operating_point(outputs, frames["val"][1], frames["train"][1])
+            if config.eval.operating_point_folds and config.eval.operating_point != "none":
+                # on out-of-fold outputs over train + val ([eval] operating_point_folds)
+                # rows kept together by K-fold CV (a task's fold_groups hook where it has one)
+                fold_groups = (task.fold_groups(df) if hasattr(task, "fold_groups")
+                               else groups)
+                oof_out, oof_y = out_of_fold_outputs(
+                    config, np.concatenate([idx["train"], idx["val"]]), strata, fold_groups,
+                    out / "_operating_point_folds", log=log)
+                operating = task.fit_operating_point(oof_out, oof_y, frames["train"][1])
+                if operating is not None:
+                    operating["chosen_on"] = (f"out-of-fold outputs of "
+                                              f"{config.eval.operating_point_folds} extra models "
+                                              "over the training and validation rows")
+            else:
+                operating = task.fit_operating_point(outputs, frames["val"][1],
+                                                     frames["train"][1])
         if split == "val":  # calibrated on rows the model was not fitted on
             conformal = _fit_conformal(task, config, outputs, frames["val"][1])
         if split == "test":
@@ -450,6 +467,77 @@ def _member_sd(task: Any, members: list[torch.nn.Module], encoded: tuple[Any, An
         stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
         preds[f"{col}_sd"] = stacked.std(0, ddof=1)
     return preds
+
+
+def _check_single_process(config: Config) -> None:
+    """[eval] operating_point_folds trains its extra models in the main process only."""
+    from healthnn.errors import ConfigError
+    from healthnn.training.distributed import is_distributed
+
+    if is_distributed():
+        raise ConfigError("[eval] operating_point_folds trains its extra models in one process",
+                          file=config.source, key="eval.operating_point_folds",
+                          hint="train without --nproc, or use 0 (the validation split)")
+
+
+def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | None,
+                        groups: np.ndarray | None, work: Path, *, log: Log | None = None
+                        ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """Outputs of ``rows`` (positions of the usable rows of ``[data] train``), each from a
+    model that never saw it: ``rows`` are split into ``[eval] operating_point_folds``
+    (stratified / grouped as the config's split) and one extra model per fold is trained on
+    the other folds (with its own validation split, ``[split] val_size``; one seed, no report)
+    and scores its fold. Returns the outputs and labels in the order of ``rows`` (fold by fold
+    put back in place). Used to choose ``[eval] operating_point`` on every training row rather
+    than on the validation split alone; ``work`` holds the extra bundles and is removed."""
+    import shutil
+    from dataclasses import replace
+
+    from healthnn.data.split import holdout, kfold_indices
+    from healthnn.errors import ConfigError
+
+    log = log or _quiet
+    k = config.eval.operating_point_folds
+    _check_single_process(config)
+    sub_strata = None if strata is None else np.asarray(strata)[rows]
+    sub_groups = None if groups is None else np.asarray(groups)[rows]
+    try:
+        tests = kfold_indices(len(rows), k, seed=config.split.seed + 7919, strata=sub_strata,
+                              groups=sub_groups)
+    except ConfigError as exc:
+        raise ConfigError(exc.message,
+                          file=config.source, key="eval.operating_point_folds",
+                          hint="use fewer folds, or 0 (choose on the validation split)") from exc
+    inner = replace(config,
+                    eval=replace(config.eval, operating_point="none", operating_point_folds=0,
+                                 bootstrap=0, conformal_alpha=0.0),
+                    report=replace(config.report, enabled=False, learning_curve=[]),
+                    train=replace(config.train, ensemble=1, progress=False))
+    outputs: list[torch.Tensor] = []
+    labels: list[dict[str, np.ndarray]] = []
+    order: list[np.ndarray] = []
+    try:
+        for j, test in enumerate(tests):
+            rest = np.setdiff1d(np.arange(len(rows)), test)
+            tr, va = holdout(len(rest), config.split.val_size, seed=config.split.seed + 7920 + j,
+                             strata=None if sub_strata is None else sub_strata[rest],
+                             groups=None if sub_groups is None else sub_groups[rest])
+            log(f"operating point: extra model {j + 1} of {k} ({len(rest)} rows, scores "
+                f"{len(test)})")
+            collect: dict[str, Any] = {}
+            seed_everything(config.train.seed + 7919 + j)
+            train(replace(inner, train=replace(inner.train, seed=config.train.seed + 7919 + j)),
+                  work / f"fold_{j + 1}", log=_quiet, collect=collect,
+                  indices={"train": rows[rest[tr]], "val": rows[rest[va]], "test": rows[test]})
+            outputs.append(collect["test"][0])
+            labels.append(collect["test"][1])
+            order.append(test)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    back = np.argsort(np.concatenate(order), kind="stable")
+    out = torch.cat(outputs)[torch.from_numpy(back)]
+    y = {key: np.concatenate([lab[key] for lab in labels])[back] for key in labels[0]}
+    return out, y
 
 
 def _operating_summary(task: Any, op: dict[str, Any], outputs: torch.Tensor,

@@ -1,4 +1,4 @@
-"""Event streams end to end: train (aggregates + mlp, GRU-D) -> bundle -> reload -> predict,
+"""Event streams end to end: train (aggregates + mlp, GRU-D, Transformer) -> bundle -> reload -> predict,
 evaluate; PhysioNet 2012 archives and MIMIC-III long tables; stays without events."""
 
 import json
@@ -23,7 +23,9 @@ OUTCOMES = EHR / "physionet2012_outcomes.txt"
 
 
 def physionet_config(model: str = "mlp", **data) -> dict:
-    params = {"mlp": {"hidden": [16]}, "grud": {"hidden": 8, "static_hidden": 4}}[model]
+    params = {"mlp": {"hidden": [16]}, "grud": {"hidden": 8, "static_hidden": 4},
+              "event_transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16,
+                                    "static_hidden": 4}}[model]
     return {
         "task": "event_classification",
         "data": {"train": str(ARCHIVE), "outcomes": str(OUTCOMES),
@@ -35,11 +37,11 @@ def physionet_config(model: str = "mlp", **data) -> dict:
     }
 
 
-@pytest.mark.parametrize("model", ["mlp", "grud"])
+@pytest.mark.parametrize("model", ["mlp", "grud", "event_transformer"])
 def test_physionet_archive_train_reload_predict(tmp_path, model):
     notes = []
     cfg = physionet_config(model)
-    if model == "grud":  # the report is tested with the mlp
+    if model != "mlp":  # the report is tested with the mlp
         cfg["report"] = {"enabled": False}
     else:
         cfg["eval"]["operating_point"] = "prevalence"

@@ -56,6 +56,7 @@ def _load_builtin() -> None:
     # Importing the modules registers their models.
     from healthnn.models import cnn, dmpnn, mlp  # noqa: F401
     from healthnn.models import grud  # noqa: F401
+    from healthnn.models import event_transformer  # noqa: F401  (issue 8: events)
     from healthnn.models import hf, text  # noqa: F401
     from healthnn.models import ner  # noqa: F401  (issue 3: token tagging)
 

@@ -12,7 +12,9 @@ bootstrap metrics, report, bundle. The models differ only in ``encode``:
   indicators, standardisation, one-hot for categorical statics);
 * ``grud``: the events are binned on a regular grid (values, masks, time since last observed;
   standardised with training means) for :class:`~healthnn.models.grud.GRUD`, with the statics
-  through the same preprocessor.
+  through the same preprocessor;
+* ``event_transformer``: the same grid, one token per time step with a sinusoidal encoding of
+  its time in hours, for :class:`~healthnn.models.event_transformer.EventTransformer`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask
 
 __all__ = ["EventData", "EventClassificationTask"]
+
+# models that read the event grid (the rest read per-stay aggregates), with their report names
+_SEQUENCE_MODELS = {"grud": "GRU-D", "event_transformer": "Transformer with time encoding"}
 
 _DEFAULT_COLUMNS = {"long": ("stay_id", "time", "variable", "value"),
                     "physionet2012": ("RecordID", "Time", "Parameter", "Value")}
@@ -124,9 +129,10 @@ class EventClassificationTask(ClassificationTask):
                         or not all(isinstance(x, (int, float)) for x in v) or v[0] > v[1]):
                     raise ConfigError("expected [low, high] with low <= high", file=src,
                                       key=f"data.ranges.{k}")
-        if config.model.name not in ("mlp", "grud"):
+        if config.model.name not in ("mlp", *_SEQUENCE_MODELS):
             raise ConfigError(f"model {config.model.name!r} does not serve event_classification",
-                              file=src, key="model.name", hint="use mlp or grud")
+                              file=src, key="model.name",
+                              hint="use mlp, grud or event_transformer")
         if config.split.method == "group" and not d.group:
             raise ConfigError("split.method = 'group' needs [data] group (a patient id column "
                               "of the outcome table)", file=src, key="split.method")
@@ -188,7 +194,7 @@ class EventClassificationTask(ClassificationTask):
 
     @property
     def _sequence(self) -> bool:
-        return self.config.model.name == "grud"
+        return self.config.model.name in _SEQUENCE_MODELS
 
     # -- reading -----------------------------------------------------------------------------
     def _frame(self, path: Path, *, outcomes: bool) -> pd.DataFrame:
@@ -370,10 +376,13 @@ class EventClassificationTask(ClassificationTask):
         from healthnn.models import get_model_spec
 
         n_static = 0 if self.preprocessor_ is None else len(self.preprocessor_.feature_names_)
-        spec = get_model_spec("grud", task=self.name)
+        name = self.config.model.name
+        spec = get_model_spec(name, task=self.name)
+        where = ({"step_hours": float(self.config.data.resolution), "start": self._grid()[0]}
+                 if name == "event_transformer" else {})  # the steps' times, in hours
         model = spec.builder(self.in_features(), self.out_features(),
                              n_variables=len(self.series_), n_static=n_static,
-                             **self.config.model.params)
+                             **where, **self.config.model.params)
         if self.config.train.privacy is not None:
             from healthnn.training.privacy import make_private_compatible
 
@@ -421,11 +430,16 @@ class EventClassificationTask(ClassificationTask):
             "input": f"a stay's event stream (time-stamped measurements) in the window(s) {w}",
         })
         if self._sequence:
-            facts["predictors"] = [f"{v} (time series, GRU-D)" for v in self.series_] + [
+            label = _SEQUENCE_MODELS[self.config.model.name]
+            facts["predictors"] = [f"{v} (time series, {label})" for v in self.series_] + [
                 f"{c} (static)" for c in self.static_]
-            facts["missing_data"] = ("GRU-D: missing measurements decay from the last "
-                                     "observation towards the training mean; masks and the "
-                                     "time since the last observation are inputs")
+            facts["missing_data"] = (
+                "GRU-D: missing measurements decay from the last observation towards the "
+                "training mean; masks and the time since the last observation are inputs"
+                if self.config.model.name == "grud" else
+                f"{label}: per time step the values (0 = the training mean where not "
+                "measured), masks, hours since the last observation and the last observed "
+                "values are inputs; each step's time enters through a sinusoidal encoding")
         else:
             facts["preprocessing"] = (
                 f"per-stay aggregates ({', '.join(self._aggregates())}) of each variable in "
