@@ -13,6 +13,14 @@ label; a predicted token is correct when it lies in a gold span), pooled over th
 every note is scored once by models that never saw its patient. The NER is also run with its
 'O' logit lowered by ``--o-bias`` (a recall-first operating point).
 
+``--rule-features`` trains the stacked model (``[data] rule_features``: the rules' span tags
+and an unknown-word flag are inputs of the NER); its rows then read "NER" for the stacked NER.
+Every run also reports the operating point chosen on each fold's *inner validation* notes (the
+10% of training patients used for early stopping; never the held-out fold): the combination
+(rules ∪ NER or NER alone) and the lowest NER span score with the highest validation token
+recall at validation token precision >= ``--target-precision`` (fixed at 0.90, the issue's
+goal, before any run), applied unchanged to the held-out fold (``chosen`` rows).
+
 The gold standard is GPL-2.0 data: it is read from a path; the span file and the models built
 from it stay under bench/out/ner_physionet/ (git-ignored) and are never copied into the project.
 Writes bench/out/ner_physionet.json. Prints no note text.
@@ -37,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import healthnn  # noqa: E402
 from deid_physionet import PUBLISHED, load, token_sets  # noqa: E402
 from healthnn.privacy.deid import Deidentifier, union_spans  # noqa: E402
-from healthnn.tasks.ner import NerTagger  # noqa: E402
+from healthnn.tasks.ner import NerTagger, _operating_table, choose_operating_point  # noqa: E402
 
 GOAL = (0.99, 0.90)
 
@@ -95,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="bench/out/NAME/ (fold models) and bench/out/NAME.json")
     ap.add_argument("--patients", type=int, default=0, help="use only the first N patients "
                     "(a smoke run; 0 = all)")
+    ap.add_argument("--rule-features", action="store_true",
+                    help="the stacked model: the rules' spans as input features of the NER")
+    ap.add_argument("--target-precision", type=float, default=0.90,
+                    help="validation token precision the chosen operating point must reach")
     a = ap.parse_args(argv)
     if not (a.data / "id.text").exists():
         print(f"gold standard not found in {a.data} (set --data or HEALTHNN_DEID_GOLD)", file=sys.stderr)
@@ -120,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     rules = Deidentifier()
     pred = {"rules": {}, "ner": {}, "union": {}, "ner_biased": {}, "union_biased": {}}
     pred.update({f"union_min{t:g}": {} for t in a.min_score})
+    pred.update({"ner_only_chosen_grid": {}, "chosen": {}})
+    chosen_points = []
     plan = {"folds": folds_n, "patients": a.patients,
             "test": [[f"{keys[i][0]}-{keys[i][1]}" for i in fold] for fold in folds]}
     if a.reuse:
@@ -142,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         config = {
             "task": "ner",
             "data": {"train": str(spans_file), "group": "patient", "max_length": 128,
-                     "overlap": 32, "empty_windows": a.empty_windows, "o_weight": a.o_weight},
+                     "overlap": 32, "empty_windows": a.empty_windows, "o_weight": a.o_weight,
+                     "rule_features": a.rule_features,
+                     "target_precision": a.target_precision},
             "model": {"name": "bilstm_charcnn"},
             "train": {"epochs": epochs, "batch_size": 32, "lr": 0.005, "patience": 4,
                       "monitor": "token_f1", "seed": 42, "progress": False},
@@ -167,6 +183,20 @@ def main(argv: list[str] | None = None) -> int:
         found = [tagger.find(t) for t in texts]  # one note at a time, as deid runs it
         timing["ner_seconds"] += time.perf_counter() - t0
         biased = NerTagger(work / f"fold_{f}", deid=True, o_bias=a.o_bias).find_many(texts)
+        # the operating point, chosen on this fold's inner validation notes only
+        val_keys = [keys[i] for i in val]
+        val_texts = [notes[k] for k in val_keys]
+        table = _operating_table(
+            val_texts, [gold.get(k, []) for k in val_keys],
+            [[(s.start, s.end, s.label) for s in rules.find(t)] for t in val_texts],
+            tagger.find_many(val_texts))
+        op = choose_operating_point(table, a.target_precision)
+        op_ner = choose_operating_point(table[table["combine"] == "ner"], a.target_precision)
+        chosen_points.append({"fold": f, "chosen": op, "ner_only": op_ner,
+                              "bundle": tagger.operating_point})
+        print(f"fold {f + 1}: chosen on {len(val_keys)} validation notes: {op['combine']}, NER "
+              f"score >= {op['min_score']:.2f} (validation precision {op['precision']}, recall "
+              f"{op['recall']}); NER alone: >= {op_ner['min_score']:.2f}", flush=True)
         for k, ner, nb in zip(test_keys, found, biased, strict=True):
             pred["ner"][k], pred["ner_biased"][k] = ner, nb
             pred["union"][k] = union_spans(pred["rules"][k] + ner)
@@ -174,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             for t in a.min_score:
                 pred[f"union_min{t:g}"][k] = union_spans(
                     pred["rules"][k] + [sp for sp in ner if sp[3] >= t])
+            kept = [sp for sp in ner if sp[3] >= op["min_score"]]
+            pred["chosen"][k] = (union_spans(pred["rules"][k] + kept) if op["combine"] == "union"
+                                 else kept)
+            pred["ner_only_chosen_grid"][k] = [sp for sp in ner if sp[3] >= op_ner["min_score"]]
         timing["notes"] += len(test_keys)
         print(f"fold {f + 1}/{folds_n}: {len(train)} train, {len(val)} val, {len(test_keys)} "
               f"test notes; {time.perf_counter() - started:.0f} s so far", flush=True)
@@ -187,14 +221,25 @@ def main(argv: list[str] | None = None) -> int:
         "rules_notes_per_s": round(n / timing["rules_seconds"], 1),
         "ner_notes_per_s": round(n / timing["ner_seconds"], 1),
         "systems": results, "goal": {"recall": GOAL[0], "precision": GOAL[1]},
+        "rule_features": a.rule_features, "target_precision": a.target_precision,
+        "operating_points": chosen_points,
     }
     (ROOT / "bench" / "out" / f"{a.name}.json").write_text(json.dumps(result, indent=2))
     names = {"rules": "rules alone", "ner": "NER alone", "union": "rules ∪ NER",
              "ner_biased": f"NER alone, O logit -{a.o_bias:g}",
              "union_biased": f"rules ∪ NER, O logit -{a.o_bias:g}",
-             **{f"union_min{t:g}": f"rules ∪ NER spans scoring ≥ {t:g}" for t in a.min_score}}
+             **{f"union_min{t:g}": f"rules ∪ NER spans scoring ≥ {t:g}" for t in a.min_score},
+             "ner_only_chosen_grid": "NER alone, score threshold chosen on validation",
+             "chosen": "operating point chosen on validation (combination and threshold)"}
     print(f"\nPhysioNet deid gold, {folds_n}-fold cross-validation by patient ({n} notes, "
-          f"{result['patients']} patients), NER {epochs} epochs max; token level, pooled over folds\n")
+          f"{result['patients']} patients), NER {epochs} epochs max"
+          f"{' (stacked: rule features)' if a.rule_features else ''}; token level, pooled over folds\n")
+    for c in chosen_points:
+        o = c["chosen"]
+        print(f"fold {c['fold'] + 1} operating point (inner validation): {o['combine']}, score >= "
+              f"{o['min_score']:.2f}, validation precision {o['precision']} recall {o['recall']}"
+              f"{'' if o['met'] else ' (target not reached)'}")
+    print()
     print("| system | recall | recall without DateYear | precision | goal met (≥ 0.99 / ≥ 0.90) |")
     print("|---|---|---|---|---|")
     for key, label in names.items():

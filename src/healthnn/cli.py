@@ -377,8 +377,12 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--ner", type=Path, default=None,
                    help="bundle of a trained NER model (task = \"ner\"): its spans join the rules'")
-    p.add_argument("--ner-min-score", type=float, default=0.0,
-                   help="use only NER spans scoring at least this (0 to 1; default 0: all)")
+    p.add_argument("--ner-min-score", type=float, default=None,
+                   help="use only NER spans scoring at least this (0 to 1; default: the "
+                        "bundle's operating point chosen on validation, else 0: all)")
+    p.add_argument("--ner-combine", choices=["union", "ner"], default=None,
+                   help="union: rules' spans and the NER's; ner: the NER's alone (a stacked "
+                        "bundle, [data] rule_features); default: the bundle's choice, else union")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
@@ -391,7 +395,7 @@ def _run_deid(args: argparse.Namespace) -> int:
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
         mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
         spans_path=args.spans, workers=args.workers, ner=args.ner,
-        ner_min_score=args.ner_min_score,
+        ner_min_score=args.ner_min_score, ner_combine=args.ner_combine,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")

@@ -546,6 +546,8 @@ def _operating_summary(task: Any, op: dict[str, Any], outputs: torch.Tensor,
     split (the threshold is fixed before the test outputs are looked at)."""
     from healthnn.metrics import threshold_table
 
+    if hasattr(task, "operating_summary"):  # a task with its own kind of operating point (ner)
+        return task.operating_summary(op, outputs, y)
     codes, probs, _ = task.class_probabilities(outputs, y)
     test = threshold_table(codes == 1, probs[:, 1], [op["threshold"]])[0]
     sens, ppv = test["sensitivity"], test["ppv"]

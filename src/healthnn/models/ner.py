@@ -7,14 +7,25 @@ digits, punctuation, line start) and a lexicon embedding (the token is in the bu
 surname, city or common-word lists); a bidirectional LSTM reads the window and a linear layer
 gives one logit per BIO tag. Small and CPU-friendly; nothing pretrained is downloaded.
 
-Input: ``(N, L, 3 + C)`` int64 per token: word id, shape id, lexicon id and ``C`` character
-ids (0 = padding everywhere). Output: ``(N, L, K)``
-tag logits.
+With ``rule_features=True`` (a *stacked* model, ``[data] rule_features`` of task ``ner``) each
+token also carries the BIO tag of the de-identification rule span that covers it (none, B-x or
+I-x over :data:`healthnn.privacy.deid.LABELS`) and an "unknown word" flag (an alphabetic token
+in none of the bundled English-word and clinical-word lists), each with its own embedding: the
+model learns when to trust, extend or overrule the rules.
+
+Input: ``(N, L, M + C)`` int64 per token: word id, shape id, lexicon id (``M = 3``; with rule
+features also the rule tag id and the unknown-word flag, ``M = 5``) and ``C`` character ids
+(0 = padding everywhere). Output: ``(N, L, K)`` tag logits.
 
 >>> import torch
 >>> m = BiLSTMCharCNNTagger(30, 5, n_chars=20, word_dim=8, char_dim=4, char_filters=6, hidden=8)
 >>> x = torch.randint(1, 10, (2, 7, 3 + 6)); x[1, 4:] = 0
 >>> m(x).shape
+torch.Size([2, 7, 5])
+>>> s = BiLSTMCharCNNTagger(30, 5, n_chars=20, word_dim=8, char_dim=4, char_filters=6, hidden=8,
+...                         rule_features=True)
+>>> x = torch.randint(1, 3, (2, 7, 5 + 6))
+>>> s(x).shape
 torch.Size([2, 7, 5])
 """
 
@@ -25,11 +36,19 @@ from torch import nn
 
 from healthnn.models import register
 
-__all__ = ["BiLSTMCharCNNTagger", "N_SHAPES", "N_LEXICON", "META_COLUMNS"]
+__all__ = ["BiLSTMCharCNNTagger", "N_SHAPES", "N_LEXICON", "META_COLUMNS", "N_RULE_TAGS",
+           "meta_columns"]
 
 N_SHAPES = 16  # see healthnn.tasks.ner._shape
 N_LEXICON = 16  # 4 lexicon flags as bits
 META_COLUMNS = 3
+RULE_COLUMNS = 2  # stacked model: rule tag id, unknown-word flag
+N_RULE_TAGS = 2 + 2 * 14  # 0 padding, 1 no rule span, B-/I- of the 14 de-identification labels
+
+
+def meta_columns(rule_features: bool) -> int:
+    """Per-token columns before the character ids."""
+    return META_COLUMNS + (RULE_COLUMNS if rule_features else 0)
 
 
 class BiLSTMCharCNNTagger(nn.Module):
@@ -37,14 +56,21 @@ class BiLSTMCharCNNTagger(nn.Module):
 
     def __init__(self, vocab_size: int, n_tags: int, *, n_chars: int, word_dim: int = 64,
                  char_dim: int = 16, char_filters: int = 32, hidden: int = 64, layers: int = 1,
-                 dropout: float = 0.3, word_dropout: float = 0.05) -> None:
+                 dropout: float = 0.3, word_dropout: float = 0.05,
+                 rule_features: bool = False) -> None:
         super().__init__()
+        self.rule_features = rule_features
+        self.n_meta = meta_columns(rule_features)
         self.word = nn.Embedding(vocab_size, word_dim, padding_idx=0)
         self.char = nn.Embedding(n_chars, char_dim, padding_idx=0)
         self.char_cnn = nn.Conv1d(char_dim, char_filters, kernel_size=3, padding=1)
         self.shape = nn.Embedding(N_SHAPES, 8, padding_idx=0)
         self.lexicon = nn.Embedding(N_LEXICON + 1, 8, padding_idx=0)
         dim = word_dim + char_filters + 16
+        if rule_features:
+            self.rule = nn.Embedding(N_RULE_TAGS, 8, padding_idx=0)
+            self.unknown = nn.Embedding(3, 4, padding_idx=0)
+            dim += 12
         self.drop = nn.Dropout(dropout)
         self.rnn = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True,
                            dropout=dropout if layers > 1 else 0.0)
@@ -54,7 +80,7 @@ class BiLSTMCharCNNTagger(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, length, _ = x.shape
         words, shapes, lex = x[..., 0], x[..., 1], x[..., 2]
-        chars = x[..., META_COLUMNS:]
+        chars = x[..., self.n_meta:]
         mask = words != 0
         if self.training and self.word_dropout > 0:  # learn the unknown-word vector (id 1)
             drop = (torch.rand(words.shape, device=words.device) < self.word_dropout) & mask
@@ -63,7 +89,10 @@ class BiLSTMCharCNNTagger(nn.Module):
         c = torch.relu(self.char_cnn(c))
         cmask = (chars.reshape(n * length, 1, -1) != 0)
         c = c.masked_fill(~cmask, 0.0).amax(-1).reshape(n, length, -1)
-        h = torch.cat([self.word(words), c, self.shape(shapes), self.lexicon(lex)], -1)
+        parts = [self.word(words), c, self.shape(shapes), self.lexicon(lex)]
+        if self.rule_features:
+            parts += [self.rule(x[..., 3]), self.unknown(x[..., 4])]
+        h = torch.cat(parts, -1)
         lengths = mask.sum(1).clamp_min(1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(self.drop(h), lengths, batch_first=True,
                                                    enforce_sorted=False)
@@ -74,8 +103,10 @@ class BiLSTMCharCNNTagger(nn.Module):
 
 @register("bilstm_charcnn", tasks=("ner",), word_dim=64, char_dim=16, char_filters=32,
           hidden=64, layers=1, dropout=0.3, word_dropout=0.05)
-def bilstm_charcnn(in_features: int, out_features: int, *, n_chars: int = 2, **params
-                   ) -> nn.Module:
+def bilstm_charcnn(in_features: int, out_features: int, *, n_chars: int = 2,
+                   rule_features: bool = False, **params) -> nn.Module:
     """Word + character-CNN embeddings, BiLSTM, per-token BIO logits (in_features =
-    vocabulary size, out_features = number of tags)."""
-    return BiLSTMCharCNNTagger(in_features, out_features, n_chars=n_chars, **params)
+    vocabulary size, out_features = number of tags; ``rule_features``: the stacked model,
+    set by the task from ``[data] rule_features``)."""
+    return BiLSTMCharCNNTagger(in_features, out_features, n_chars=n_chars,
+                               rule_features=rule_features, **params)

@@ -162,7 +162,8 @@ def deidentify_file(
     keep_year: bool = True,
     terms: dict | None = None,
     ner: str | os.PathLike | None = None,
-    ner_min_score: float = 0.0,
+    ner_min_score: float | None = None,
+    ner_combine: str | None = None,
     spans_path: str | os.PathLike | None = None,
     workers: int | None = None,
     chunk_rows: int = 500,
@@ -200,10 +201,11 @@ def deidentify_file(
 
     # validate mode and key in this process, so errors come before any work
     Deidentifier(mode=mode, key=key, keep_year=keep_year, terms=terms, ner=ner,
-                 ner_min_score=ner_min_score)
+                 ner_min_score=ner_min_score, ner_combine=ner_combine)
     options = {"mode": mode, "key": key, "keep_year": keep_year, "terms": terms}
     if ner is not None:  # issue 3: NER spans join the rules' spans in every worker
         options["ner"], options["ner_min_score"] = str(ner), ner_min_score
+        options["ner_combine"] = ner_combine
     workers = max(1, workers if workers else (os.cpu_count() or 1))
     report = DeidReport()
     t0 = time.perf_counter()

@@ -136,7 +136,15 @@ class Deidentifier:
         ``NerTagger(bundle, deid=True)`` is used as it is (one model shared by several
         de-identifiers; its own ``min_score`` applies).
     ner_min_score:
-        Use only the NER spans that score at least this (0 to 1; 0: all).
+        Use only the NER spans that score at least this (0 to 1; 0: all). ``None``: the
+        bundle's operating point, chosen on its validation notes when it was trained with
+        ``[data] target_precision`` (else 0).
+    ner_combine:
+        ``"union"``: the rules' spans united with the NER's (recall first: nothing the rules
+        find is lost); ``"ner"``: the NER's spans alone (for a stacked bundle, ``[data]
+        rule_features``, whose model has read the rules' spans and learned when to overrule
+        them), plus any ``terms``. ``None``: the bundle's validation-chosen combination, else
+        ``"union"``.
     """
 
     def __init__(
@@ -147,7 +155,8 @@ class Deidentifier:
         keep_year: bool = True,
         terms: Mapping[str, Iterable[str]] | None = None,
         ner: str | os.PathLike | NerTagger | None = None,
-        ner_min_score: float = 0.0,
+        ner_min_score: float | None = None,
+        ner_combine: str | None = None,
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -177,12 +186,21 @@ class Deidentifier:
 
         lexicon()  # load the dictionaries now, not inside the first note
         self.ner = None  # issue 3: a trained NER model adds its spans to the rules'
+        self.ner_combine = "union"
         if isinstance(ner, (str, os.PathLike)):
             from healthnn.tasks.ner import NerTagger
 
+            if ner_min_score is not None and not ner_min_score >= 0.0:
+                raise DataError("--ner-min-score must be 0 or more (scores lie in 0 to 1)")
             self.ner = NerTagger(ner, deid=True, min_score=ner_min_score)
         elif ner is not None:  # a loaded NerTagger(..., deid=True), shared (by a server, say)
             self.ner = ner
+        if self.ner is not None:
+            op = self.ner.operating_point
+            self.ner_combine = ner_combine or (op["combine"] if op else "union")
+            if self.ner_combine not in ("union", "ner"):
+                raise DataError(f"unknown NER combination {self.ner_combine!r}",
+                                hint="use union or ner")
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
@@ -192,18 +210,28 @@ class Deidentifier:
         """:meth:`find` for each of ``texts``; the NER model, if any, runs on them as one batch."""
         from healthnn.privacy._deid_rules import detect, resolve
 
-        found = []
+        found, bases, extras = [], [], []
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"text must be str, not {type(text).__name__}")
-            hits = detect(text, keep_year=self.keep_year)
+            hits = base = detect(text, keep_year=self.keep_year)
+            extra: list = []
             if self._terms:
                 extra = [(m.start(), m.end(), label, 0.99) for rx, label in self._terms for m in rx.finditer(text)]
                 hits = resolve(extra + hits)
             found.append(hits)
+            bases.append(base)
+            extras.append(extra)
         if self.ner is not None and texts:
-            found = [union_spans(list(hits) + extra)
-                     for hits, extra in zip(found, self.ner.find_many(list(texts)), strict=True)]
+            # a stacked NER reads the rules' spans: reuse them when its settings are ours
+            same = self.ner.rule_features and self.ner.rule_keep_year == self.keep_year
+            ner_found = self.ner.find_many(list(texts), bases if same else None)
+            if self.ner_combine == "ner":  # the NER's spans alone (plus the site's terms)
+                found = [union_spans(resolve(ex) + nf) if ex else nf
+                         for ex, nf in zip(extras, ner_found, strict=True)]
+            else:
+                found = [union_spans(list(hits) + nf)
+                         for hits, nf in zip(found, ner_found, strict=True)]
         return [[Span(s, e, label, round(score, 3)) for s, e, label, score in hits] for hits in found]
 
     def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:

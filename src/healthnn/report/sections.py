@@ -392,6 +392,23 @@ def operating_point_section(op: dict[str, Any]) -> dict[str, Any]:
     """The decision threshold of ``[eval] operating_point`` (chosen on the validation split,
     saved in the bundle): the rule, and what it gives on the validation and the test split."""
     val, test = op, op.get("test", {})
+    if op.get("kind") == "ner":  # issue 3: task 'ner', the operating point of deid --ner
+        return {
+            "id": "operating_point", "title": "Operating point (healthnn deid --ner)",
+            "text": (f"Chosen on the validation documents before the test split was scored: "
+                     f"{'rules ∪ NER' if op['combine'] == 'union' else 'the NER alone'}, NER "
+                     f"spans scoring at least {op['min_score']:.2f}: the highest validation "
+                     f"token recall at token precision ≥ {op['target_precision']:g}"
+                     + ("" if op.get("met") else " (not reached on validation: the most "
+                        "precise choice is kept)") + ". healthnn deid --ner uses it unless "
+                     "--ner-min-score or --ner-combine say otherwise."),
+            "plots": [],
+            "tables": [{"title": "At the operating point (tokens, any label)",
+                        "columns": ["split", "token precision", "token recall"],
+                        "rows": [["validation (chosen on)", val.get("precision"),
+                                  val.get("recall")],
+                                 ["test", test.get("precision"), test.get("recall")]]}],
+        }
 
     def row(name: str, r: dict[str, Any]) -> list[Any]:
         return [name, r.get("flagged"), r.get("sensitivity"), r.get("specificity"),

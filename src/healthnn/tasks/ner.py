@@ -40,7 +40,8 @@ from healthnn.config import Config
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task
 
-__all__ = ["NerData", "NerTask", "NerInputs", "NerTagger", "tokenize", "DEID_LABELS"]
+__all__ = ["NerData", "NerTask", "NerInputs", "NerTagger", "tokenize", "DEID_LABELS",
+           "choose_operating_point"]
 
 TOKEN = re.compile(r"\d+|[^\W\d_]+|\S")
 _MONITORS = ("val_loss", "token_f1")
@@ -108,6 +109,14 @@ class NerData:
     empty_windows: float = 1.0        # fraction of entity-free training windows drawn each epoch
     o_weight: float = 1.0             # loss weight of the 'O' tag (< 1 when entities are rare)
     deid_labels: dict[str, str] | None = None   # label -> de-identification tag (deid --ner)
+    # issue 3, stacked model: the de-identification rules' span tags and an unknown-word flag
+    # as per-token inputs, computed with these rule settings (saved with the bundle)
+    rule_features: bool = False
+    rule_keep_year: bool = True
+    # issue 3: > 0 chooses the operating point of `deid --ner` on the validation documents:
+    # rules ∪ NER or the NER alone, and the lowest NER span score kept, with the highest
+    # validation token recall at token precision >= this (saved with the bundle)
+    target_precision: float = 0.0
 
 
 @dataclass
@@ -184,6 +193,9 @@ class NerTask(Task):
                               file=src, key="data.overlap")
         if not 0.0 < d.o_weight <= 1.0:
             raise ConfigError("must be in (0, 1]", file=src, key="data.o_weight")
+        if not 0.0 <= d.target_precision < 1.0:
+            raise ConfigError("must be in [0, 1) (0: no operating point)", file=src,
+                              key="data.target_precision")
         if not 0.0 < d.empty_windows <= 1.0:
             raise ConfigError("must be in (0, 1]", file=src, key="data.empty_windows")
         for key, lo in (("min_frequency", 1), ("max_chars", 1)):
@@ -324,12 +336,25 @@ class NerTask(Task):
     def tags_(self) -> list[str]:
         return ["O"] + [f"{p}-{lab}" for lab in self.labels_ for p in ("B", "I")]
 
-    def _token_features(self, text: str, toks: np.ndarray) -> np.ndarray:
-        from healthnn.models.ner import META_COLUMNS
+    def rule_spans(self, text: str) -> list[tuple[int, int, str, float]]:
+        """The de-identification rules' spans of ``text`` with this model's rule settings
+        (the stacked model's input; ``[data] rule_keep_year``)."""
+        from healthnn.privacy._deid_rules import detect
 
-        C = self.config.data.max_chars
-        out = np.zeros((len(toks), META_COLUMNS + C), dtype=np.int32)
-        lex = _lexicon() if self.config.data.lexicon else None
+        return detect(text, keep_year=self.config.data.rule_keep_year)
+
+    def _token_features(self, text: str, toks: np.ndarray,
+                        rules: list | None = None) -> np.ndarray:
+        from healthnn.models.ner import meta_columns
+
+        d = self.config.data
+        C = d.max_chars
+        M = meta_columns(d.rule_features)
+        out = np.zeros((len(toks), M + C), dtype=np.int32)
+        if d.rule_features:  # stacked model: rule tag ids and the unknown-word flag
+            out[:, 3] = _rule_tags(self.rule_spans(text) if rules is None else rules, toks)
+            out[:, 4] = [2 if _unknown_word(text[a:b]) else 1 for a, b in toks]
+        lex = _lexicon() if d.lexicon else None
         prev_end = 0
         for i, (a, b) in enumerate(toks):
             w = text[a:b]
@@ -340,23 +365,26 @@ class NerTask(Task):
                              (lw in lex.first_names) | (lw in lex.surnames) << 1
                              | (lw in lex.city_first) << 2 | (lw in lex.common) << 3)
             ci = self._char_index
-            out[i, META_COLUMNS:META_COLUMNS + min(C, len(w))] = [ci.get(c, 1) for c in w[:C]]
+            out[i, M:M + min(C, len(w))] = [ci.get(c, 1) for c in w[:C]]
             prev_end = b
         return out
 
-    def encode_texts(self, texts: list[str]) -> NerInputs:
-        """Windows of token features for ``texts`` (any strings; an empty one has no tokens)."""
-        from healthnn.models.ner import META_COLUMNS
+    def encode_texts(self, texts: list[str], rules: list[list] | None = None) -> NerInputs:
+        """Windows of token features for ``texts`` (any strings; an empty one has no tokens).
+        ``rules``: the rules' spans of each text when the caller already has them (stacked
+        model; computed here otherwise)."""
+        from healthnn.models.ner import meta_columns
 
         d = self.config.data
         L = d.max_length
+        M = meta_columns(d.rule_features)
         feats, offsets, tokens, starts = [], [0], [], []
-        for text in texts:
+        for i, text in enumerate(texts):
             toks = tokenize(text)
-            f = self._token_features(text, toks)
+            f = self._token_features(text, toks, None if rules is None else rules[i])
             st = window_starts(len(toks), L, d.overlap)
             for s in st:
-                w = np.zeros((L, META_COLUMNS + d.max_chars), dtype=np.int32)
+                w = np.zeros((L, M + d.max_chars), dtype=np.int32)
                 chunk = f[s:s + L]
                 w[:len(chunk)] = chunk
                 feats.append(w)
@@ -364,7 +392,7 @@ class NerTask(Task):
             tokens.append(toks)
             starts.append(st)
         windows = (torch.from_numpy(np.stack(feats)) if feats
-                   else torch.zeros((0, L, META_COLUMNS + d.max_chars), dtype=torch.int32))
+                   else torch.zeros((0, L, M + d.max_chars), dtype=torch.int32))
         return NerInputs(windows, np.asarray(offsets), tokens, starts)
 
     def encode(self, df: pd.DataFrame, file: Path) -> tuple[NerInputs, dict[int, str]]:
@@ -437,8 +465,9 @@ class NerTask(Task):
 
     def build_model(self):
         spec = self.model_spec
+        extra = {"rule_features": True} if self.config.data.rule_features else {}
         return spec.builder(self.in_features(), self.out_features(), n_chars=len(self.chars_) + 2,
-                            **self.config.model.params)
+                            **extra, **self.config.model.params)
 
     def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         weight = None
@@ -517,6 +546,51 @@ class NerTask(Task):
                            for a, b, lab in bio_to_spans(tags)])
         self._decoded = (outputs, lengths, result)  # holds the tensor: identity stays valid
         return result
+
+    # -- operating point (issue 3) -------------------------------------------------------------
+    def _decode_texts(self, outputs: torch.Tensor, texts: list[str]) -> list[list]:
+        L, ov = self.config.data.max_length, self.config.data.overlap
+        tokens = [tokenize(t) for t in texts]
+        starts = [window_starts(len(t), L, ov) for t in tokens]
+        sizes = np.array([len(s) for s in starts], dtype=np.int64)
+        inputs = NerInputs(torch.zeros((outputs.shape[0], 1, 1)),
+                           np.concatenate([[0], np.cumsum(sizes)]), tokens, starts)
+        return self.decode(outputs, inputs)
+
+    def fit_operating_point(self, outputs: torch.Tensor, y: Labels, y_train: Labels
+                            ) -> dict[str, Any] | None:
+        """``[data] target_precision`` > 0: the operating point of ``healthnn deid --ner``,
+        chosen on the validation documents (never the test split): the combination (the
+        rules' spans united with the NER's, ``union``, or the NER's alone, ``ner``) and the
+        lowest NER span score kept (0 to 1 in steps of 0.01) with the highest validation token
+        recall among those whose validation token precision is at least the target (ties: the
+        higher precision). Tokens are runs of letters or digits, any label counts (the scoring
+        of the PhysioNet benchmark). If no choice reaches the target, the most precise one is
+        kept and ``met`` is false. Kept as ``operating_point_`` and saved in the bundle."""
+        target = self.config.data.target_precision
+        if target <= 0 or outputs.shape[0] == 0:
+            return None
+        texts = [str(t) for t in y["text"]]
+        ner = self._decode_texts(outputs, texts)
+        table = _operating_table(texts, [list(g) for g in y["spans"]],
+                                 [self.rule_spans(t) for t in texts], ner)
+        op = choose_operating_point(table, target)
+        op.update(documents=len(texts), rule_keep_year=bool(self.config.data.rule_keep_year))
+        self.operating_point_ = op
+        return op
+
+    def operating_summary(self, op: dict[str, Any], outputs: torch.Tensor, y: Labels
+                          ) -> dict[str, Any]:
+        """What the validation-chosen operating point gives on the test documents."""
+        texts = [str(t) for t in y["text"]]
+        if not texts or outputs.shape[0] == 0:
+            return {**op, "test": {}}
+        table = _operating_table(texts, [list(g) for g in y["spans"]],
+                                 [self.rule_spans(t) for t in texts],
+                                 self._decode_texts(outputs, texts), scores=[op["min_score"]])
+        row = table[table["combine"] == op["combine"]].iloc[0]
+        return {**op, "test": {"precision": _r(row["precision"]), "recall": _r(row["recall"]),
+                               "documents": len(texts)}}
 
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
@@ -690,11 +764,18 @@ class NerTagger:
     ``find(text)`` returns ``[(start, end, label, score), ...]`` with offsets into ``text``;
     ``find_many(texts)`` does a batch. ``deid=True`` maps labels to de-identification tags.
     ``o_bias`` > 0 lowers the logit of the 'O' (no entity) tag before decoding: more spans
-    found, recall before precision. ``min_score`` keeps only spans scoring at least this.
+    found, recall before precision. ``min_score`` keeps only spans scoring at least this
+    (``None``: the bundle's validation-chosen operating point, ``[data] target_precision``,
+    else 0).
+
+    A stacked bundle (``[data] rule_features``) computes the de-identification rules' spans of
+    each text with the settings saved in the bundle; a caller that already has them (with
+    those settings) passes them as ``rules``.
     """
 
     def __init__(self, bundle: str | Path, *, key: bytes | None = None, deid: bool = False,
-                 batch_size: int = 64, o_bias: float = 0.0, min_score: float = 0.0) -> None:
+                 batch_size: int = 64, o_bias: float = 0.0,
+                 min_score: float | None = 0.0) -> None:
         from healthnn.bundle import load_bundle
 
         self.bundle = load_bundle(bundle, key=key)
@@ -706,13 +787,31 @@ class NerTagger:
         self.deid = deid
         self.batch_size = batch_size
         self.o_bias = float(o_bias)
-        self.min_score = float(min_score)
+        op = self.operating_point
+        self.min_score = float(min_score if min_score is not None
+                               else (op["min_score"] if op else 0.0))
         self.model = self.bundle.model.cpu().eval()
 
+    @property
+    def operating_point(self) -> dict[str, Any] | None:
+        """The bundle's validation-chosen operating point (``[data] target_precision``)."""
+        op = getattr(self.bundle.task, "operating_point_", None)
+        return op if op and op.get("kind") == "ner" else None
+
+    @property
+    def rule_features(self) -> bool:
+        """True for a stacked model (the rules' spans are among its inputs)."""
+        return bool(self.bundle.task.config.data.rule_features)
+
+    @property
+    def rule_keep_year(self) -> bool:
+        return bool(self.bundle.task.config.data.rule_keep_year)
+
     @torch.no_grad()
-    def find_many(self, texts: list[str]) -> list[list[tuple[int, int, str, float]]]:
+    def find_many(self, texts: list[str], rules: list[list] | None = None
+                  ) -> list[list[tuple[int, int, str, float]]]:
         task: NerTask = self.bundle.task
-        inputs = task.encode_texts(list(texts))
+        inputs = task.encode_texts(list(texts), rules if self.rule_features else None)
         if inputs.windows.shape[0] == 0:
             return [[] for _ in texts]
         outs = [self.model(inputs.windows[i:i + self.batch_size])
@@ -727,8 +826,8 @@ class NerTagger:
             docs = [[(s, e, task.deid_label(lab), sc) for s, e, lab, sc in d] for d in docs]
         return docs
 
-    def find(self, text: str) -> list[tuple[int, int, str, float]]:
-        return self.find_many([text])[0]
+    def find(self, text: str, rules: list | None = None) -> list[tuple[int, int, str, float]]:
+        return self.find_many([text], None if rules is None else [rules])[0]
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -736,10 +835,115 @@ def _r(v: float) -> float | None:
     return None if v != v else round(float(v), 4)
 
 
+SCORE_GRID = np.round(np.arange(0, 101) / 100, 2)
+
+
+def choose_operating_point(table: pd.DataFrame, target: float) -> dict[str, Any]:
+    """The row of :func:`_operating_table` with the highest recall among those with precision
+    at least ``target`` (ties: higher precision, then higher score); if none reaches it, the
+    most precise row (``met`` false)."""
+    ok = table[table["precision"] >= target]
+    met = len(ok) > 0
+    best = (ok.sort_values(["recall", "precision", "min_score"], ascending=False).iloc[0]
+            if met else table.sort_values(["precision", "recall"], ascending=False).iloc[0])
+    return {"kind": "ner", "rule": f"token precision >= {target:g} on validation",
+            "combine": str(best["combine"]), "min_score": float(best["min_score"]),
+            "threshold": float(best["min_score"]), "target_precision": float(target),
+            "met": bool(met), "precision": _r(best["precision"]), "recall": _r(best["recall"]),
+            "chosen_on": "val"}
+
+
+def _operating_table(texts: list[str], gold: list[list], rules: list[list], ner: list[list],
+                     scores: Any = SCORE_GRID) -> pd.DataFrame:
+    """Token precision and recall of rules ∪ NER (``union``) and of the NER alone (``ner``)
+    keeping the NER spans that score at least each of ``scores``. A token is a run of letters
+    or digits; a gold token is recalled when a kept span overlaps it, a predicted token is
+    correct when a gold span overlaps it (labels ignored).
+
+    >>> t = ["Seen by Dr Smith on 3/14."]
+    >>> tab = _operating_table(t, [[(11, 16, "HCPName"), (20, 24, "Date")]],
+    ...                        [[(20, 24, "DATE", 0.9)]], [[(11, 16, "NAME", 0.6), (0, 4, "NAME", 0.3)]],
+    ...                        scores=[0.0, 0.5])
+    >>> tab.round(3).to_dict("records")[:2]
+    [{'combine': 'union', 'min_score': 0.0, 'precision': 0.75, 'recall': 1.0}, {'combine': 'union', 'min_score': 0.5, 'precision': 1.0, 'recall': 1.0}]
+    """
+    g_all, r_all, s_all = [], [], []
+    for text, g, r, n in zip(texts, gold, rules, ner, strict=True):
+        toks = tokenize(text)
+        if not len(toks):
+            continue
+        toks = toks[np.array([text[a].isalnum() for a, _ in toks], dtype=bool)]
+        a, b = toks[:, 0], toks[:, 1]
+
+        def cover(spans: list) -> np.ndarray:
+            m = np.zeros(len(toks), dtype=bool)
+            for s, e, *_ in spans:
+                m |= (a < e) & (b > s)
+            return m
+
+        best = np.full(len(toks), -1.0)
+        for s, e, _lab, sc in n:
+            over = (a < e) & (b > s)
+            best[over] = np.maximum(best[over], sc)
+        g_all.append(cover(g))
+        r_all.append(cover(r))
+        s_all.append(best)
+    G = np.concatenate(g_all) if g_all else np.zeros(0, dtype=bool)
+    R = np.concatenate(r_all) if r_all else np.zeros(0, dtype=bool)
+    S = np.concatenate(s_all) if s_all else np.zeros(0)
+    rows = []
+    for combine in ("union", "ner"):
+        for t in scores:
+            P = (S >= t) & (S >= 0)
+            if combine == "union":
+                P = P | R
+            tp = int((P & G).sum())
+            rows.append({"combine": combine, "min_score": float(t),
+                         "precision": tp / P.sum() if P.sum() else float("nan"),
+                         "recall": tp / G.sum() if G.sum() else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def _lexicon():
     from healthnn.privacy._deid_lexicon import lexicon
 
     return lexicon()
+
+
+def _rule_tags(rules: list, toks: np.ndarray) -> np.ndarray:
+    """Per token: 1 outside every rule span, ``2 + 2i`` (B) / ``3 + 2i`` (I) inside a span of
+    the i-th de-identification label (a label the rules do not list counts as ID).
+
+    >>> _rule_tags([(3, 12, "DATE", 0.9)], tokenize("on 3/14/2020 ok")).tolist()
+    [1, 4, 5, 5, 5, 5, 1]
+    """
+    from healthnn.privacy.deid import LABELS
+
+    out = np.ones(len(toks), dtype=np.int32)
+    if not len(toks):
+        return out
+    for s, e, lab, *_ in rules:
+        i = LABELS.index(lab) if lab in LABELS else LABELS.index("ID")
+        inside = np.flatnonzero((toks[:, 0] < e) & (toks[:, 1] > s))
+        if inside.size:
+            out[inside] = 3 + 2 * i
+            out[inside[0]] = 2 + 2 * i
+    return out
+
+
+def _unknown_word(w: str) -> bool:
+    """An alphabetic token of two or more letters in none of the bundled English-word and
+    clinical-word lists (the allow-list idea of Philter, Norgeot et al. 2020).
+
+    >>> _unknown_word("Xylophonia"), _unknown_word("heparin"), _unknown_word("the"), _unknown_word("12")
+    (True, False, False, False)
+    """
+    if len(w) < 2 or not w.isalpha():
+        return False
+    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP
+
+    lw = w.lower()
+    return lw not in _lexicon().common and lw not in CLINICAL_KEEP
 
 
 def _shape(w: str, line_start: bool) -> int:
