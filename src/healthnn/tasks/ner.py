@@ -181,6 +181,7 @@ class NerTask(Task):
         self._char_index: dict[str, int] = {}
         self._infer: NerInputs | None = None
         self._decoded: tuple[Any, list] | None = None
+        self._crf: Any = None
 
     # -- config ------------------------------------------------------------------------------
     @classmethod
@@ -466,17 +467,25 @@ class NerTask(Task):
     def build_model(self):
         spec = self.model_spec
         extra = {"rule_features": True} if self.config.data.rule_features else {}
-        return spec.builder(self.in_features(), self.out_features(), n_chars=len(self.chars_) + 2,
-                            **extra, **self.config.model.params)
+        model = spec.builder(self.in_features(), self.out_features(), n_chars=len(self.chars_) + 2,
+                             **extra, **self.config.model.params)
+        self._crf = getattr(model, "crf", None)  # [model] crf: the loss and decoding use it
+        return model
 
     def loss(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         weight = None
         if self.config.data.o_weight != 1.0:
             weight = torch.ones(outputs.shape[-1], device=outputs.device, dtype=outputs.dtype)
             weight[0] = self.config.data.o_weight
-        return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]),
-                               targets["tags"].reshape(-1).to(outputs.device), weight=weight,
-                               ignore_index=-100)
+        tags = targets["tags"].to(outputs.device)
+        ce = F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), tags.reshape(-1),
+                             weight=weight, ignore_index=-100)
+        if self._crf is None:
+            return ce
+        # [model] crf: the CRF's negative log-likelihood per token, plus the (o_weight-weighted)
+        # token cross-entropy that keeps the emission scores calibrated for span scores
+        mask = tags != -100
+        return self._crf.nll(outputs.float(), tags, mask).sum() / mask.sum().clamp_min(1) + ce
 
     def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
         """Token F1 of the entity tags (argmax, label without B/I) for monitoring."""
@@ -518,10 +527,18 @@ class NerTask(Task):
         allowed, start_ok = self._transitions()
         trans = np.where(allowed, 0.0, -1e9).astype(np.float32)
         first = np.where(start_ok, 0.0, -1e9).astype(np.float32)
-        per_doc = []
+        last = None
+        emissions = logp
+        if self._crf is not None:  # [model] crf: its emission and transition scores decide
+            with torch.no_grad():
+                t_, s_, e_ = (v.detach().cpu().float().numpy() for v in self._crf.scores())
+            trans, first, last = trans + t_, first + s_, e_
+            emissions = outputs.detach().cpu().float().numpy()
+        per_doc, per_doc_em = [], []
         for d, (toks, starts) in enumerate(zip(inputs.tokens, inputs.starts, strict=True)):
             T = len(toks)
             lp = np.zeros((T, logp.shape[-1]), dtype=np.float32)
+            em = np.zeros((T, logp.shape[-1]), dtype=np.float32) if last is not None else lp
             best = np.full(T, np.inf)
             for k, s in enumerate(starts):
                 n = min(self.config.data.max_length, T - s)
@@ -531,9 +548,12 @@ class NerTask(Task):
                 dist = np.abs(pos - (s + (n - 1) / 2))
                 better = dist < best[pos]
                 lp[pos[better]] = logp[inputs.offsets[d] + k, :n][better]
+                if last is not None:
+                    em[pos[better]] = emissions[inputs.offsets[d] + k, :n][better]
                 best[pos[better]] = dist[better]
             per_doc.append(lp)
-        paths = _viterbi_many(per_doc, trans, first)
+            per_doc_em.append(em)
+        paths = _viterbi_many(per_doc_em, trans, first, last=last)
         result = []
         for toks, lp, path in zip(inputs.tokens, per_doc, paths, strict=True):
             if len(toks) == 0:
@@ -969,8 +989,9 @@ def _viterbi(lp: np.ndarray, trans: np.ndarray, first: np.ndarray) -> np.ndarray
 
 
 def _viterbi_many(lps: list[np.ndarray], trans: np.ndarray, first: np.ndarray,
-                  chunk: int = 64) -> list[np.ndarray]:
-    """Best tag paths of many sequences, decoded together in chunks of similar length."""
+                  chunk: int = 64, last: np.ndarray | None = None) -> list[np.ndarray]:
+    """Best tag paths of many sequences, decoded together in chunks of similar length
+    (``last``: scores added at each sequence's end, a CRF's end scores)."""
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(lps)
     order = sorted(range(len(lps)), key=lambda i: len(lps[i]))
     order = [i for i in order if len(lps[i])]
@@ -994,12 +1015,14 @@ def _viterbi_many(lps: list[np.ndarray], trans: np.ndarray, first: np.ndarray,
             score = np.take_along_axis(cand, arg[:, None, :], 1)[:, 0] + lp[:, t]
             ends = lengths == t + 1
             final[ends] = score[ends]
-        last = final.argmax(1)
+        if last is not None:
+            final = final + last
+        best_last = final.argmax(1)
         cur = np.zeros(B, dtype=np.int64)
         paths = np.zeros((B, T), dtype=np.int64)
         for t in range(T - 1, -1, -1):  # backtrack every sequence from its own last token
             active = lengths - 1 >= t
-            cur = np.where(lengths - 1 == t, last, cur)
+            cur = np.where(lengths - 1 == t, best_last, cur)
             paths[active, t] = cur[active]
             if t > 0:
                 cur = np.where(active, back[t, np.arange(B), cur], cur)
