@@ -13,7 +13,7 @@ label; a predicted token is correct when it lies in a gold span), pooled over th
 every note is scored once by models that never saw its patient. The NER is also run with its
 'O' logit lowered by ``--o-bias`` (a recall-first operating point).
 
-``--rule-features`` trains the stacked model (``[data] rule_features``: the rules' span tags
+``--crf`` adds a CRF layer (``[model] crf``). ``--rule-features`` trains the stacked model (``[data] rule_features``: the rules' span tags
 and an unknown-word flag are inputs of the NER); its rows then read "NER" for the stacked NER.
 Every run also reports the operating point chosen on each fold's *inner validation* notes (the
 10% of training patients used for early stopping; never the held-out fold): the combination
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(a smoke run; 0 = all)")
     ap.add_argument("--rule-features", action="store_true",
                     help="the stacked model: the rules' spans as input features of the NER")
+    ap.add_argument("--crf", action="store_true", help="a CRF layer on the tagger ([model] crf)")
     ap.add_argument("--target-precision", type=float, default=0.90,
                     help="validation token precision the chosen operating point must reach")
     a = ap.parse_args(argv)
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                      "overlap": 32, "empty_windows": a.empty_windows, "o_weight": a.o_weight,
                      "rule_features": a.rule_features,
                      "target_precision": a.target_precision},
-            "model": {"name": "bilstm_charcnn"},
+            "model": {"name": "bilstm_charcnn", **({"crf": True} if a.crf else {})},
             "train": {"epochs": epochs, "batch_size": 32, "lr": 0.005, "patience": 4,
                       "monitor": "token_f1", "seed": 42, "progress": False},
             "eval": {"bootstrap": 50},
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "rules_notes_per_s": round(n / timing["rules_seconds"], 1),
         "ner_notes_per_s": round(n / timing["ner_seconds"], 1),
         "systems": results, "goal": {"recall": GOAL[0], "precision": GOAL[1]},
-        "rule_features": a.rule_features, "target_precision": a.target_precision,
+        "rule_features": a.rule_features, "crf": a.crf, "target_precision": a.target_precision,
         "operating_points": chosen_points,
     }
     (ROOT / "bench" / "out" / f"{a.name}.json").write_text(json.dumps(result, indent=2))
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
              "chosen": "operating point chosen on validation (combination and threshold)"}
     print(f"\nPhysioNet deid gold, {folds_n}-fold cross-validation by patient ({n} notes, "
           f"{result['patients']} patients), NER {epochs} epochs max"
-          f"{' (stacked: rule features)' if a.rule_features else ''}; token level, pooled over folds\n")
+          f"{' (stacked: rule features)' if a.rule_features else ''}{' with a CRF' if a.crf else ''}; token level, pooled over folds\n")
     for c in chosen_points:
         o = c["chosen"]
         print(f"fold {c['fold'] + 1} operating point (inner validation): {o['combine']}, score >= "

@@ -485,7 +485,9 @@ class NerTask(Task):
         # [model] crf: the CRF's negative log-likelihood per token, plus the (o_weight-weighted)
         # token cross-entropy that keeps the emission scores calibrated for span scores
         mask = tags != -100
-        return self._crf.nll(outputs.float(), tags, mask).sum() / mask.sum().clamp_min(1) + ce
+        with torch.set_grad_enabled(outputs.requires_grad):  # validation loss: no graph
+            nll = self._crf.nll(outputs.float(), tags, mask).sum() / mask.sum().clamp_min(1)
+        return nll + ce
 
     def score(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict[str, float]:
         """Token F1 of the entity tags (argmax, label without B/I) for monitoring."""
