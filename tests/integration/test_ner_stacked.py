@@ -165,7 +165,8 @@ def _brute_force(texts, gold, rules, ner, combine, t):
     """Token precision and recall as bench/deid_physionet.py counts them, one token at a time."""
     tp = n_pred = n_gold = 0
     for text, g, r, n in zip(texts, gold, rules, ner, strict=True):
-        spans = [sp for sp in n if sp[3] >= t] + (list(r) if combine == "union" else [])
+        spans = ([sp for sp in n if sp[3] >= t] if combine != "rules" else []) + (
+            list(r) if combine in ("union", "rules") else [])
         for a, b in tokenize(text):
             if not text[a].isalnum():
                 continue
@@ -199,15 +200,34 @@ def test_operating_table_matches_brute_force_and_the_choice_is_the_best_row(rng)
         ner.append(random_spans(3, True))
     scores = [0.0, 0.25, 0.5, 0.75, 1.0]
     table = _operating_table(texts, gold, rules, ner, scores=scores)
-    assert len(table) == 2 * len(scores)
+    assert len(table) == 2 * len(scores) + 1 and table["combine"].iloc[-1] == "rules"
     for row in table.to_dict("records"):
         p, r = _brute_force(texts, gold, rules, ner, row["combine"], row["min_score"])
         np.testing.assert_allclose([row["precision"], row["recall"]], [p, r], equal_nan=True)
-    target = float(np.nanmedian(table["precision"]))
+    floor = float(table["recall"].iloc[-1])  # the rules alone
+    cand = table.iloc[:-1]
+    target = float(np.nanmin(cand["precision"]))
     op = choose_operating_point(table, target)
-    ok = table[table["precision"] >= target]
-    assert op["met"] and op["precision"] >= target - 1e-4
+    ok = cand[(cand["precision"] >= target) & (cand["recall"] >= floor)]
+    assert op["met"] and op["precision"] >= target - 1e-4 and op["recall"] >= floor - 1e-4
     assert op["recall"] == pytest.approx(ok["recall"].max(), abs=1e-4)
     none = choose_operating_point(table, 1.01)
-    assert not none["met"]
-    assert none["precision"] == pytest.approx(table["precision"].max(), abs=1e-4)
+    union = cand[cand["combine"] == "union"]
+    assert not none["met"] and none["combine"] == "union"
+    assert none["precision"] == pytest.approx(union["precision"].max(), abs=1e-4)
+
+
+def test_the_choice_never_falls_below_the_rules_recall():
+    """A NER-alone row that reaches the target precision with less recall than the rules
+    alone is not chosen; with no union row at the target, the most precise union row is."""
+    table = pd.DataFrame([
+        {"combine": "union", "min_score": 0.5, "precision": 0.85, "recall": 0.97},
+        {"combine": "union", "min_score": 0.9, "precision": 0.88, "recall": 0.95},
+        {"combine": "ner", "min_score": 0.5, "precision": 0.95, "recall": 0.80},
+        {"combine": "rules", "min_score": float("nan"), "precision": 0.87, "recall": 0.94},
+    ])
+    op = choose_operating_point(table, 0.9)
+    assert (op["combine"], op["min_score"], op["met"]) == ("union", 0.9, False)
+    table.loc[2, "recall"] = 0.96  # now the NER alone finds more than the rules: chosen
+    op = choose_operating_point(table, 0.9)
+    assert (op["combine"], op["min_score"], op["met"]) == ("ner", 0.5, True)
