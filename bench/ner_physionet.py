@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     rules = Deidentifier()
     pred = {"rules": {}, "ner": {}, "union": {}, "ner_biased": {}, "union_biased": {}}
     pred.update({f"union_min{t:g}": {} for t in a.min_score})
-    pred.update({"ner_only_chosen_grid": {}, "chosen": {}})
+    pred.update({"ner_only_chosen_grid": {}, "chosen": {}, "chosen_union": {}})
     chosen_points = []
     plan = {"folds": folds_n, "patients": a.patients,
             "test": [[f"{keys[i][0]}-{keys[i][1]}" for i in fold] for fold in folds]}
@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             tagger.find_many(val_texts))
         op = choose_operating_point(table, a.target_precision)
         op_ner = choose_operating_point(table[table["combine"] == "ner"], a.target_precision)
-        chosen_points.append({"fold": f, "chosen": op, "ner_only": op_ner,
+        op_union = choose_operating_point(table[table["combine"] != "ner"], a.target_precision)
+        chosen_points.append({"fold": f, "chosen": op, "ner_only": op_ner, "union": op_union,
                               "bundle": tagger.operating_point})
         print(f"fold {f + 1}: chosen on {len(val_keys)} validation notes: {op['combine']}, NER "
               f"score >= {op['min_score']:.2f} (validation precision {op['precision']}, recall "
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             pred["chosen"][k] = (union_spans(pred["rules"][k] + kept) if op["combine"] == "union"
                                  else kept)
             pred["ner_only_chosen_grid"][k] = [sp for sp in ner if sp[3] >= op_ner["min_score"]]
+            pred["chosen_union"][k] = union_spans(
+                pred["rules"][k] + [sp for sp in ner if sp[3] >= op_union["min_score"]])
         timing["notes"] += len(test_keys)
         print(f"fold {f + 1}/{folds_n}: {len(train)} train, {len(val)} val, {len(test_keys)} "
               f"test notes; {time.perf_counter() - started:.0f} s so far", flush=True)
@@ -231,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
              "union_biased": f"rules ∪ NER, O logit -{a.o_bias:g}",
              **{f"union_min{t:g}": f"rules ∪ NER spans scoring ≥ {t:g}" for t in a.min_score},
              "ner_only_chosen_grid": "NER alone, score threshold chosen on validation",
-             "chosen": "operating point chosen on validation (combination and threshold)"}
+             "chosen": "operating point chosen on validation (combination and threshold)",
+             "chosen_union": "rules ∪ NER, threshold chosen on validation (target_combine = union)"}
     print(f"\nPhysioNet deid gold, {folds_n}-fold cross-validation by patient ({n} notes, "
           f"{result['patients']} patients), NER {epochs} epochs max"
           f"{' (stacked: rule features)' if a.rule_features else ''}{' with a CRF' if a.crf else ''}; token level, pooled over folds\n")

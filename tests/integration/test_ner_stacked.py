@@ -92,7 +92,7 @@ def test_operating_point_is_chosen_on_validation_and_saved(stacked):
     state = json.loads((bundle.path / "task.json").read_text())
     op = state["operating_point"]
     assert op["kind"] == "ner" and op["chosen_on"] == "val"
-    assert op["combine"] in ("union", "ner") and 0.0 <= op["min_score"] <= 1.0
+    assert op["combine"] == "union" and 0.0 <= op["min_score"] <= 1.0  # target_combine union
     assert op["target_precision"] == 0.6 and op["met"] and op["precision"] >= 0.6
     summary = bundle.manifest["operating_point"]
     assert set(summary["test"]) == {"precision", "recall", "documents"}
@@ -159,6 +159,9 @@ def test_target_precision_is_checked(tmp_path):
     cfg = ner_config(train, target_precision=1.5)
     with pytest.raises(ConfigError, match="target_precision"):
         healthnn.train(cfg, tmp_path / "b", log=lambda m: None)
+    cfg = ner_config(train, target_precision=0.9, target_combine="ner")
+    with pytest.raises(ConfigError, match="target_combine"):
+        healthnn.train(cfg, tmp_path / "c", log=lambda m: None)
 
 
 def _brute_force(texts, gold, rules, ner, combine, t):

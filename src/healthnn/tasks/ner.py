@@ -114,9 +114,11 @@ class NerData:
     rule_features: bool = False
     rule_keep_year: bool = True
     # issue 3: > 0 chooses the operating point of `deid --ner` on the validation documents:
-    # rules ∪ NER or the NER alone, and the lowest NER span score kept, with the highest
-    # validation token recall at token precision >= this (saved with the bundle)
+    # the lowest NER span score kept with the highest validation token recall at token
+    # precision >= this (saved with the bundle); among rules ∪ NER only ("union", recall
+    # first) or also the NER's spans alone ("auto")
     target_precision: float = 0.0
+    target_combine: str = "union"
 
 
 @dataclass
@@ -197,6 +199,8 @@ class NerTask(Task):
         if not 0.0 <= d.target_precision < 1.0:
             raise ConfigError("must be in [0, 1) (0: no operating point)", file=src,
                               key="data.target_precision")
+        if d.target_combine not in ("union", "auto"):
+            raise ConfigError("must be 'union' or 'auto'", file=src, key="data.target_combine")
         if not 0.0 < d.empty_windows <= 1.0:
             raise ConfigError("must be in (0, 1]", file=src, key="data.empty_windows")
         for key, lo in (("min_frequency", 1), ("max_chars", 1)):
@@ -583,8 +587,8 @@ class NerTask(Task):
                             ) -> dict[str, Any] | None:
         """``[data] target_precision`` > 0: the operating point of ``healthnn deid --ner``,
         chosen on the validation documents (never the test split): the combination (the
-        rules' spans united with the NER's, ``union``, or the NER's alone, ``ner``) and the
-        lowest NER span score kept (0 to 1 in steps of 0.01) with the highest validation token
+        rules' spans united with the NER's, ``union``, or, with ``[data] target_combine =
+        "auto"``, also the NER's alone, ``ner``) and the lowest NER span score kept (0 to 1 in steps of 0.01) with the highest validation token
         recall among those whose validation token precision is at least the target (ties: the
         higher precision). Tokens are runs of letters or digits, any label counts (the scoring
         of the PhysioNet benchmark). If no choice reaches the target, the most precise one is
@@ -596,6 +600,8 @@ class NerTask(Task):
         ner = self._decode_texts(outputs, texts)
         table = _operating_table(texts, [list(g) for g in y["spans"]],
                                  [self.rule_spans(t) for t in texts], ner)
+        if self.config.data.target_combine == "union":  # recall first: never drop the rules
+            table = table[table["combine"] != "ner"]
         op = choose_operating_point(table, target)
         op.update(documents=len(texts), rule_keep_year=bool(self.config.data.rule_keep_year))
         self.operating_point_ = op
