@@ -468,8 +468,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="largest size a gzip upload (.nii.gz) may unpack to")
     p.add_argument("--deid-ner", type=Path, default=None, metavar="DIR",
                    help="a task = \"ner\" bundle: /deid adds its spans to the rules'")
-    p.add_argument("--deid-ner-min-score", type=float, default=0.0, metavar="T",
-                   help="with --deid-ner: use only NER spans scoring at least T (0-1)")
+    p.add_argument("--deid-ner-min-score", type=float, default=None, metavar="T",
+                   help="with --deid-ner: use only NER spans scoring at least T (0-1; "
+                   "default: the threshold chosen on the NER bundle's validation notes)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="server processes (default 1); they share the port, the audit log "
                    "and the per-key rate limit")
@@ -492,7 +493,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     import os
 
     audit_db = args.audit_db or os.environ.get("HEALTHNN_AUDIT_DB") or "healthnn-audit.sqlite"
-    if not 0.0 <= args.deid_ner_min_score <= 1.0:
+    if args.deid_ner_min_score is not None and not 0.0 <= args.deid_ner_min_score <= 1.0:
         raise HealthnnError("--deid-ner-min-score must be between 0 and 1",
                             key="--deid-ner-min-score")
     serve(args.bundles, host=args.host, port=args.port, workers=args.workers,

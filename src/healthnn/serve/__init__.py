@@ -22,14 +22,14 @@ __all__ = ["build_app", "serve"]
 def build_app(dirs: list[Path], *, keys_path: Path | None = None,
               audit_db: str | Path | None = None, runtime: str = "torch",
               key: bytes | None = None, limits: Any = None,
-              deid_ner: Path | None = None, deid_ner_min_score: float = 0.0) -> Any:
+              deid_ner: Path | None = None, deid_ner_min_score: float | None = None) -> Any:
     """Load the bundles in ``dirs`` and return the FastAPI application serving them.
 
     ``audit_db``: a SQLite file (default ``healthnn-audit.sqlite`` in the current folder) or
     a ``postgresql://`` URL. ``key``: for encrypted bundles and surrogate de-identification.
     ``deid_ner``: a ``task = "ner"`` bundle whose spans ``/deid`` adds to the rules' (loaded
     now, so a wrong path fails at start), keeping those scoring at least
-    ``deid_ner_min_score``.
+    ``deid_ner_min_score`` (None: the threshold chosen on the bundle's validation notes).
     """
     from healthnn.serve.app import create_app
     from healthnn.serve.audit import open_audit_log

@@ -63,7 +63,7 @@ class TextData:
     deidentify: bool = False
     deid_mode: Literal["tag", "mask"] = "tag"
     deid_ner: str | None = None  # a task = "ner" bundle whose spans join the rules' spans
-    deid_ner_min_score: float = 0.0
+    deid_ner_min_score: float | None = None  # None: the NER bundle's validation-chosen point
     baseline: bool = True
 
 
@@ -108,7 +108,7 @@ class TextClassificationTask(ClassificationTask):
         if d.deid_ner is not None and not d.deidentify:
             raise ConfigError("deid_ner adds a NER model to de-identification, which is off",
                               file=src, key="data.deid_ner", hint="set deidentify = true")
-        if not 0.0 <= d.deid_ner_min_score <= 1.0:
+        if d.deid_ner_min_score is not None and not 0.0 <= d.deid_ner_min_score <= 1.0:
             raise ConfigError("must be between 0 and 1", file=src, key="data.deid_ner_min_score")
         if config.train.privacy is not None:
             raise ConfigError("differentially private training is not available for text "
@@ -215,6 +215,8 @@ class TextClassificationTask(ClassificationTask):
                 _check_ner_bundle(ner, (getattr(self, "deid_info_", None) or {}).get("ner"))
             self._deid = Deidentifier(mode=d.deid_mode, ner=ner,
                                       ner_min_score=d.deid_ner_min_score)
+            self._deid_ner_settings = None if self._deid.ner is None else {
+                "min_score": self._deid.ner.min_score, "combine": self._deid.ner_combine}
         cache = self._deid_cache
         todo = list(dict.fromkeys(t for t in texts if t not in cache and t.strip()))
         for i in range(0, len(todo), 256):
@@ -259,7 +261,7 @@ class TextClassificationTask(ClassificationTask):
                                "ner": None if d.deid_ner is None else {
                                    "bundle": str(self._deid_ner_path().resolve()),
                                    **_ner_bundle_fingerprint(self._deid_ner_path()),
-                                   "min_score": d.deid_ner_min_score}}
+                                   **self._deid_ner_settings}}
             notes.append(f"de-identified the texts before training ({d.deid_mode} mode): "
                          f"{changed} of {len(texts)} training texts had PHI replaced")
         else:
@@ -584,8 +586,10 @@ class TextClassificationTask(ClassificationTask):
                 else "texts used as given (no de-identification)")
         ner = (self.deid_info_ or {}).get("ner")
         if ner:
-            deid += (f", its rules joined by the NER model {ner['bundle']} (sha256 "
-                     f"{ner['sha256'][:12]}, spans scoring at least {ner['min_score']:g})")
+            how = ("rules and NER spans united" if ner.get("combine", "union") == "union"
+                   else "the NER's spans in place of the rules'")
+            deid += (f", with the NER model {ner['bundle']} (sha256 {ner['sha256'][:12]}; "
+                     f"{how}; NER spans scoring at least {ner['min_score']:g})")
         facts.update({
             "input": f"one free-text document (column '{d.text}')",
             "predictors": [f"{d.tokenizer} subword tokens (vocabulary {st.get('vocab_size')}, "
