@@ -209,22 +209,30 @@ def run(args) -> dict:
                "saps_missing": int(np.isnan(saps).sum()), "read_seconds": round(read_seconds, 1),
                "models": {}}
     for m in names:
-        pooled = bootstrap(lambda yy, pp: {"auroc": auroc(yy, pp)}, [y, oof[m]],
-                           n_resamples=1000, seed=0, strata=y)["auroc"]
-        r_m = {"fold_auroc": per_fold[m]["auroc"], "pooled_auroc": pooled,
-               "thresholds": chosen[m],
-               # not an estimate (chosen on the test folds): how far a threshold can go
-               "best_possible_event1_on_test": operating_point(y, oof[m], "min_se_ppv")[
-                   "min_se_ppv"]}
-        for r in rules:
-            r_m[f"fold_event1_{r}"] = per_fold[m][f"event1_{r}"]
-            r_m[f"pooled_event1_{r}"] = bootstrap(
-                lambda yy, dd: {"event1": event1(yy, dd)}, [y, decision[r][m]],
-                n_resamples=1000, seed=0, strata=y)["event1"]
+        results["models"][m] = _model_results(y, oof[m], per_fold[m], decision, m, rules,
+                                              thresholds=chosen[m])
         if m in seconds:
-            r_m.update(seconds=round(seconds[m], 1), epochs=epochs[m])
-        results["models"][m] = r_m
+            results["models"][m].update(seconds=round(seconds[m], 1), epochs=epochs[m])
     return results
+
+
+def _model_results(y, scores, fold, decision, m, rules, **extra) -> dict:
+    """One model's row of results.json: per-fold and pooled AUROC and event-1 (bootstrap
+    intervals over the pooled out-of-fold scores and decisions)."""
+    from healthnn.metrics import auroc, bootstrap, operating_point
+
+    pooled = bootstrap(lambda yy, pp: {"auroc": auroc(yy, pp)}, [y, scores],
+                       n_resamples=1000, seed=0, strata=y)["auroc"]
+    r_m = {"fold_auroc": fold["auroc"], "pooled_auroc": pooled, **extra,
+           # not an estimate (chosen on the test folds): how far a threshold can go
+           "best_possible_event1_on_test": operating_point(y, scores, "min_se_ppv")[
+               "min_se_ppv"]}
+    for r in rules:
+        r_m[f"fold_event1_{r}"] = fold[f"event1_{r}"]
+        r_m[f"pooled_event1_{r}"] = bootstrap(
+            lambda yy, dd: {"event1": event1(yy, dd)}, [y, decision[r][m]],
+            n_resamples=1000, seed=0, strata=y)["event1"]
+    return r_m
 
 
 STACK = "stack"
@@ -340,21 +348,11 @@ def run_crossfit(args, cfgs: dict, ev: pd.DataFrame, outcomes: pd.DataFrame,
                "saps_missing": int(np.isnan(saps).sum()), "read_seconds": round(read_seconds, 1),
                "stacker_coefficients": stacker_coef, "models": {}}
     for m in names:
-        pooled = bootstrap(lambda yy, pp: {"auroc": auroc(yy, pp)}, [y, oof[m]],
-                           n_resamples=1000, seed=0, strata=y)["auroc"]
-        r_m = {"fold_auroc": per_fold[m]["auroc"], "pooled_auroc": pooled,
-               "inner_oof_auroc": inner_auroc[m], "thresholds": chosen[m],
-               "flagged_share_test": flagged[m],
-               "best_possible_event1_on_test": operating_point(y, oof[m], "min_se_ppv")[
-                   "min_se_ppv"]}
-        for r in rules:
-            r_m[f"fold_event1_{r}"] = per_fold[m][f"event1_{r}"]
-            r_m[f"pooled_event1_{r}"] = bootstrap(
-                lambda yy, dd: {"event1": event1(yy, dd)}, [y, decision[r][m]],
-                n_resamples=1000, seed=0, strata=y)["event1"]
+        results["models"][m] = _model_results(
+            y, oof[m], per_fold[m], decision, m, rules, inner_oof_auroc=inner_auroc[m],
+            thresholds=chosen[m], flagged_share_test=flagged[m])
         if m in seconds:
-            r_m.update(seconds=round(seconds[m], 1), epochs=epochs[m])
-        results["models"][m] = r_m
+            results["models"][m].update(seconds=round(seconds[m], 1), epochs=epochs[m])
     return results
 
 
