@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from healthnn.models import register
+from healthnn.models._events import EventSequenceModel
 
 __all__ = ["EventTransformer", "time_encoding"]
 
@@ -48,7 +49,7 @@ def time_encoding(hours: torch.Tensor, dim: int, max_period: float = 1000.0) -> 
     return enc
 
 
-class EventTransformer(nn.Module):
+class EventTransformer(EventSequenceModel):
     """Transformer encoder over the time steps of inputs flattened to ``(batch, n_steps * 4 *
     n_variables + n_static)``; ``step_hours`` and ``start`` place the steps in time."""
 
@@ -59,8 +60,7 @@ class EventTransformer(nn.Module):
         super().__init__()
         from healthnn.errors import ConfigError
 
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError("must be in [0, 1)", key="model.dropout")
+        self._check_dropout(dropout)
         if d_model < 2 or d_model % heads:
             raise ConfigError(f"d_model ({d_model}) must be a multiple of heads ({heads})",
                               key="model.d_model")
@@ -73,26 +73,16 @@ class EventTransformer(nn.Module):
         layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
-        self.static = (nn.Sequential(nn.Linear(n_static, static_hidden), nn.ReLU())
-                       if n_static else None)
-        width = d_model + (static_hidden if n_static else 0)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(width, out_features)
+        self._init_output(d_model, out_features, static_hidden=static_hidden, dropout=dropout)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        V, S = self.n_variables, self.n_static
-        B = inputs.shape[0]
-        seq = inputs[:, : inputs.shape[1] - S].reshape(B, -1, 4 * V)
-        x, m, delta, last = seq.split(V, dim=2)
+        seq = self._steps(inputs)
+        x, m, delta, last = seq.split(self.n_variables, dim=2)
         feats = torch.cat([x, m, torch.log1p(delta.clamp(min=0)), last], dim=2)
         hours = self.start + self.step_hours * (
             torch.arange(seq.shape[1], device=inputs.device, dtype=torch.float32) + 0.5)
         tokens = self.embed(feats) + time_encoding(hours, self.d_model).unsqueeze(0)
-        pooled = self.norm(self.encoder(tokens)).mean(dim=1)
-        parts = [pooled]
-        if self.static is not None:
-            parts.append(self.static(inputs[:, inputs.shape[1] - S:]))
-        return self.head(self.dropout(torch.cat(parts, 1)))
+        return self._output(self.norm(self.encoder(tokens)).mean(dim=1), inputs)
 
 
 @register("event_transformer", tasks=("event_classification",), d_model=32, heads=4, layers=2,

@@ -19,11 +19,12 @@ import torch
 from torch import nn
 
 from healthnn.models import register
+from healthnn.models._events import EventSequenceModel
 
 __all__ = ["GRUD"]
 
 
-class GRUD(nn.Module):
+class GRUD(EventSequenceModel):
     """GRU-D over inputs flattened to ``(batch, n_steps * 4 * n_variables + n_static)``.
 
     The four channels per step and variable are: standardised value (0 when missing), mask,
@@ -34,26 +35,18 @@ class GRUD(nn.Module):
     def __init__(self, n_variables: int, n_static: int, out_features: int, *, hidden: int = 64,
                  dropout: float = 0.2, static_hidden: int = 32) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            from healthnn.errors import ConfigError
-
-            raise ConfigError("must be in [0, 1)", key="model.dropout")
+        self._check_dropout(dropout)
         V = n_variables
         self.n_variables, self.n_static = V, n_static
         self.decay_x = nn.Parameter(torch.zeros(V))        # per-variable input decay rate
         self.decay_x_bias = nn.Parameter(torch.zeros(V))
         self.decay_h = nn.Linear(V, hidden)                 # hidden-state decay from deltas
         self.cell = nn.GRUCell(2 * V, hidden)               # input: imputed values and mask
-        self.static = (nn.Sequential(nn.Linear(n_static, static_hidden), nn.ReLU())
-                       if n_static else None)
-        width = hidden + (static_hidden if n_static else 0)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(width, out_features)
+        self._init_output(hidden, out_features, static_hidden=static_hidden, dropout=dropout)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        V, S = self.n_variables, self.n_static
-        B = inputs.shape[0]
-        seq = inputs[:, : inputs.shape[1] - S].reshape(B, -1, 4 * V)
+        V, B = self.n_variables, inputs.shape[0]
+        seq = self._steps(inputs)
         x, m, delta, last = seq.split(V, dim=2)
         gamma_x = torch.exp(-torch.relu(self.decay_x * delta + self.decay_x_bias))
         x_hat = m * x + (1 - m) * gamma_x * last          # the training mean is 0 (standardised)
@@ -71,10 +64,7 @@ class GRUD(nn.Module):
             z = torch.sigmoid(gi_z[:, t] + gh_z)
             n = torch.tanh(gi_n[:, t] + r * gh_n)
             h = (1 - z) * n + z * h
-        parts = [h]
-        if self.static is not None:
-            parts.append(self.static(inputs[:, inputs.shape[1] - S:]))
-        return self.head(self.dropout(torch.cat(parts, 1)))
+        return self._output(h, inputs)
 
 
 @register("grud", tasks=("event_classification",), hidden=64, dropout=0.2, static_hidden=32)
