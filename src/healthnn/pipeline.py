@@ -24,7 +24,7 @@ import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.config import Config, load_config
-from healthnn.data.tables import fingerprint, fingerprint_files, write_table
+from healthnn.data.tables import fingerprint, fingerprint_files
 from healthnn.errors import DataError
 from healthnn.report import write_evaluation_report, write_train_report
 from healthnn.tasks import get_task_class
@@ -224,11 +224,10 @@ def train(
         if split == "val":  # [eval] operating_point: chosen here, before any test output
             if config.eval.operating_point_folds and config.eval.operating_point != "none":
                 # on out-of-fold outputs over train + val ([eval] operating_point_folds)
-                # rows kept together by K-fold CV (a task's fold_groups hook where it has one)
-                fold_groups = (task.fold_groups(df) if hasattr(task, "fold_groups")
-                               else groups)
+                # rows kept together by K-fold CV (a patient's rows, copies of one molecule)
                 oof_out, oof_y = out_of_fold_outputs(
-                    config, np.concatenate([idx["train"], idx["val"]]), strata, fold_groups,
+                    config, np.concatenate([idx["train"], idx["val"]]), strata,
+                    task.fold_groups(df),
                     out / "_operating_point_folds", log=log)
                 operating = task.fit_operating_point(oof_out, oof_y, frames["train"][1])
                 if operating is not None:
@@ -288,8 +287,8 @@ def train(
                          "best_epochs": [r.best_epoch for r in results]}}
            if len(members) > 1 else {}),
         **({"learning_curve": curve} if curve else {}),
-        **({"operating_point": _operating_summary(task, operating, split_outputs["test"],
-                                                  frames["test"][1])} if operating else {}),
+        **({"operating_point": task.operating_summary(operating, split_outputs["test"],
+                                                      frames["test"][1])} if operating else {}),
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
@@ -391,10 +390,7 @@ def predict_file(
         b.task.workers = workers
     df = b.task.read_inputs(Path(input))
     result = b.predict(df, file=input)
-    if hasattr(b.task, "write_predictions"):  # a task with its own output (NER: span JSONL)
-        b.task.write_predictions(result, Path(out))
-    else:
-        write_table(result, out)
+    b.task.write_predictions(result, Path(out))  # NER: span JSONL
     return len(result), int((result["error"] != "").sum())
 
 
@@ -538,21 +534,6 @@ def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | N
     out = torch.cat(outputs)[torch.from_numpy(back)]
     y = {key: np.concatenate([lab[key] for lab in labels])[back] for key in labels[0]}
     return out, y
-
-
-def _operating_summary(task: Any, op: dict[str, Any], outputs: torch.Tensor,
-                       y: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The operating point as chosen on the validation split, and what it gives on the test
-    split (the threshold is fixed before the test outputs are looked at)."""
-    from healthnn.metrics import threshold_table
-
-    if hasattr(task, "operating_summary"):  # a task with its own kind of operating point (ner)
-        return task.operating_summary(op, outputs, y)
-    codes, probs, _ = task.class_probabilities(outputs, y)
-    test = threshold_table(codes == 1, probs[:, 1], [op["threshold"]])[0]
-    sens, ppv = test["sensitivity"], test["ppv"]
-    test["min_se_ppv"] = float(np.nanmin([sens, ppv])) if test["tp"] + test["fp"] else float("nan")
-    return {**op, "test": test}
 
 
 def _fit_conformal(task: Any, config: Config, outputs: torch.Tensor,

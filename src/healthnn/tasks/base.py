@@ -177,6 +177,11 @@ class Task:
         tasks without binary decisions return None."""
         return None
 
+    def operating_summary(self, op: dict[str, Any], outputs: torch.Tensor, y: Labels
+                          ) -> dict[str, Any]:
+        """The operating point ``op`` with what it gives on the test outputs (``"test"``)."""
+        return dict(op)
+
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
         raise NotImplementedError
@@ -207,6 +212,12 @@ class Task:
         """Metrics of a simple reference model trained in the same run, on the same test rows
         (``{"test_baseline_<name>": {metric: {value, ci_low, ci_high}}}``); none by default."""
         return {}
+
+    def write_predictions(self, result: pd.DataFrame, out: Path) -> None:
+        """Write ``healthnn predict``'s table to ``out`` (its format from the suffix)."""
+        from healthnn.data.tables import write_table
+
+        write_table(result, out)
 
     def label_frame(self, y: Labels) -> pd.DataFrame:
         """Observed targets as columns for prediction files."""

@@ -651,9 +651,7 @@ class NerTask(Task):
         ``error``; not the text); other suffixes: the table with ``spans`` as JSON text."""
         out = Path(out)
         if out.suffix.lower() not in (".jsonl", ".ndjson"):
-            from healthnn.data.tables import write_table
-
-            write_table(result, out)
+            super().write_predictions(result, out)
             return
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", encoding="utf-8") as fh:

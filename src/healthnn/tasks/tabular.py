@@ -371,6 +371,19 @@ class ClassificationTask(TableTask):
         self.operating_point_ = op
         return op
 
+    def operating_summary(self, op: dict[str, Any], outputs: torch.Tensor, y: Labels
+                          ) -> dict[str, Any]:
+        """Sensitivity, specificity, PPV, ... and min(Se, PPV) of the threshold on the test
+        outputs (the threshold was fixed before they were looked at)."""
+        from healthnn.metrics import threshold_table
+
+        codes, probs, _ = self.class_probabilities(outputs, y)
+        test = threshold_table(codes == 1, probs[:, 1], [op["threshold"]])[0]
+        sens, ppv = test["sensitivity"], test["ppv"]
+        test["min_se_ppv"] = (float(np.nanmin([sens, ppv])) if test["tp"] + test["fp"]
+                              else float("nan"))
+        return {**op, "test": test}
+
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         if target_class is not None:
             if target_class not in self.classes_:
