@@ -96,6 +96,12 @@ def _serve_workers(dirs: list[Path], *, host: str, port: int, workers: int,
     from healthnn.serve.keys import KeyStore, default_keys_path
 
     KeyStore(kwargs.get("keys_path") or default_keys_path()).audit_secret()  # fail early
+    # create the audit database and its table once, here: workers opening a new database at
+    # the same moment race for it (SQLite: switching to WAL mode, "database is locked";
+    # PostgreSQL: concurrent CREATE TABLE IF NOT EXISTS)
+    from healthnn.serve.audit import open_audit_log
+
+    open_audit_log(kwargs.get("audit_db") or "healthnn-audit.sqlite").close()
     limits = kwargs.get("limits") or Limits()
     fd, rate_file = tempfile.mkstemp(prefix="healthnn-rate-")
     os.close(fd)
