@@ -180,7 +180,7 @@ def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 
 
-def _logistic_newton(
+def logistic_newton(
     X: np.ndarray, y: np.ndarray, offset: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10
 ) -> np.ndarray | None:
     """Unpenalised logistic regression by Newton-Raphson with step halving.
@@ -242,12 +242,12 @@ def calibration_slope_intercept(y_true: Any, y_prob: Any) -> tuple[float, float]
     yf = y.astype(float)
     z = logit(np.clip(p, _P_CLIP, 1.0 - _P_CLIP))
     n = z.size
-    beta_int = _logistic_newton(np.ones((n, 1)), yf, z)
+    beta_int = logistic_newton(np.ones((n, 1)), yf, z)
     intercept = float("nan") if beta_int is None else float(beta_int[0])
     if np.ptp(z) == 0.0:
         slope = float("nan")
     else:
-        beta = _logistic_newton(np.column_stack([np.ones(n), z]), yf, np.zeros(n))
+        beta = logistic_newton(np.column_stack([np.ones(n), z]), yf, np.zeros(n))
         slope = float("nan") if beta is None else float(beta[1])
     return slope, intercept
 

@@ -241,6 +241,15 @@ class Task:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
 
+    def span_finder(self, bundle: Any, *, deid: bool = False,
+                    min_score: float | None = 0.0) -> Any:
+        """``bundle`` (of this task) as a finder of text spans for de-identification
+        (:class:`healthnn.privacy.deid.SpanFinder`); only span-tagging tasks have one."""
+        from healthnn.errors import BundleError
+
+        raise BundleError(f"not an NER bundle (task '{self.name}')", file=str(bundle.path),
+                          hint="train one with task = \"ner\"")
+
     # -- uncertainty (see healthnn.metrics.conformal) -------------------------------------------
     def conformal_outputs(self, outputs: torch.Tensor
                           ) -> tuple[str, np.ndarray, list[str]] | None:

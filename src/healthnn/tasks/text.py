@@ -33,7 +33,7 @@ from healthnn.config import Config
 from healthnn.data.tables import require_columns
 from healthnn.errors import BundleError, ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
+from healthnn.tasks.tabular import ClassificationTask, label_text, natural_key
 
 __all__ = ["TextData", "TextClassificationTask"]
 
@@ -352,7 +352,7 @@ class TextClassificationTask(ClassificationTask):
             super()._fit_classes(y, file)
             return
         col = self.config.data.target
-        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=_natural_key)
+        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=natural_key)
         if len(classes) < 2:
             which = f" ({classes[0]!r})" if classes else ""
             raise DataError(f"the training data has {len(classes)} label(s){which}; "
@@ -686,7 +686,7 @@ def _parse_labels(v: Any, sep: str, *, file: Path, row: int, col: str) -> list[s
             v = s.split(sep)
     if not isinstance(v, (list, tuple)):
         v = [v]
-    labels = _label_text(pd.Series([x for x in v if x is not None], dtype=object))
-    return sorted({x for x in labels if x}, key=_natural_key)
+    labels = label_text(pd.Series([x for x in v if x is not None], dtype=object))
+    return sorted({x for x in labels if x}, key=natural_key)
 
 
