@@ -190,7 +190,7 @@ def save_bundle(
     save_file(state, str(path / "model.safetensors"))
     (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
     task_state = task.state_dict()
-    if getattr(task, "operating_point_", None) is not None:  # [eval] operating_point
+    if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
     write_json(path / "task.json", task_state)
     write_json(path / "metrics.json", metrics)

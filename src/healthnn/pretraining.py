@@ -94,7 +94,7 @@ def _images(task: Any, config: Config, log: Log) -> tuple[torch.Tensor, Path, in
         df = task.read_inputs(file)
     if len(df) == 0:
         raise DataError("no images to pretrain on", file=str(file))
-    task.channels_ = config.data.channels or task._detect_channels(df, file)
+    task.channels_ = config.data.channels or task.detect_channels(df, file)
     inputs, errors = task.encode(df, file)
     for pos in sorted(errors)[:5]:
         log(f"note: {file}: row {pos + 1}: {errors[pos]} (left out)")
@@ -128,10 +128,11 @@ def pretrain(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if not isinstance(config, Config):
         config = load_config(config)
-    if config.task == "text_classification":
+    kind = get_task_class(config.task).pretraining  # declared by the task class
+    if kind == "masked_tokens":
         return _pretrain_text(config, Path(out), epochs=epochs, batch_size=batch_size, lr=lr,
                               log=log)
-    if config.task != "image_classification":
+    if kind != "simclr":
         raise ConfigError(f"'healthnn pretrain' is available for images and text, not task "
                           f"'{config.task}'", file=config.source, key="task")
     for name, value, low in (("--epochs", epochs, 1), ("--projection", projection, 2)):
@@ -264,7 +265,7 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     task = get_task_class(config.task)(config)
     file = config.resolve(d.train)
     df = task.read_inputs(file)
-    texts = [t for t in task._prepared(task._texts(df)) if t.strip()]
+    texts = [t for t in task.prepared_texts(task.texts_of(df)) if t.strip()]
     if len(texts) < 2:
         raise DataError("pretraining needs at least 2 non-empty texts", file=str(file),
                         column=d.text)

@@ -169,7 +169,7 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
     sections = task.report_sections(outputs, y, seed=seed)
     probs = task.class_probabilities(outputs, y) if sections is None else None
     sections = list(sections or [])
-    op = getattr(task, "operating_point_", None)  # [eval] operating_point: its row too
+    op = task.operating_point_  # [eval] operating_point: its row too
     extra = [op["threshold"]] if op is not None and 0.0 < op["threshold"] < 1.0 else []
     kw = {"thresholds": sorted({*config.report.thresholds, config.eval.threshold, *extra}),
           "n_resamples": min(max(config.eval.bootstrap, 20), 200), "ci": config.eval.ci,

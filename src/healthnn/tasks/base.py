@@ -50,6 +50,7 @@ class Task:
     workers: int = 1
     explanation_formats: ClassVar[tuple[str, ...]] = ()  # choices of ``explain --format``
     image_format: str | None = None  # the chosen one (tasks with explanation_formats)
+    pretraining: ClassVar[str | None] = None  # 'healthnn pretrain': "simclr", "masked_tokens"
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -130,6 +130,7 @@ class ImageClassificationTask(ClassificationTask):
     name = "image_classification"
     DataConfig = ImageData
     default_model = "resnet18"
+    pretraining = "simclr"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -319,7 +320,7 @@ class ImageClassificationTask(ClassificationTask):
         self._fit_classes(y, file)
         d = self.config.data
         notes = []
-        self.channels_ = d.channels or self._detect_channels(df, file)
+        self.channels_ = d.channels or self.detect_channels(df, file)
         inputs, errors = self.encode(df, file)
         self._encoded = (df, Path(file), inputs, errors)  # reused by the pipeline's encode
         good = [i for i in range(len(df)) if i not in errors]
@@ -348,7 +349,8 @@ class ImageClassificationTask(ClassificationTask):
         self._pretrained_pending = bool(self.config.model.params.get("weights"))
         return notes
 
-    def _detect_channels(self, df: pd.DataFrame, file: Path) -> int:
+    def detect_channels(self, df: pd.DataFrame, file: Path) -> int:
+        """1 (grey) or 3 (colour): what the first readable images of ``df`` hold."""
         base, npz = self._base(file)
         seen = 0
         for src in df[self.config.data.path].head(200):

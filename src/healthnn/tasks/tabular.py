@@ -143,8 +143,8 @@ class TableTask(Task):
         columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
                                                                 if lv not in SPECIAL_LEVELS]}
                     for c, levels in pre.levels_.items()]
-        return {"kind": "table", "column": None, "columns": columns, "upload": True,
-                "accept": [".csv", ".tsv", ".parquet"]}
+        return {"kind": "table", "column": None, "columns": columns, "rows": True,
+                "upload": True, "accept": [".csv", ".tsv", ".parquet"]}
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         """The prediction column that :meth:`explain` attributes to the input columns."""
