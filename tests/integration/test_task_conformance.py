@@ -229,8 +229,8 @@ def test_task_contract(trained, task, model):
     fresh.load_state_dict(state)
     assert json.loads(json.dumps(fresh.state_dict())) == state
     df = _inputs(bundle, data)
-    first = bundle.predict(df)
-    again = load_bundle(bundle.path).predict(df)
+    first = bundle.predict(df, file=data)
+    again = load_bundle(bundle.path).predict(df, file=data)
     pd.testing.assert_frame_equal(first, again, check_exact=False, rtol=1e-5)
     assert (first["error"] == "").all()
     # predictions_for is stateless: another batch in between changes nothing
@@ -249,7 +249,7 @@ def test_task_contract(trained, task, model):
     bad = CASES[task].broken(df)
     _, errors = t.encode(bad, data)
     assert set(errors) == {1} and isinstance(errors[1], str) and errors[1]
-    scored = bundle.predict(bad)
+    scored = bundle.predict(bad, file=data)
     assert scored["error"].iloc[1] and (scored["error"].drop(index=1) == "").all()
     # evaluate, predict and the training run's test file write the same prediction columns
     flags = set(t.row_flags(df).columns)  # facts about an input (a cut note), not predictions

@@ -256,8 +256,9 @@ class NerTask(Task):
         if is_brat or name.endswith((".tar.gz", ".tgz", ".tar")):
             df, notes = read_annotations(path)
             df = df.drop(columns=["spans"]).rename(columns={"text": self.config.data.text})
-        else:
+        else:  # span JSONL with annotations: the spans are labels, not inputs (as for BRAT)
             df, notes = read_documents(path, text_column=self.config.data.text)
+            df = df.drop(columns=["spans"], errors="ignore")
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         return df
