@@ -147,9 +147,8 @@ def run(args) -> None:
             cfg = config(name, Path(args.data), seed, args.epochs, args.hidden)
             df, idx = split_rows(cfg)
             t0, c0 = time.time(), time.process_time()
-            config = load_config(cfg)
-            bundle = run_at(config, training_rows(config)[1], idx, out / f"{name}_seed{seed}"
-                            ).bundle
+            conf = load_config(cfg)
+            bundle = run_at(conf, training_rows(conf)[1], idx, out / f"{name}_seed{seed}").bundle
             wall, cpu = time.time() - t0, time.process_time() - c0
             row = {"dataset": name, "seed": seed, "metric": metric,
                    "value": bundle.metrics["test"][metric]["value"],

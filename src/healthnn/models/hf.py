@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from healthnn.errors import ConfigError
-from healthnn.models import register
+from healthnn.models.registry import register
 from healthnn.models.text import TextClassifier, trim_padding
 
 __all__ = ["HFClassifier", "require_transformers"]

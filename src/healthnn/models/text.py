@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 
 __all__ = ["TextClassifier", "GRUAttentionClassifier", "TransformerClassifier"]
 

@@ -14,9 +14,18 @@ from healthnn.config import Config
 from healthnn.models import build_model, get_model_spec
 from healthnn.training import TensorBatches
 
-__all__ = ["Task", "Labels", "rescale_outputs"]
+__all__ = ["Task", "Labels", "take", "rescale_outputs"]
 
 Labels = dict[str, np.ndarray]
+
+
+def take(y: Labels, idx: np.ndarray) -> Labels:
+    """The labels of the rows at positions ``idx``.
+
+    >>> take({"y": np.array([10, 20, 30])}, np.array([2, 0]))
+    {'y': array([30, 10])}
+    """
+    return {k: v[idx] for k, v in y.items()}
 
 
 class Task:
