@@ -715,7 +715,41 @@ def _run_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="write a commented starter config for a task (columns "
+                       "detected from --data)")
+    p.add_argument("task", help="classification, regression, survival, image_classification, "
+                   "text_classification, molecule_property, event_classification or ner")
+    p.add_argument("--data", type=Path, default=None,
+                   help="training table (CSV, TSV, Parquet, JSONL) whose columns fill [data]")
+    p.add_argument("--target", default=None, help="the outcome column (default: guessed)")
+    p.add_argument("--out", type=Path, default=Path("healthnn.toml"),
+                   help="config file to write (default: healthnn.toml; '-' prints it)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    from healthnn.starter import starter_config
+
+    folder = Path.cwd() if str(args.out) == "-" else args.out.resolve().parent
+    text = starter_config(args.task, args.data, target=args.target, relative_to=folder)
+    if str(args.out) == "-":
+        print(text, end="")
+        return 0
+    if args.out.exists() and not args.force:
+        raise HealthnnError(f"{args.out} exists", hint="choose another --out, or add --force")
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, args.out)
+    for line in text.splitlines():
+        if line.startswith("# guessed "):
+            print(line[2:], file=sys.stderr)
+    print(f"wrote {args.out}; check it, then: healthnn train {args.out} --out bundle/")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
     "predict": (_add_predict, _run_predict),
