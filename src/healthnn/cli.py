@@ -813,6 +813,22 @@ def _set_threads(n: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(n)  # worker processes started from here (tune, serve)
 
 
+# commands that run PyTorch in this process (the others start no threads, or set their own)
+_THREADED = {"train", "evaluate", "predict", "explain", "demo", "pretrain", "export", "federate"}
+
+
+def _default_threads() -> Callable[[], None]:
+    import torch
+
+    from healthnn.training.threads import free_cores
+
+    n, before = free_cores(), torch.get_num_threads()
+    if n >= before:
+        return lambda: None
+    torch.set_num_threads(n)  # silent: an error must stay one line; --threads N to choose
+    return lambda: torch.set_num_threads(before)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="healthnn",
@@ -821,8 +837,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"healthnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for PyTorch (default: its own choice, one per core); "
-                             "1 is often fastest for small models or on a shared machine")
+                        help="CPU threads for PyTorch (default: one per core that is not busy: "
+                             "the cores minus the load average)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add, _ in dict.fromkeys(COMMANDS.values()):
         add(sub)
@@ -836,6 +852,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads is not None:
             _set_threads(args.threads)
+        elif "OMP_NUM_THREADS" not in os.environ and args.command in _THREADED:
+            restore = _default_threads()
+            try:
+                return run(args)
+            finally:  # a caller in this process (a notebook, a test) keeps its own setting
+                restore()
         return run(args)
     except HealthnnError as exc:
         if args.debug:

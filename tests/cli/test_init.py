@@ -75,3 +75,29 @@ def test_field_comments_come_from_the_dataclass_source():
     comments = field_comments(EventData)
     assert comments["outcomes"] == "one row per stay: id and target"
     assert "windows" in comments and "type: ignore" not in comments["windows"]
+
+
+def test_default_threads_leave_busy_cores_alone(monkeypatch):
+    """Without --threads, a busy machine gets fewer PyTorch threads; the caller's are restored."""
+    import os
+
+    import torch
+
+    import healthnn.cli as cli
+
+    seen = []
+    add, _ = cli.COMMANDS["train"]
+    monkeypatch.setitem(cli.COMMANDS, "train", (add, lambda a: seen.append(
+        torch.get_num_threads()) or 0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # recorded, so teardown restores the original
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert cli.main(["train", "c.toml", "--out", "b"]) == 0
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert cli.main(["--threads", "2", "train", "c.toml", "--out", "b"]) == 0
+        assert seen[-1] == 2
+    finally:
+        torch.set_num_threads(before)
