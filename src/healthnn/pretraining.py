@@ -94,7 +94,8 @@ def _images(task: Any, config: Config, log: Log) -> tuple[torch.Tensor, Path, in
         df = task.read_inputs(file)
     if len(df) == 0:
         raise DataError("no images to pretrain on", file=str(file))
-    task.channels_ = config.data.channels or task.detect_channels(df, file)
+    for note in task.fit_input_shape(df, file):
+        log(f"note: {note}")
     inputs, errors = task.encode(df, file)
     for pos in sorted(errors)[:5]:
         log(f"note: {file}: row {pos + 1}: {errors[pos]} (left out)")
