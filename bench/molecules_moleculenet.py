@@ -87,7 +87,6 @@ def _score(kind: str, targets: list[str], Y, P) -> float:
 
 def run_chemprop(name: str, df, idx: dict, seed: int, epochs: int, folder: Path) -> dict:
     """Train chemprop 2.3.1 (its CLI, defaults otherwise) on the given rows and split."""
-    import numpy as np
 
     exe = shutil.which("chemprop") or str(Path(sys.executable).with_name("chemprop"))
     if not Path(exe).exists():

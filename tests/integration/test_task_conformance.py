@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from helpers import MOLECULES, TEXT, config_dict, make_table, ner_config, ner_notes

@@ -153,7 +153,6 @@ def _ece(outcome: np.ndarray, conf: np.ndarray, n_bins: int) -> float:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # bin k holds edges[k] <= p < edges[k + 1]; p == 1 goes to the last bin
     idx = np.searchsorted(edges[1:-1], conf, side="right")
-    count = np.bincount(idx, minlength=n_bins).astype(float)
     sum_y = np.bincount(idx, weights=outcome.astype(float), minlength=n_bins)
     sum_p = np.bincount(idx, weights=conf, minlength=n_bins)
     return float(np.abs(sum_y - sum_p).sum() / conf.size)

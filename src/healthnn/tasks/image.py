@@ -39,7 +39,7 @@ from healthnn.data.images import (
 from healthnn.data.tables import read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, label_text
+from healthnn.tasks.tabular import ClassificationTask
 
 __all__ = ["ImageData", "ImageClassificationTask", "ImageInputs"]
 
