@@ -60,6 +60,7 @@ class Task:
     explanation_formats: ClassVar[tuple[str, ...]] = ()  # choices of ``explain --format``
     image_format: str | None = None  # the chosen one (tasks with explanation_formats)
     pretraining: ClassVar[str | None] = None  # 'healthnn pretrain': "simclr", "masked_tokens"
+    path_fields: ClassVar[tuple[str, ...]] = ("train", "test")  # [data] keys holding paths
 
     def __init__(self, config: Config) -> None:
         self.config = config

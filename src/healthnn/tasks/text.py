@@ -73,6 +73,7 @@ class TextClassificationTask(ClassificationTask):
     name = "text_classification"
     DataConfig = TextData
     default_model = "bigru_attention"
+    path_fields = ("train", "test", "deid_ner")
     pretraining = "masked_tokens"
 
     def __init__(self, config: Config) -> None:
