@@ -86,7 +86,8 @@ class Bundle:
         deviation across members of each numeric prediction; with ``conformal.json``, the
         conformal set (``set``) or interval (``lo``/``hi``) columns.
         """
-        members = self.model.members if isinstance(self.model, Ensemble) else None
+        # an Ensemble, or a model that stands for one (an ONNX export's stacked outputs)
+        members = getattr(self.model, "members", None)
         each = None
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output
