@@ -53,22 +53,19 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.ensemble is not None:
         args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     config = load_config(args.config, overrides=args.overrides)
-    if config.split.method == "kfold":  # cross-validation: one bundle per fold
-        from healthnn.tuning import cross_validate
-
-        if args.nproc > 1 or args.encrypt or args.resume:
-            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
-                                "split.method = 'kfold'")
-        _print_cv(args.out, cross_validate(config, args.out))
-        return 0
-    key = _key(args, required=True) if args.encrypt else None
     if args.nproc < 1:
         raise HealthnnError("--nproc must be at least 1")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if config.split.method == "kfold":  # checked before the workers start
+            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
+                                "split.method = 'kfold'")
         return _launch_workers(args)
-    bundle = train(config, args.out, resume=args.resume, encrypt_with=key)
-    if bundle is not None:
-        _print_summary(bundle.path, bundle.metrics)
+    key = _key(args, required=True) if args.encrypt else None
+    result = train(config, args.out, resume=args.resume, encrypt_with=key)
+    if isinstance(result, dict):  # [split] method = "kfold": one bundle per fold
+        _print_cv(args.out, result)
+    elif result is not None:
+        _print_summary(result.path, result.metrics)
     return 0
 
 
