@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from scipy import stats
 
 __all__ = ["SampleSize", "binary", "survival", "continuous", "max_r2cs_binary",
-           "max_r2cs_survival", "conservative_r2cs"]
+           "max_r2cs_survival", "conservative_r2cs", "check_task", "warning"]
 
 Z = 1.959963984540054  # the 97.5% normal quantile
 
@@ -190,3 +191,39 @@ def continuous(parameters: int, r2: float, mean: float, sd: float, *, shrinkage:
         n4 += 1
     criteria["mean"] = n4
     return SampleSize("continuous", p, criteria, r2)
+
+
+def check_task(task: Any, y_train: dict[str, Any], rows: int) -> dict[str, Any] | None:
+    """The minimum sample size of a fitted task's training split, as plain data (the bundle's
+    ``manifest["sample_size"]``); None where the criteria do not apply.
+
+    ``parameters`` counts the encoded input columns (a k-level categorical gives k columns,
+    one more than Riley et al. count); a network has far more weights than that, so the
+    minimum is a floor for it, not a guarantee.
+    """
+    p, outcome = task.candidate_parameters(), task.development_outcome(y_train)
+    if not p or outcome is None:
+        return None
+    try:
+        if outcome["outcome"] == "binary":
+            size = binary(p, outcome["prevalence"])
+        else:
+            size = survival(p, outcome["rate"], outcome["mean_follow_up"], outcome["time_point"])
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None  # a degenerate outcome (no events); the run reports it elsewhere
+    return {"outcome": size.outcome, "parameters": p, "criteria": size.criteria, "n": size.n,
+            "rows": int(rows), "meets": rows >= size.n, "r2cs": size.r2,
+            "assumption": "anticipated Cox-Snell R² with Nagelkerke R² 0.15 (conservative, "
+                          "Riley et al. 2020)", **{k: v for k, v in outcome.items()
+                                                   if k != "outcome"}}
+
+
+def warning(result: dict[str, Any]) -> str | None:
+    """The one-line warning when the training rows are fewer than the minimum."""
+    if result["meets"]:
+        return None
+    return (f"sample size: {result['rows']} training rows, fewer than the {result['n']} that "
+            f"Riley et al.'s criteria ask for a {result['outcome']} outcome with "
+            f"{result['parameters']} predictor parameters (largest: "
+            f"{max(result['criteria'], key=result['criteria'].get)}); expect overfitting and "
+            "wide intervals, or use fewer predictors")
