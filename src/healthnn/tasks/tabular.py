@@ -25,7 +25,18 @@ __all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
 
 @dataclass
 class TableData:
-    """``[data]`` for table tasks."""
+    """``[data]`` for table tasks (``classification``, ``regression``, ``survival``).
+
+    ``train``: the table (CSV, TSV, Parquet; relative to the config file).
+    ``test``: an optional separate test table; without it ``[split]`` holds out test rows.
+    ``target``: the outcome column (classification and regression).
+    ``time``: the follow-up time column (survival). ``event``: 1 = event, 0 = censored.
+    ``features``: the input columns (default: every column but the outcome, id and group).
+    ``categorical``: columns read as categories (text columns are, by default).
+    ``group``: a patient id column: one patient's rows never in two splits.
+    ``id``: a column copied into prediction files. ``positive``: the positive class of a
+    binary target (default: the last in natural order).
+    """
 
     train: str
     test: str | None = None
