@@ -383,10 +383,12 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_deid(args: argparse.Namespace) -> int:
-    from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key, load_terms
+    from healthnn.privacy import deidentify_file
+    from healthnn.privacy.deid import load_terms
+    from healthnn.privacy.keys import load_key
 
-    key = load_key(args.key_file) if args.mode == "surrogate" else None
+    # no key: the de-identifier says surrogate mode needs one
+    key = load_key(args.key_file, required=False) if args.mode == "surrogate" else None
     terms = load_terms(args.terms) if args.terms else None
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,

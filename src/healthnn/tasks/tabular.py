@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
-from healthnn.data.preprocess import _MISSING, _OTHER
+from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
-SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
+SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
@@ -158,8 +157,8 @@ class TableTask(Task):
         columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
                                                                 if lv not in SPECIAL_LEVELS]}
                     for c, levels in pre.levels_.items()]
-        return {"kind": "table", "column": None, "columns": columns, "upload": True,
-                "accept": [".csv", ".tsv", ".parquet"]}
+        return {"kind": "table", "column": None, "columns": columns, "rows": True,
+                "upload": True, "accept": [".csv", ".tsv", ".parquet"]}
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         """The prediction column that :meth:`explain` attributes to the input columns."""
@@ -293,7 +292,7 @@ class ClassificationTask(TableTask):
         col = self.config.data.target
         raw = df[col]
         ok = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-        text = _label_text(raw)
+        text = label_text(raw)
         return {col: text}, ok
 
     def strata(self, y: Labels) -> np.ndarray:
@@ -306,7 +305,7 @@ class ClassificationTask(TableTask):
     def _fit_classes(self, y: Labels, file: Path) -> None:
         """The class list (natural order; a binary ``positive`` class last)."""
         col = self.config.data.target
-        classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
+        classes = sorted(np.unique(y[col]).tolist(), key=natural_key)
         if len(classes) < 2:
             raise DataError(
                 f"the training data has a single class ({classes[0]!r}); "
@@ -552,13 +551,14 @@ class RegressionTask(TableTask):
         self._load_table_state(state)
 
 
-def _label_text(s: pd.Series) -> np.ndarray:
+def label_text(s: pd.Series) -> np.ndarray:
     """Class labels as strings; 1 and 1.0 are the same class."""
     out = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _natural_key(v: str):
+def natural_key(v: str):
+    """Sort key of class labels: numbers in numeric order, then text."""
     try:
         return (0, float(v), v)
     except ValueError:
