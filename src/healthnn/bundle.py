@@ -77,6 +77,15 @@ class Bundle:
                                                              batch_size=batch_size), device)
         return out.clone()  # an ordinary tensor again, usable outside inference mode
 
+    def recalibrated(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Outputs through the site recalibration maps of ``healthnn recalibrate``, if any."""
+        maps = self.manifest.get("recalibration", {}).get("maps")
+        if not maps:
+            return outputs
+        from healthnn.recalibrate import recalibrated_outputs
+
+        return recalibrated_outputs(maps, outputs)
+
     def score_inputs(self, inputs: Any, *, batch_size: int | None = None,
                      device: torch.device | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
         """Raw outputs and prediction columns of encoded inputs: the one place prediction
@@ -91,9 +100,10 @@ class Bundle:
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output
             each = [self.outputs(inputs, batch_size, model=m, device=device) for m in members]
-            outputs = torch.stack(each).mean(0)
+            outputs = self.recalibrated(torch.stack(each).mean(0))
+            each = [self.recalibrated(o) for o in each]
         else:
-            outputs = self.outputs(inputs, batch_size, device=device)
+            outputs = self.recalibrated(self.outputs(inputs, batch_size, device=device))
         preds = self.task.predictions_for(inputs, outputs)
         if each is not None:
             per_member = [self.task.predictions_for(inputs, o) for o in each]

@@ -750,10 +750,49 @@ def _run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_recalibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recalibrate", help="recalibrate a bundle on a site's own labelled data "
+                       "into a new bundle (calibration before and after on held-out rows)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="the site's labelled data")
+    p.add_argument("--out", type=Path, required=True, help="directory of the new bundle")
+    p.add_argument("--method", default=None,
+                   choices=["intercept", "logistic", "isotonic", "baseline"],
+                   help="classification: intercept (binary; the default), logistic or isotonic; "
+                   "Cox survival: baseline (the baseline hazard re-estimated)")
+    p.add_argument("--holdout", type=float, default=0.3, metavar="F",
+                   help="fraction of the local rows kept out of the fit, for the before/after "
+                   "report (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    _key_arg(p)
+
+
+def _run_recalibrate(args: argparse.Namespace) -> int:
+    from healthnn.recalibrate import recalibrate
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise HealthnnError(f"{args.out} exists and is not empty", hint="choose a new --out")
+    rec = recalibrate(args.bundle, args.data, args.out, method=args.method,
+                      holdout=args.holdout, seed=args.seed, key=_key(args))
+    last = rec["history"][-1]
+    print(f"recalibrated ({last['method']}) on {last['rows_fit']} local rows; "
+          f"{last['rows_held_out']} held out:")
+    for name in ("calibration_intercept", "calibration_slope", "ece", "brier", "auroc",
+                 "c_index", "ibs"):
+        b, a = rec["before"].get(name), rec["after"].get(name)
+        if b and a:
+            print(f"  {name:<22} before {_num(b['value'])} [{_num(b['ci_low'])}, "
+                  f"{_num(b['ci_high'])}]  after {_num(a['value'])} [{_num(a['ci_low'])}, "
+                  f"{_num(a['ci_high'])}]")
+    print(f"bundle: {args.out}  (report: {args.out / 'recalibration' / 'report.html'})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
+    "recalibrate": (_add_recalibrate, _run_recalibrate),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
     "keygen": (_add_keygen, _run_keygen),

@@ -435,6 +435,11 @@ class ClassificationTask(TableTask):
     def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
         return self._bootstrap(self._metric_fn(), [codes, probs], strata=codes, seed=seed)
 
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        binary = ("intercept",) if len(self.classes_) == 2 else ()
+        return (*binary, "logistic", "isotonic")
+
     def class_probabilities(self, outputs, y):
         return self.codes(y), self.probabilities(outputs), list(self.classes_)
 
