@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from healthnn.data.tables import keep_blank_rows
 from healthnn.errors import DataError
 
 __all__ = ["read_documents", "text_values", "DOCUMENT_SUFFIXES"]
@@ -70,7 +71,9 @@ def read_documents(path: str | Path, *, text_column: str = "text",
         text, ok = _decode(path.read_bytes())
         try:
             df = pd.read_csv(io.StringIO(text), sep="\t" if suffix != ".csv" else ",",
-                             dtype=str if as_text else None, keep_default_na=True)
+                             dtype=str if as_text else None, keep_default_na=True,
+                             skip_blank_lines=False)  # a note of blanks is a row
+            df = keep_blank_rows(df, text[-4096:])
         except pd.errors.EmptyDataError:
             raise DataError("file has no header or rows", file=str(path)) from None
         except pd.errors.ParserError as exc:
