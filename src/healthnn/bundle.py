@@ -128,6 +128,15 @@ class Bundle:
             outputs = torch.stack(each).mean(0)
         else:
             outputs = self.outputs(good_inputs)
+        finite = torch.isfinite(outputs.reshape(len(outputs), -1)).all(1).numpy()
+        if not finite.all():  # a NaN/inf output is a row error, never an empty prediction
+            pos = np.flatnonzero(good)[~finite]
+            errors = {**errors, **{int(i): "the model's output is not a finite number for "
+                                   "this row (check its values)" for i in pos}}
+            good[pos] = False
+            outputs, good_inputs = outputs[finite], self.task.subset(good_inputs,
+                                                                     np.flatnonzero(finite))
+            each = None if each is None else [e[finite] for e in each]
         preds = self._member_sd(good_inputs, self.task.predictions_for(good_inputs, outputs), each)
         preds = self.with_conformal(outputs, preds)
         flags = self.task.row_flags(df).reset_index(drop=True)

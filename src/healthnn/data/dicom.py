@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from healthnn.data.images import ImageError, describe_error, minmax01
+from healthnn.data.pixels import ImageError, describe_error, minmax01
 from healthnn.data.limits import check_pixels, inflate
 from healthnn.errors import DataError
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.data.limits import TooLargeError, check_pixels, gzip_size, resolve
+from healthnn.data.pixels import ImageError, describe_error, minmax01
 from healthnn.errors import DataError
 
 __all__ = ["ImageError", "load_image", "load_image_bytes", "IMAGE_SUFFIXES", "image_files", "is_image_file",
@@ -32,10 +33,6 @@ PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 NIFTI_SUFFIXES = {".nii", ".nii.gz"}
 IMAGE_SUFFIXES = PIL_SUFFIXES | DICOM_SUFFIXES | NIFTI_SUFFIXES
-
-
-class ImageError(DataError):
-    """An image file cannot be used (missing, empty, corrupt, unsupported)."""
 
 
 def _suffix(path: Path) -> str:
@@ -147,12 +144,6 @@ def _has_dicom_magic(path: Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def minmax01(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.float32)
-    lo, hi = float(np.min(a)), float(np.max(a))
-    return np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
-
-
 def _read_pil(path: Any, name: str | None = None, *, max_pixels: int,
               size: tuple[int, int] | None = None) -> np.ndarray:
     Image = _need("PIL.Image")
@@ -240,12 +231,6 @@ def _read_nifti(path: Path, nifti_slice: int | None, lim: Any) -> np.ndarray:
                          "truncated", file=str(path), hint="re-export or remove it") from None
     # NIfTI stores (x, y): transpose to rows x columns, the way viewers show it
     return minmax01(np.flipud(data.T))
-
-
-def describe_error(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if len(text) <= 120 else text[:117] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- tensors --------------------------------------------------------------------------------------

@@ -140,7 +140,11 @@ def check_parquet(path: str | Path, *, max_rows: int | None, max_unpacked_bytes:
     strings is 442 MB in pandas). Nothing but the footer is read."""
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(path).metadata
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception as exc:  # pyarrow raises many types for a broken file
+        raise DataError(f"cannot read Parquet ({type(exc).__name__})", file=str(path),
+                        hint="re-export the file") from None
     rows = int(meta.num_rows)
     if max_rows is not None and rows > max_rows:
         raise TooLargeError(f"the file has {rows} rows, more than the limit of {max_rows}",
@@ -200,21 +204,25 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], file: str | Path) 
 def numeric_column(
     series: pd.Series, *, file: str | Path, column: str, what: str = "a number"
 ) -> np.ndarray:
-    """Parse a column as float, raising a :class:`DataError` at the first non-numeric cell.
+    """Parse a column (a target) as float, raising a :class:`DataError` at the first cell that
+    is not a number, is infinite or is beyond the float32 range (3.4e38, where a model's
+    target becomes infinite). A boolean column reads as 0/1 (a yes/no property).
 
     Missing cells (empty, NaN) become NaN; the caller decides whether that is allowed.
     """
     values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna() & series.notna() & (series.astype(str).str.strip() != "")
-    if bad.any():
-        pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"expected {what}, got {short(series.iloc[pos])}",
-            file=str(file),
-            row=pos + 1,
-            column=column,
-        )
-    return values.to_numpy(dtype=np.float64)
+    bad = (values.isna() & series.notna() & (series.astype(str).str.strip() != "")).to_numpy()
+    arr = values.to_numpy(dtype=np.float64)
+    huge = ~np.isnan(arr) & ~(np.abs(arr) <= float(np.finfo(np.float32).max))
+    first = np.flatnonzero(bad | huge)
+    if len(first):
+        pos = int(first[0])
+        got = ("an infinite value" if np.isinf(arr[pos])
+               else "a value beyond the float32 range (3.4e38)" if huge[pos]
+               else short(series.iloc[pos]))
+        raise DataError(f"expected {what}, got {got}", file=str(file), row=pos + 1,
+                        column=column)
+    return arr
 
 
 def fingerprint_files(files: list[Path], base: Path) -> dict[str, Any]:
