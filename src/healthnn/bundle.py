@@ -129,7 +129,8 @@ class Bundle:
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
         outputs, preds = self.score_inputs(good_inputs)
-        finite = torch.isfinite(outputs.reshape(len(outputs), -1)).all(1).numpy()
+        finite = torch.isfinite(outputs)
+        finite = (finite.flatten(1).all(1) if finite.ndim > 1 else finite).numpy()
         if not finite.all():  # a NaN/inf output is a row error, never an empty prediction
             pos = np.flatnonzero(good)[~finite]
             errors = {**errors, **{int(i): "the model's output is not a finite number for "

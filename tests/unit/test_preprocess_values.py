@@ -82,3 +82,14 @@ def test_true_false_columns_are_categorical():
                        "n": [1, 2, 3]})
     assert infer_column_kinds(df, ["smoker", "flag", "n"], [], file="f.csv") == (
         ["n"], ["smoker", "flag"])
+
+
+def test_event_values_beyond_float32_are_out_of_range_without_ranges():
+    from healthnn.data import events as E
+
+    ev = pd.DataFrame({"stay": ["a"] * 4, "time": [0.0, 1.0, 2.0, 3.0],
+                       "variable": ["HR"] * 4, "value": [80.0, 1e40, -np.inf, -1e308]})
+    ev["src"], ev["line"] = 0, np.arange(1, 5)
+    ev.attrs.update(sources=["ev.csv"], where="row")
+    clean, rep = E.clean_events(ev, ranges=None, missing_values=None)
+    assert clean["value"].tolist() == [80.0] and rep.out_of_range == {"HR": 3}

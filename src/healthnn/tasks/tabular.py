@@ -39,8 +39,7 @@ class TableData:
     features: list[str] | None = None
     exclude: list[str] = field(default_factory=list)  # columns never used as features
     categorical: list[str] = field(default_factory=list)
-    # cells read as missing in numeric columns (besides empty cells, NA, N/A and NaN, which
-    # the CSV reader already reads as missing); [] turns this off
+    # placeholders read as missing in numeric columns, counted in the notes; [] turns it off
     missing_values: list[str] = field(default_factory=lambda: list(MISSING_VALUES))
     group: str | None = None
     id: str | None = None
