@@ -113,11 +113,9 @@ def _open(src: Any, label: str, max_unpacked_bytes: int):
             body = inflate(data[end:], max_unpacked_bytes, file=label,
                            what="the deflated DICOM data set")
             inner = read_dataset(io.BytesIO(body), is_implicit_VR=False, is_little_endian=True)
-            ds = pydicom.dataset.FileDataset(label, inner, preamble=data[:128],
-                                             file_meta=meta.file_meta, is_implicit_VR=False,
-                                             is_little_endian=True)
-            ds.set_original_encoding(False, True, inner._character_set)
-            return ds
+            return pydicom.dataset.FileDataset(label, inner, preamble=data[:128],
+                                               file_meta=meta.file_meta, is_implicit_VR=False,
+                                               is_little_endian=True)
     try:
         return pydicom.dcmread(src)
     except pydicom.errors.InvalidDicomError:
