@@ -323,6 +323,11 @@ def build_train_report(
         from healthnn.report.sections import learning_curve_section
 
         rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
+    if bundle.manifest.get("sample_size"):  # checks.sample_size (TRIPOD+AI item 10)
+        from healthnn.report.sample_size import sample_size_section
+
+        rep["sample_size"] = bundle.manifest["sample_size"]
+        rep["sections"] += sample_size_section(rep["sample_size"])
     if bundle.manifest.get("operating_point"):  # [eval] operating_point
         from healthnn.report.sections import operating_point_section
 

@@ -163,6 +163,18 @@ class Task:
     def out_features(self) -> int:
         raise NotImplementedError
 
+    def candidate_parameters(self) -> int | None:
+        """Candidate predictor parameters after :meth:`fit` (Riley et al.'s ``p`` of the
+        minimum sample size, :mod:`healthnn.checks.sample_size`); None where the inputs are not
+        a fixed set of predictors (images, text, molecules)."""
+        return None
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        """What the minimum sample size needs of the training labels (``{"outcome":
+        "binary", "prevalence": ...}`` or ``"survival"`` with ``rate``, ``mean_follow_up``,
+        ``time_point``); None where the criteria do not apply."""
+        return None
+
     def build_model(self) -> nn.Module:
         model = build_model(self.config.model.name, self.config.model.params,
                             self.in_features(), self.out_features())

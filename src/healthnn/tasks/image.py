@@ -519,6 +519,9 @@ class ImageClassificationTask(ClassificationTask):
         )
 
     # -- model -------------------------------------------------------------------------------
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
+
     def in_features(self) -> int:
         return self.channels_
 

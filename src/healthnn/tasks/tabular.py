@@ -140,6 +140,9 @@ class TableTask(Task):
     def in_features(self) -> int:
         return len(self.preprocessor_.feature_names_)
 
+    def candidate_parameters(self) -> int | None:
+        return self.in_features()
+
     @property
     def feature_names(self) -> list[str]:
         return list(self.preprocessor_.feature_names_)
@@ -328,6 +331,12 @@ class ClassificationTask(TableTask):
 
     def out_features(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        if len(self.classes_) != 2:  # Riley et al.'s criteria are for binary outcomes
+            return None
+        codes = self.codes(y)
+        return {"outcome": "binary", "prevalence": float(np.mean(codes[codes >= 0] == 1))}
 
     def codes(self, y: Labels) -> np.ndarray:
         col = self.config.data.target

@@ -401,6 +401,9 @@ class TextClassificationTask(ClassificationTask):
                                                  self.config.data.max_length)
         return pd.DataFrame({"truncated": truncated.astype(bool)})
 
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
+
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
 
