@@ -161,3 +161,19 @@ def test_csv_gzip_and_row_limits(tmp_path):
     with pytest.raises(TooLargeError, match="gzip data unpacks to more than 1 MB"):
         read_table(gz, max_unpacked_bytes=2**20)
     assert len(read_table(gz)) == 1_000_000
+
+
+def test_large_dicom_is_shrunk_right_after_decoding(tmp_path):
+    from healthnn.data.images import resize
+
+    ds = pydicom.dcmread(IMAGES / "CT_small.dcm")
+    big = np.kron(ds.pixel_array, np.ones((16, 16), dtype=ds.pixel_array.dtype))  # 2048 x 2048
+    p = _dicom(tmp_path / "big.dcm", 2048, 2048, "1.2.840.10008.1.2.1", big.tobytes())
+    full = load_image(p)
+    early = load_image(p, size=(224, 224))
+    assert full.shape == (2048, 2048, 1) and early.shape == (227, 227, 1)  # factor 9
+    diff = (resize(full, (224, 224)) - resize(early, (224, 224))).abs().mean()
+    assert float(diff) < 0.01
+    # colour (RGB) is averaged per channel and still scaled by its bit depth
+    rgb = load_image(Path(pydicom.data.get_testdata_file("SC_rgb_rle.dcm")), size=(20, 20))
+    assert rgb.shape == (20, 20, 3) and 0.0 <= rgb.min() and rgb.max() <= 1.0

@@ -8,7 +8,8 @@
   interpretation *after* decoding decides what is left to do; PALETTE COLOR goes through its
   lookup table. Colour is scaled by its bit depth (8-bit by 255), not per image, so colours
   keep their meaning.
-* Only the requested frame of a multi-frame file is decoded.
+* Only the requested frame of a multi-frame file is decoded; given the model's input size,
+  it is shrunk by a whole factor right after decoding (not for LUT sequences or palettes).
 * Limits are checked before decoding: rows x columns from the header against ``max_pixels``,
   and a Deflated Explicit VR Little Endian data set is inflated with a bound
   (``max_unpacked_bytes``) instead of whole.
@@ -146,9 +147,12 @@ def _headerless(data: bytes):
 
 
 def read_dicom(src: Any, *, window: list[float] | None = None, frame: int | None = None,
-               name: str | None = None, max_pixels: int, max_unpacked_bytes: int) -> np.ndarray:
+               name: str | None = None, max_pixels: int, max_unpacked_bytes: int,
+               size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode one DICOM image (a path or a ``BytesIO``) to ``float32`` in ``[0, 1]``,
-    ``(H, W)`` for grey and ``(H, W, 3)`` for colour (see the module notes)."""
+    ``(H, W)`` for grey and ``(H, W, 3)`` for colour (see the module notes). ``size``: the
+    ``(height, width)`` the caller resizes to; grey and RGB pixels are then averaged over
+    whole-factor blocks right after decoding, before any float copy at full size."""
     label = name or str(src)
     try:
         ds = _open(src, label, max_unpacked_bytes)
@@ -172,7 +176,7 @@ def read_dicom(src: Any, *, window: list[float] | None = None, frame: int | None
         raise ImageError("DICOM file has no valid Rows / Columns", file=label,
                            hint="re-export or remove it") from None
     try:
-        return _pixels(ds, k, window)
+        return _pixels(ds, k, window, size)
     except DataError:
         raise
     except Exception as exc:
@@ -209,7 +213,8 @@ def _frame(ds: Any, frame: int | None, label: str) -> int | None:
     return k % frames
 
 
-def _pixels(ds: Any, k: int | None, window: list[float] | None) -> np.ndarray:
+def _pixels(ds: Any, k: int | None, window: list[float] | None,
+            size: tuple[int, int] | None = None) -> np.ndarray:
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
 
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
@@ -223,6 +228,10 @@ def _pixels(ds: Any, k: int | None, window: list[float] | None) -> np.ndarray:
     raw, info = get_decoder(ts).as_array(ds, index=k, as_rgb=True)
     photometric = str(info.get("photometric_interpretation")
                       or getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    integer = raw.dtype.kind in "iu"
+    if (size is not None and integer and photometric in ("MONOCHROME1", "MONOCHROME2", "RGB")
+            and "ModalityLUTSequence" not in ds and "VOILUTSequence" not in ds):
+        raw = _shrink(raw, size)  # before the float copies; the LUTs left are linear
     if photometric.startswith("MONOCHROME"):
         arr = apply_modality_lut(raw, ds).astype(np.float32)
         if window is not None:
@@ -234,13 +243,13 @@ def _pixels(ds: Any, k: int | None, window: list[float] | None) -> np.ndarray:
         return 1.0 - arr if photometric == "MONOCHROME1" else arr
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(raw, ds)
-        return _by_depth(rgb, int(ds.RedPaletteColorLookupTableDescriptor[2]))
+        return _by_depth(rgb, int(ds.RedPaletteColorLookupTableDescriptor[2]), True)
     if raw.ndim == 3 and raw.shape[-1] == 3:
         if photometric.startswith("YBR"):  # a decoder that left YCbCr (raw YBR_FULL / 422)
             from pydicom.pixels import convert_color_space
 
             raw = convert_color_space(raw, photometric, "RGB")
-        return _by_depth(raw, int(info.get("bits_stored") or ds.get("BitsStored") or 8))
+        return _by_depth(raw, int(info.get("bits_stored") or ds.get("BitsStored") or 8), integer)
     return minmax01(raw.astype(np.float32))
 
 
@@ -252,8 +261,26 @@ def _meta_for(ts: Any):
     return meta
 
 
-def _by_depth(arr: np.ndarray, bits: int) -> np.ndarray:
-    if arr.dtype.kind == "f":
+def _by_depth(arr: np.ndarray, bits: int, integer: bool) -> np.ndarray:
+    """Colour scaled by its bit depth (8-bit by 255); float pixel data min-max per image."""
+    if not integer:
         return minmax01(arr)
     top = float(2 ** max(1, min(bits, 32)) - 1)
     return np.clip(arr.astype(np.float32) / top, 0.0, 1.0)
+
+
+def _shrink(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Integer pixels averaged over ``f x f`` blocks (float32), ``f`` the largest whole
+    factor that keeps the image at least ``size``; the last ``< f`` rows and columns are
+    left out. Without a full-size float copy (the mean is reduced in float32 chunks).
+
+    >>> _shrink(np.arange(16, dtype=np.uint16).reshape(4, 4), (2, 2)).tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    h, w = raw.shape[:2]
+    f = min(h // max(size[0], 1), w // max(size[1], 1))
+    if f < 2:
+        return raw
+    hh, ww = h // f, w // f
+    blocks = raw[:hh * f, :ww * f].reshape((hh, f, ww, f) + raw.shape[2:])
+    return blocks.mean(axis=(1, 3), dtype=np.float32)

@@ -74,8 +74,8 @@ def load_image(path: str | Path, *, nifti_slice: int | None = None,
     ``max_unpacked_bytes`` bounds what a ``.nii.gz`` or a deflated DICOM may unpack to. Both
     default to :func:`~healthnn.data.limits.current_limits`.
     ``size``: the ``(height, width)`` the caller will resize to: PNG/JPEG are then decoded
-    smaller where that loses nothing (JPEG DCT scaling, Pillow's integer ``reduce``), never
-    below ``size``.
+    smaller (JPEG DCT scaling, Pillow's integer ``reduce``) and DICOM pixels averaged over
+    whole-factor blocks before the float conversion, never below ``size``.
     """
     path = Path(path)
     if not path.exists():
@@ -92,7 +92,7 @@ def load_image(path: str | Path, *, nifti_slice: int | None = None,
         from healthnn.data.dicom import read_dicom
 
         arr = read_dicom(path, window=window, frame=dicom_frame, max_pixels=lim.max_pixels,
-                         max_unpacked_bytes=lim.max_unpacked_bytes)
+                         max_unpacked_bytes=lim.max_unpacked_bytes, size=size)
     elif suffix in NIFTI_SUFFIXES:
         arr = _read_nifti(path, nifti_slice, lim)
     elif suffix in PIL_SUFFIXES:
@@ -123,7 +123,7 @@ def load_image_bytes(data: bytes, name: str, *, window: list[float] | None = Non
     if suffix in DICOM_SUFFIXES:
         from healthnn.data.dicom import read_dicom
 
-        arr = read_dicom(buf, window=window, frame=dicom_frame, name=name,
+        arr = read_dicom(buf, window=window, frame=dicom_frame, name=name, size=size,
                          max_pixels=lim.max_pixels, max_unpacked_bytes=lim.max_unpacked_bytes)
     else:
         arr = _read_pil(buf, name=name, max_pixels=lim.max_pixels, size=size)
