@@ -51,7 +51,7 @@ def test_png_bomb_is_refused_from_its_header(tmp_path):
         load_image(tmp_path / "cut.png")
     small = _png_bomb(tmp_path / "ok.png", 300, 200)
     assert load_image(small).shape == (200, 300, 1)
-    with pytest.raises(TooLargeError):
+    with pytest.raises(TooLargeError, match="200 x 300 = 60,000 pixels .* limit of 50,000"):
         load_image(small, max_pixels=50_000)
     with read_limits(max_pixels=50_000):
         with pytest.raises(TooLargeError):
@@ -177,3 +177,15 @@ def test_large_dicom_is_shrunk_right_after_decoding(tmp_path):
     # colour (RGB) is averaged per channel and still scaled by its bit depth
     rgb = load_image(Path(pydicom.data.get_testdata_file("SC_rgb_rle.dcm")), size=(20, 20))
     assert rgb.shape == (20, 20, 3) and 0.0 <= rgb.min() and rgb.max() <= 1.0
+
+
+def test_image_max_pixels_setting(tmp_path):
+    from image_helpers import image_config
+
+    from healthnn.config import load_config
+    from healthnn.errors import ConfigError
+
+    cfg = image_config(tmp_path, max_pixels=0)
+    with pytest.raises(ConfigError, match="data.max_pixels.*must be positive"):
+        load_config(cfg)
+    assert load_config(image_config(tmp_path, max_pixels=10_000)).data.max_pixels == 10_000

@@ -97,9 +97,13 @@ the limit of 50.0 M pixels (downscale it, or raise max_pixels)
         n *= max(int(s), 0)
     if n > max_pixels:
         dims = " x ".join(str(int(s)) for s in shape)
-        raise TooLargeError(f"{what} of {dims} = {n / 1e6:.1f} M pixels is over the limit of "
-                            f"{max_pixels / 1e6:.1f} M pixels", file=file,
+        raise TooLargeError(f"{what} of {dims} = {_count(n)} pixels is over the limit of "
+                            f"{_count(max_pixels)} pixels", file=file,
                             hint="downscale it, or raise max_pixels")
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1_000_000 else f"{n:,}"
 
 
 def _mb(n: int) -> str:
