@@ -13,10 +13,9 @@ import torch.nn.functional as F
 
 from healthnn.config import Config
 from healthnn.data.columns import check_class_target, check_exclude, require_excluded
-from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
-from healthnn.data.preprocess import _MISSING, _OTHER
+from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
-SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
+SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
@@ -29,7 +28,21 @@ MISSING_VALUES = (".", "NA", "N/A", "-", "?", "")  # read as missing in numeric 
 
 @dataclass
 class TableData:
-    """``[data]`` for table tasks."""
+    """``[data]`` for table tasks (``classification``, ``regression``, ``survival``).
+
+    ``train``: the table (CSV, TSV, Parquet; relative to the config file).
+    ``test``: an optional separate test table; without it ``[split]`` holds out test rows.
+    ``target``: the outcome column (classification and regression).
+    ``time``: the follow-up time column (survival). ``event``: 1 = event, 0 = censored.
+    ``features``: the input columns (default: every column but the outcome, id and group).
+    ``exclude``: columns left out of the features (each must be a column of the table).
+    ``missing_values``: cells read as missing in numeric columns (default ``.``, ``NA``,
+    ``N/A``, ``-``, ``?`` and empty; counted in the training notes; ``[]`` turns it off).
+    ``categorical``: columns read as categories (text columns are, by default).
+    ``group``: a patient id column: one patient's rows never in two splits.
+    ``id``: a column copied into prediction files. ``positive``: the positive class of a
+    binary target (default: the last in natural order).
+    """
 
     train: str
     test: str | None = None
@@ -158,8 +171,8 @@ class TableTask(Task):
         columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
                                                                 if lv not in SPECIAL_LEVELS]}
                     for c, levels in pre.levels_.items()]
-        return {"kind": "table", "column": None, "columns": columns, "upload": True,
-                "accept": [".csv", ".tsv", ".parquet"]}
+        return {"kind": "table", "column": None, "columns": columns, "rows": True,
+                "upload": True, "accept": [".csv", ".tsv", ".parquet"]}
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         """The prediction column that :meth:`explain` attributes to the input columns."""
@@ -293,7 +306,7 @@ class ClassificationTask(TableTask):
         col = self.config.data.target
         raw = df[col]
         ok = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-        text = _label_text(raw)
+        text = label_text(raw)
         return {col: text}, ok
 
     def strata(self, y: Labels) -> np.ndarray:
@@ -312,7 +325,7 @@ class ClassificationTask(TableTask):
     def _fit_classes(self, y: Labels, file: Path) -> None:
         """The class list (natural order; a binary ``positive`` class last)."""
         col = self.config.data.target
-        classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
+        classes = sorted(np.unique(y[col]).tolist(), key=natural_key)
         if len(classes) < 2:
             raise DataError(
                 f"the training data has a single class ({classes[0]!r}); "
@@ -558,13 +571,14 @@ class RegressionTask(TableTask):
         self._load_table_state(state)
 
 
-def _label_text(s: pd.Series) -> np.ndarray:
+def label_text(s: pd.Series) -> np.ndarray:
     """Class labels as strings; 1 and 1.0 are the same class."""
     out = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _natural_key(v: str):
+def natural_key(v: str):
+    """Sort key of class labels: numbers in numeric order, then text."""
     try:
         return (0, float(v), v)
     except ValueError:
