@@ -138,7 +138,15 @@ class Bundle:
         ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
-        _, preds = self.score_inputs(good_inputs)
+        outputs, preds = self.score_inputs(good_inputs)
+        finite = torch.isfinite(outputs)
+        finite = (finite.flatten(1).all(1) if finite.ndim > 1 else finite).numpy()
+        if not finite.all():  # a NaN/inf output is a row error, never an empty prediction
+            pos = np.flatnonzero(good)[~finite]
+            errors = {**errors, **{int(i): "the model's output is not a finite number for "
+                                   "this row (check its values)" for i in pos}}
+            good[pos] = False
+            preds = preds[finite].reset_index(drop=True)
         flags = self.task.row_flags(df).reset_index(drop=True)
         clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
                  if with_inputs else [])
