@@ -23,9 +23,11 @@ import pandas as pd
 import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
+from healthnn.checks import leakage_notes
 from healthnn.config import Config, load_config
 from healthnn.data.tables import fingerprint, fingerprint_files
 from healthnn.errors import DataError
+from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.report import write_evaluation_report, write_train_report
 from healthnn.tasks import get_task_class
 from healthnn.training import Trainer, collect_outputs, resolve_device, seed_everything
@@ -143,6 +145,7 @@ def train(
     test_rows = test_source_rows if own_test else source_rows[idx["test"]]
 
     df_train, y_train, _ = frames["train"]
+    drop_notes += leakage_notes(config, task, frames)  # [data] leakage: before training
     notes = drop_notes + task.fit(df_train, y_train, train_file)
     for note in notes:
         log(f"note: {note}")
@@ -220,7 +223,9 @@ def train(
         outputs, _ = collect_outputs(model, task.batches(*encoded[split], shuffle=False,
                                                          batch_size=4096), torch.device("cpu"))
         split_outputs[split] = outputs
-        metrics[split] = task.evaluate(outputs, frames[split][1], seed=config.split.seed)
+        # a metric the rows cannot give is reported as not estimable; the model is kept
+        metrics[split] = evaluate_or_not_estimable(task.evaluate, outputs, frames[split][1],
+                                                   seed=config.split.seed)
         if split == "val":  # [eval] operating_point: chosen here, before any test output
             if config.eval.operating_point_folds and config.eval.operating_point != "none":
                 # on out-of-fold outputs over train + val ([eval] operating_point_folds)
@@ -342,7 +347,8 @@ def evaluate(
     keep = np.flatnonzero(good)
     outputs = b.outputs(task.subset(inputs, keep))
     y_good = _take(y, keep)
-    metrics = {"test": task.evaluate(outputs, y_good, seed=b.config.split.seed)}
+    metrics = {"test": evaluate_or_not_estimable(task.evaluate, outputs, y_good,
+                                                 seed=b.config.split.seed)}
     # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, data)},
                                          seed=b.config.split.seed))

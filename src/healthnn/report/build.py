@@ -280,6 +280,18 @@ def _common(bundle: Any) -> dict[str, Any]:
     }
 
 
+def _data_checks(config: Any, task: Any, frames: dict) -> tuple[list, dict] | None:
+    """The leakage check's findings on the training split and its report section (None
+    when ``[data] leakage = "off"`` or the task is not a table)."""
+    from healthnn.checks import leakage_findings, leakage_section
+
+    if getattr(config.data, "leakage", "off") == "off" or task.name not in (
+            "classification", "regression", "survival"):
+        return None
+    found = leakage_findings(config, task, frames)
+    return found, leakage_section(found)
+
+
 def build_train_report(
     bundle: Any,
     *,
@@ -327,6 +339,10 @@ def build_train_report(
         from healthnn.report.sections import operating_point_section
 
         rep["sections"].append(operating_point_section(bundle.manifest["operating_point"]))
+    checks = _safe("data checks", lambda: _data_checks(config, task, frames), notes, log)
+    if checks:
+        rep["data_checks"], section = checks
+        rep["sections"].append(section)
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),

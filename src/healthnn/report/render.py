@@ -58,9 +58,14 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def fmt_metric(m: dict[str, Any] | None) -> str:
-    """A metric with its interval: ``0.812 (0.751 to 0.869)``."""
+    """A metric with its interval: ``0.812 (0.751 to 0.869)``, or why the test rows cannot
+    estimate it (:mod:`healthnn.metrics.estimable`)."""
     if not m:
         return "n/a"
+    if m.get("estimable") is False:
+        return f"not estimable: {m['note']}" if m.get("note") else "not estimable"
+    if m.get("note"):
+        return f"{fmt(m.get('value'))} (interval not estimable: {m['note']})"
     text = fmt(m.get("value"))
     if m.get("ci_low") is not None and m.get("ci_high") is not None:
         text += f" ({fmt(m['ci_low'])} to {fmt(m['ci_high'])})"
@@ -184,6 +189,8 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         w.append(f"{len(shifted)} characteristic(s) differ between training and "
                  f"{rep['shift']['other']} data (|SMD| > {SMD_FLAG}): " + ", ".join(names[:8])
                  + ("..." if len(names) > 8 else ""))
+    for f in rep.get("data_checks") or []:  # healthnn.checks: leakage
+        w.append(f"Possible leakage: {f['text']} (see Data checks).")
     for d in rep.get("facts", {}).get("dropped", []):
         w.append(f"Column dropped during preprocessing: {d}.")
     w.extend(rep.get("notes", []))

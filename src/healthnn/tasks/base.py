@@ -308,8 +308,12 @@ class Task:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
-    def _bootstrap(self, fn, arrays, strata=None, seed: int = 0):
+    def _bootstrap(self, fn, arrays, strata=None, seed: int = 0, min_stratum: int | None = None):
         from healthnn.metrics import bootstrap
+        from healthnn.metrics.estimable import MIN_CLASS_ROWS, POOLED_METRICS
 
         ev = self.config.eval
-        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)
+        # a class with fewer than a handful of rows: its metrics are not estimable
+        min_stratum = MIN_CLASS_ROWS if min_stratum is None and strata is not None else min_stratum
+        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata,
+                         min_stratum=min_stratum or 0, pooled=POOLED_METRICS, strata_name="class")
