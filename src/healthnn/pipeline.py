@@ -24,6 +24,7 @@ import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
 from healthnn.checks import leakage_notes
+from healthnn.checks.overlap import overlap_warnings
 from healthnn.config import Config, load_config
 from healthnn.data.tables import fingerprint, fingerprint_files
 from healthnn.errors import DataError
@@ -370,6 +371,9 @@ def evaluate(
         "bundle": str(b.path), "data": _data_info(b.task, df, data),
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
     }
+    evaluation["warnings"] = overlap_warnings(b, df, evaluation["data"])  # healthnn.checks
+    for warning in evaluation["warnings"]:
+        _stderr(f"warning: {warning}")
     _write_json(out / "evaluation.json", evaluation)
     write_evaluation_report(out, b, df=df.iloc[keep], y=y_good, outputs=outputs,
                             metrics=metrics, evaluation=evaluation, file=data)

@@ -189,6 +189,8 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         w.append(f"{len(shifted)} characteristic(s) differ between training and "
                  f"{rep['shift']['other']} data (|SMD| > {SMD_FLAG}): " + ", ".join(names[:8])
                  + ("..." if len(names) > 8 else ""))
+    for x in (rep.get("evaluation") or {}).get("warnings", []):  # training data evaluated
+        w.append(f"Evaluation data: {x}.")
     for f in rep.get("data_checks") or []:  # healthnn.checks: leakage
         w.append(f"Possible leakage: {f['text']} (see Data checks).")
     for d in rep.get("facts", {}).get("dropped", []):
