@@ -88,10 +88,11 @@ class SurvivalTask(TableTask):
         self.horizons_ = [float(f"{h:.3g}") for h in horizons]
         # evaluation grid for time-dependent AUC and integrated Brier score
         self.eval_times_ = np.unique(np.quantile(ev_times, np.linspace(0.1, 0.8, 10))).tolist()
+        unit = f" {self.config.data.time_unit}" if self.config.data.time_unit else ""
         notes = [f"time-dependent metrics (Uno's C, time-dependent AUC, integrated Brier score) "
-                 f"are truncated at tau = {self.eval_times_[-1]:.4g} (the 80th percentile of "
-                 f"training event times, within the training follow-up of "
-                 f"{time.max():.4g}), as scikit-survival's tau"]
+                 f"are truncated at tau = {self.eval_times_[-1]:.4g}{unit} (the 80th percentile "
+                 f"of training event times, within the training follow-up of "
+                 f"{time.max():.4g}{unit}), as scikit-survival's tau"]
         if self.objective == "discrete":
             m = int(self.config.model.params["n_durations"])
             qs = np.unique(np.quantile(ev_times, np.linspace(0, 1, m + 1)[1:]))
@@ -208,13 +209,16 @@ class SurvivalTask(TableTask):
                                seed=seed, min_stratum=0)
 
     def report_facts(self) -> dict[str, Any]:
+        from healthnn.report.sections import time_label
+
         d = self.config.data
         model = ("Cox proportional hazards neural network (DeepSurv), Breslow baseline hazard"
                  if self.objective == "cox" else "discrete-time logistic-hazard network")
         return {"outcome": f"time to event: time '{d.time}', event indicator '{d.event}' "
                            "(1 = event, 0 = censored)",
                 "output": "risk score (higher = earlier event) and survival probability at "
-                          + ", ".join(f"{h:g}" for h in self.horizons_),
+                          + ", ".join(time_label(h) for h in self.horizons_)
+                          + (f" {d.time_unit}" if d.time_unit else ""),
                 "kind": "survival", "mechanism": model, **super().report_facts()}
 
     def report_sections(self, outputs, y, *, seed: int = 0):
@@ -225,7 +229,8 @@ class SurvivalTask(TableTask):
         times = self.metric_times(time)
         return survival_sections(
             time, event, self.risk(outputs), horizons, self.survival(outputs, horizons),
-            times, np.asarray(self.train_time_), np.asarray(self.train_event_, dtype=bool))
+            times, np.asarray(self.train_time_), np.asarray(self.train_event_, dtype=bool),
+            unit=self.config.data.time_unit)
 
     def label_frame(self, y: Labels) -> pd.DataFrame:
         d = self.config.data
