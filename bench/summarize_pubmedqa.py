@@ -100,9 +100,9 @@ def main() -> None:
             entry[m] = {"mean": float(sc[m].mean()), "ci": [lo, hi],
                         "minus_lead3": float(d.mean()), "minus_lead3_ci": [dlo, dhi]}
             cells.append(f"{sc[m].mean():.4f} [{lo:.4f}, {hi:.4f}]")
-        cells.append("" if name == "lead-3" else
-                     f"{entry['rouge1']['minus_lead3']:+.4f} [{entry['rouge1']['minus_lead3_ci'][0]:+.4f}, "
-                     f"{entry['rouge1']['minus_lead3_ci'][1]:+.4f}]")
+        r1 = entry["rouge1"]
+        cells.append("" if name == "lead-3" else f"{r1['minus_lead3']:+.4f} "
+                     f"[{r1['minus_lead3_ci'][0]:+.4f}, {r1['minus_lead3_ci'][1]:+.4f}]")
         cells.append(f"{seconds[name]:.1f}")
         rows.append(cells)
         payload[name] = {**entry, "seconds": seconds[name]}
