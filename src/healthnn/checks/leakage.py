@@ -13,7 +13,8 @@ flags:
 * ``transformation``: a column equal to a (monotone) transformation of the target
   (Spearman ``|rho| >= 0.99`` with a numeric target or the survival time; a one-to-one
   recoding of the classes);
-* ``identifier``: an integer or text column with a distinct value in nearly every row;
+* ``identifier``: an integer or text column with a distinct value in nearly every row (of at
+  least 100), or in most rows when its name says so (``id``, ``mrn``, ``record``, ...);
 * ``duplicates``: validation or test rows identical to a training row in every column, when
   the training rows themselves are nearly all distinct.
 
@@ -173,7 +174,9 @@ def _identifier(name: str, col: pd.Series) -> dict[str, Any] | None:
     if numeric and not np.all(np.mod(values.to_numpy(dtype=float), 1) == 0):
         return None  # a measurement with decimals is distinct by nature
     share = values.nunique() / len(values)
-    if share >= 0.95 or (share >= 0.5 and _ID_NAME.search(name)):
+    # distinct values alone say little in a small table (30 cholesterol values may all
+    # differ); an identifier's name says more
+    if (share >= 0.95 and len(values) >= 100) or (share >= 0.5 and _ID_NAME.search(name)):
         return _finding("identifier", name, {"distinct": round(float(share), 3)},
                         f"'{name}' looks like an identifier ({values.nunique()} distinct "
                         f"values in {len(values)} training rows)")
