@@ -190,7 +190,8 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
                      + ", ".join(flagged) + " (interval excludes the overall value).")
     shifted = [r for r in (rep.get("shift") or {}).get("rows", []) if r.get("flag")]
     if shifted:
-        names = [f"{r['variable']} ({r['level']})" for r in shifted]
+        names = [f"{r['variable']} " + (str(r["level"]) if str(r["level"]).startswith("(")
+                                        else f"({r['level']})") for r in shifted]
         w.append(f"{len(shifted)} characteristic{'s' if len(shifted) != 1 else ''} "
                  f"differ{'s' if len(shifted) == 1 else ''} between training and "
                  f"{rep['shift']['other']} data (|SMD| > {SMD_FLAG}): " + ", ".join(names[:12])
