@@ -94,10 +94,10 @@ def overlap_warnings(bundle: Any, df: pd.DataFrame, info: dict[str, Any]) -> lis
     cols_of = getattr(task, "report_columns", None)
     if not hasattr(task, "feature_columns") or cols_of is None:
         return []
-    cols = [*cols_of().get("numeric", []), *cols_of().get("categorical", []),
-            *task.target_columns()]
-    if not cols or not set(cols) <= set(df.columns):
-        return []
+    predictors = [*cols_of().get("numeric", []), *cols_of().get("categorical", [])]
+    cols = [*predictors, *task.target_columns()]
+    if not predictors or not set(cols) <= set(df.columns):  # images, notes: predictors are
+        return []                                          # not table columns
     try:
         ref = _training_rows(bundle, task, train)
     except Exception:  # noqa: BLE001 - the training file is optional here; say nothing
