@@ -129,13 +129,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("data", type=Path, help="labelled data (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="directory for metrics and predictions")
+    p.add_argument("--outcomes", type=Path, default=None, metavar="FILE",
+                   help="event streams: the outcome table of DATA (one row per stay), instead "
+                   "of the training config's, e.g. set-b/ --outcomes Outcomes-b.txt")
     _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out, key=_key(args))
+    result = evaluate(args.bundle, args.data, args.out, key=_key(args), outcomes=args.outcomes)
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(
@@ -383,10 +386,12 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_deid(args: argparse.Namespace) -> int:
-    from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key, load_terms
+    from healthnn.privacy import deidentify_file
+    from healthnn.privacy.deid import load_terms
+    from healthnn.privacy.keys import load_key
 
-    key = load_key(args.key_file) if args.mode == "surrogate" else None
+    # no key: the de-identifier says surrogate mode needs one
+    key = load_key(args.key_file, required=False) if args.mode == "surrogate" else None
     terms = load_terms(args.terms) if args.terms else None
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,

@@ -1,4 +1,5 @@
-"""Checks of the data before a model is trained (issue 19).
+"""Checks of the data before a model is trained (sample size: :mod:`healthnn.checks.sample_size`;
+leakage, issue 19).
 
 :func:`leakage_findings` runs :func:`healthnn.checks.leakage.leakage_check` on the training
 split of a table task as ``[data] leakage`` says (``"warn"``, the default: report and train;
