@@ -816,11 +816,13 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
 
 
 def _print_summary(path: Path, metrics: dict) -> None:
+    from healthnn.metrics.estimable import format_metric
+
     split = "test" if "test" in metrics else next(iter(metrics), None)
     if split is not None:
         parts = []
         for name, m in list(metrics[split].items())[:6]:
-            parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
+            parts.append(f"{name} {format_metric(m)}")  # or why it is not estimable
         print(f"{split}: " + ", ".join(parts))
         cov = metrics[split].get("conformal_coverage")
         size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")

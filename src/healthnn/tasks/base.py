@@ -371,12 +371,18 @@ class Task:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
-    def bootstrap(self, fn, arrays, strata=None, seed: int = 0):
-        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals."""
+    def bootstrap(self, fn, arrays, strata=None, seed: int = 0, min_stratum: int | None = None):
+        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals; with
+        ``strata`` (the classes), a class with fewer than a handful of rows makes its metrics
+        not estimable (``min_stratum``, default
+        :data:`~healthnn.metrics.estimable.MIN_CLASS_ROWS`; 0: no such check)."""
         from healthnn.metrics import bootstrap
+        from healthnn.metrics.estimable import MIN_CLASS_ROWS, POOLED_METRICS
 
         ev = self.config.eval
-        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)
+        min_stratum = MIN_CLASS_ROWS if min_stratum is None and strata is not None else min_stratum
+        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata,
+                         min_stratum=min_stratum or 0, pooled=POOLED_METRICS, strata_name="class")
 
     _bootstrap = bootstrap  # the name the task classes use
 

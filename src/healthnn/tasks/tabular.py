@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,8 @@ class TableData:
     group: str | None = None
     id: str | None = None
     positive: str | None = None
+    leakage: Literal["warn", "error", "off"] = "warn"  # healthnn.checks: before training
+    time_unit: str | None = None  # survival: shown with horizons and times in the report
 
 
 class TableTask(Task):
