@@ -407,6 +407,18 @@ def _run_deid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_deid_review(sub: argparse._SubParsersAction) -> None:
+    from healthnn.privacy.review_cli import add_parser  # issue 18: healthnn deid-review
+
+    add_parser(sub)
+
+
+def _run_deid_review(args: argparse.Namespace) -> int:
+    from healthnn.privacy.review_cli import run
+
+    return run(args)
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a bundle's model to ONNX, checked against PyTorch")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
@@ -728,6 +740,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
+    "deid-review": (_add_deid_review, _run_deid_review),
     "export": (_add_export, _run_export),
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
