@@ -383,6 +383,9 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ner-combine", choices=["union", "ner"], default=None,
                    help="union: rules' spans and the NER's; ner: the NER's alone (a stacked "
                         "bundle, [data] rule_features); default: the bundle's choice, else union")
+    p.add_argument("--spacy-model", default=None, metavar="NAME_OR_PATH",
+                   help="a spaCy pipeline (installed package or folder, loaded offline): its "
+                        "person, place, organisation and date entities join the rules' spans")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
@@ -396,6 +399,7 @@ def _run_deid(args: argparse.Namespace) -> int:
         mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
         spans_path=args.spans, workers=args.workers, ner=args.ner,
         ner_min_score=args.ner_min_score, ner_combine=args.ner_combine,
+        spacy_model=args.spacy_model,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")
