@@ -24,8 +24,7 @@ temporary name in the folder and renamed into place. Notes are named ``note-0001
 by their own ids, which may be record numbers); ``detections.jsonl`` keeps each note's row in
 the input file so the site can find it. Nothing here logs or prints note text.
 
->>> rng_strata = stratified_counts({"a": 6, "b": 3, "c": 1}, 5)
->>> rng_strata
+>>> stratified_counts({"a": 6, "b": 3, "c": 1}, 5)    # notes to draw per stratum
 {'a': 3, 'b': 1, 'c': 1}
 """
 

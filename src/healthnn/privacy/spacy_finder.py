@@ -12,11 +12,18 @@ Entity types map to PHI types (:data:`SPACY_LABELS`): PERSON -> NAME, GPE and LO
 FAC -> HOSPITAL, ORG -> ORGANIZATION (HOSPITAL when it ends in a hospital word), DATE -> DATE.
 What a general model gets wrong in clinical text is filtered out, never the other way round:
 
-* DATE entities without a day or month (durations "3 days", "today", ages "71 years old"),
-  and bare years when years are kept (HIPAA Safe Harbor allows them);
-* PERSON, ORG, FAC, GPE and LOC entities with no capital letter, or whose every word is a
-  clinical word the rules already keep (eponyms, drug and device names, abbreviations such
-  as ICU or CT);
+* DATE entities that name no day or month (a month or holiday word, or digits shaped as a
+  date: "3/14", "2021-03-14"): durations "3 days", "today", ages "71 years old", doses
+  "10mg", ranges "70-80"; and bare years when years are kept (HIPAA Safe Harbor allows them);
+* PERSON, ORG, FAC, GPE and LOC entities with no capital letter, or made only of English
+  and clinical words (eponyms, drug and device names, abbreviations such as ICU or CT)
+  unless written as a title ("Rose Green", "Elm Clinic"; a person's only when every word is
+  in the name lists); in a note written in capitals, all-capital entities other than full
+  names from the name lists ("JOHN SMITH") -- a general model reads capitals as names;
+* abbreviations (one all-capital word of up to 5 letters: UCSF or DDAVP, a general model
+  cannot tell; a site lists its own in ``terms``), entities of several words not written as
+  a title ("Added IV Lobetalol"), and one-word persons not in the name lists ("Carevue",
+  "Tegaderm");
 * PERSON, ORG, FAC, GPE and LOC entities holding such a word beside no unambiguous name
   ("Started Lasix");
 * GPE/LOC entities naming a US state or the country (not PHI under Safe Harbor), unless the
@@ -41,12 +48,16 @@ SPACY_LABELS = {"PERSON": "NAME", "GPE": "CITY", "LOC": "CITY", "FAC": "HOSPITAL
                 "ORG": "ORGANIZATION", "DATE": "DATE"}
 SCORE = 0.8  # below the rules' pattern scores (0.9-0.99): a statistical finding
 SETTING = "spacy_model"
+MAX_ABBREVIATION = 5  # one capitalised token this short is an abbreviation
+UPPER_SHARE = 0.7  # a note with more capital letters than this is "written in capitals"
 _HOSPITAL = re.compile(r"\b(hospital|hosp|clinic|medical|health|infirmary|hospice|va|vamc|"
                        r"rehab\w*|nursing)\b", re.I)
 _DURATION = re.compile(r"\b(\d+\s*-\s*)?(day|days|week|weeks|wk|wks|month|months|mo|mos|year|"
                        r"years|yr|yrs|hour|hours|hrs?|minutes?|old|ago|age|aged)\b", re.I)
 _YEAR = re.compile(r"^(?:the\s+)?(?:\d{4}|'\d\d)s?$", re.I)
 _WORD = re.compile(r"[A-Za-z]+")
+_DATE_SHAPE = re.compile(r"(?<!\d)(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{4}-\d{1,2}-\d{1,2}|"
+                         r"\d{1,2}-\d{1,2}-\d{2,4}|\d{1,2}\.\d{1,2}\.\d{2,4})(?!\d)")
 _COUNTRY = {"us", "usa", "u s", "u s a", "america", "united states", "united states of america"}
 
 
@@ -77,9 +88,10 @@ def _load(model: str | os.PathLike):
     return nlp
 
 
-def map_entity(text: str, label: str, *, keep_year: bool = True) -> str | None:
+def map_entity(text: str, label: str, *, keep_year: bool = True,
+               upper_text: bool = False) -> str | None:
     """The PHI type of a spaCy entity, or ``None`` when it is not PHI (see the module
-    docstring).
+    docstring). ``upper_text``: the note is written mostly in capitals.
 
     >>> map_entity("March 3", "DATE"), map_entity("3 days", "DATE"), map_entity("2019", "DATE")
     ('DATE', None, None)
@@ -87,22 +99,19 @@ def map_entity(text: str, label: str, *, keep_year: bool = True) -> str | None:
     ('HOSPITAL', 'HOSPITAL')
     >>> map_entity("Ohio", "GPE"), map_entity("Framingham", "GPE"), map_entity("ICU", "ORG")
     (None, 'CITY', None)
+    >>> map_entity("CARDIAC", "ORG"), map_entity("Lahey", "ORG"), map_entity("LAHEY", "ORG", upper_text=True)
+    (None, 'ORGANIZATION', None)
     """
-    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP, CLINICAL_WORDS, MONTHS, lexicon
-
     phi = SPACY_LABELS.get(label)
     if phi is None:
         return None
-    words = [w.lower() for w in _WORD.findall(text)]
     if phi == "DATE":
-        if not any(c.isdigit() for c in text) and not any(w in MONTHS for w in words):
-            return None
-        if _DURATION.search(text) or (keep_year and _YEAR.match(text.strip())):
-            return None
-        return phi
-    if not words or not any(c.isupper() for c in text):
-        return None
-    if all(w in CLINICAL_KEEP or w in CLINICAL_WORDS for w in words):
+        return phi if _is_date(text, keep_year) else None
+    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP, lexicon
+
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words or not any(c.isupper() for c in text) or not _plausible(text, words, phi,
+                                                                         upper_text):
         return None
     lex = lexicon()
     if any(w in CLINICAL_KEEP for w in words) and not any(  # "Started Lasix", "Coumadin"
@@ -116,6 +125,51 @@ def map_entity(text: str, label: str, *, keep_year: bool = True) -> str | None:
     if phi == "ORGANIZATION" and _HOSPITAL.search(text):
         return "HOSPITAL"
     return phi
+
+
+def _is_date(text: str, keep_year: bool) -> bool:
+    """A day or month is named: a month or holiday word, or digits shaped as a date."""
+    from healthnn.privacy._deid_lexicon import HOLIDAYS, MONTHS
+
+    if _DURATION.search(text) or (keep_year and _YEAR.match(text.strip())):
+        return False
+    words = _WORD.findall(text)
+    month = any(w.lower() in MONTHS and (w[0].isupper() or len(w) > 3) for w in words)
+    year = not keep_year and bool(_YEAR.match(text.strip()))
+    return month or year or bool(_DATE_SHAPE.search(text)) or text.strip().lower() in HOLIDAYS
+
+
+def _plausible(text: str, words: list[str], phi: str, upper_text: bool) -> bool:
+    """Whether a name, place or organisation entity is more than capitalised common words.
+
+    A general model reads capitals as names: in a note written in capitals an all-capitals
+    entity counts only as a full name from the name lists ("JOHN SMITH"); elsewhere an entity
+    made only of English or clinical words counts only when written as a title ("Rose Green",
+    "Elm Clinic", "Cedar Crest"), and a person's then only when every word is in the name
+    lists."""
+    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP, CLINICAL_WORDS, ORG_HEADS, lexicon
+
+    lex = lexicon()
+    alpha = _WORD.findall(text)
+    names = all(lex.is_name_word(w) for w in words if len(w) > 1)  # initials aside
+    if upper_text and all(w.isupper() for w in alpha):
+        return phi == "NAME" and names and len(words) >= 2
+    if len(alpha) == 1 and alpha[0].isupper() and len(alpha[0]) <= MAX_ABBREVIATION:
+        return False  # UCSF or DDAVP? a site's abbreviations belong in its terms list
+    head = phi != "NAME" and any(w in ORG_HEADS for w in words)  # "UCSF Medical Center"
+    if len(alpha) > 1 and not head and not all(_titled(w) for w in alpha):
+        return False  # "Added IV Lobetalol", "Cont mech", "rad AL"
+    if phi == "NAME" and len(alpha) == 1 and not lex.is_name_word(words[0]):
+        return False  # one unknown capitalised word: a product or drug more often than a name
+    if not all(w in lex.common or w in CLINICAL_KEEP or w in CLINICAL_WORDS for w in words):
+        return True
+    return len(alpha) > 1 and (names if phi == "NAME" else True)
+
+
+def _titled(word: str) -> bool:
+    """Written as in a name: "Sinai", "P" (an initial), "of" (a connector)."""
+    return (word[0].isupper() and (len(word) == 1 or not word[1:].isupper())) or \
+        word in ("of", "and", "the", "for", "at", "de", "la", "van", "von", "der", "du")
 
 
 def _state_codes() -> set[str]:
@@ -152,8 +206,11 @@ class SpacyFinder:
         out = []
         for doc in self.nlp.pipe(texts, batch_size=self.batch_size):
             spans = []
+            letters = [c for c in doc.text if c.isalpha()]
+            upper = sum(c.isupper() for c in letters) > UPPER_SHARE * len(letters)
             for ent in doc.ents:
-                phi = map_entity(ent.text, ent.label_, keep_year=self.keep_year)
+                phi = map_entity(ent.text, ent.label_, keep_year=self.keep_year,
+                                 upper_text=upper)
                 if phi is not None:
                     s, e = _trim(doc.text, ent.start_char, ent.end_char)
                     if e > s:
