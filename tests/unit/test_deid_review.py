@@ -173,6 +173,17 @@ def test_score_errors_name_the_note_and_line(tmp_path):
         score_review(tmp_path, rev / "annotations.jsonl")
 
 
+def test_score_reports_overlapping_reviewer_spans(tmp_path):
+    rev, docs = _review(tmp_path)
+    d = docs[0]
+    first = d["spans"][0]
+    d["spans"].append({"start": first["start"], "end": first["end"] - 1, "label": "ID"})
+    r = score_review(rev, _write(tmp_path / "o.jsonl", docs), n_resamples=0)
+    assert len(r["annotation_notes"]) == 1 and "line 1" in r["annotation_notes"][0]
+    assert "overlaps" in r["annotation_notes"][0]
+    assert r["leaked_spans"] == 0
+
+
 def test_score_reads_brat_and_names_its_file(tmp_path):
     rev, docs = _review(tmp_path)
     r = score_review(rev, rev / "brat", n_resamples=0)

@@ -91,6 +91,8 @@ def _score(args: argparse.Namespace) -> int:
         raise HealthnnError("--resamples and --worst must be 0 or more")
     r = score_review(args.review, args.annotations, n_resamples=args.resamples,
                      seed=args.seed, worst=args.worst)
+    for note in r["annotation_notes"]:
+        print(f"note: {note}", file=sys.stderr)
     m = r["metrics"]
     print(f"{r['notes']} notes, {r['words']} words, {r['reviewer_spans']} reviewer PHI spans, "
           f"{r['detections']} detections, {r['leaked_spans']} leaked")

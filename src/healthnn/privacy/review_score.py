@@ -115,7 +115,7 @@ def _precheck_jsonl(path: Path, by_id: dict) -> None:
             _check_note(by_id, str(rec["id"]), rec["text"], str(path), k)
 
 
-def _match(det: list[dict], ann_path: Path) -> list[list[tuple[int, int, str]]]:
+def _match(det: list[dict], ann_path: Path) -> tuple[list[list[tuple[int, int, str]]], list[str]]:
     """The reviewer's spans for each sampled note, in the sample's order; every mismatch is an
     error naming the note and where it is in the annotation file."""
     from healthnn.text.annotations import annotation_format, read_annotations
@@ -123,7 +123,7 @@ def _match(det: list[dict], ann_path: Path) -> list[list[tuple[int, int, str]]]:
     by_id = {d["id"]: d for d in det}
     if ann_path.exists() and annotation_format(ann_path) == "jsonl":
         _precheck_jsonl(ann_path, by_id)
-    df, _ = read_annotations(ann_path)
+    df, notes = read_annotations(ann_path)
     where = _ann_lines(ann_path)
     gold: dict[str, list] = {}
     for doc_id, text, spans in zip(df["id"], df["text"], df["spans"], strict=True):
@@ -138,7 +138,7 @@ def _match(det: list[dict], ann_path: Path) -> list[list[tuple[int, int, str]]]:
         raise DataError(f"{len(missing)} sampled note(s) are not in the annotations: {shown}",
                         file=str(ann_path),
                         hint="keep every note; a note without PHI keeps an empty span list")
-    return [gold[d["id"]] for d in det]
+    return [gold[d["id"]] for d in det], notes
 
 
 def _note_counts(text: str, gold: list, pred: list, labels: list[str]) -> dict[str, np.ndarray]:
@@ -201,14 +201,15 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
     Returns
     -------
     dict
-        ``metrics`` (name -> value, ci_low, ci_high), counts by type and the paths written
-        (``score.json`` and ``worst_leaks.html`` in ``review``). No text.
+        ``metrics`` (name -> value, ci_low, ci_high), counts by type, ``annotation_notes``
+        (overlapping spans left out, by file and line) and the paths written (``score.json``
+        and ``worst_leaks.html`` in ``review``). No text.
     """
     from healthnn.metrics.bootstrap import bootstrap
 
     review, ann_path = Path(review), Path(annotations)
     det = read_detections(review)
-    gold = _match(det, ann_path)
+    gold, notes = _match(det, ann_path)
     pred = [[(s["start"], s["end"], s["label"]) for s in d["spans"]] for d in det]
     labels = sorted({s[2] for g in gold for s in g} | {s[2] for p in pred for s in p})
     per_note = [_note_counts(d["text"], g, p, labels) for d, g, p in zip(det, gold, pred,
@@ -231,6 +232,7 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
               "reviewer_spans": int(leak[:, 0].sum()), "detections": sum(map(len, pred)),
               "leaked_spans": int(leak[:, 2].sum()), "by_type": by_type, "metrics": metrics,
               "n_resamples": n_resamples, "seed": seed, "worst_leaks_listed": len(examples),
+              "annotation_notes": notes,
               "files": {"score": str(review / "score.json"),
                         "worst_leaks": str(review / "worst_leaks.html")}}
     write_private(review / "score.json", json.dumps(result, indent=2) + "\n")

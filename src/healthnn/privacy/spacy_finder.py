@@ -198,8 +198,14 @@ class SpacyFinder:
         self.keep_year = keep_year
         self.batch_size = batch_size
         self.nlp = _load(model)
+        # what Deidentifier asks of a trained span finder: no operating point, rules unread
+        self.operating_point = None
+        self.rule_features = False
+        self.rule_keep_year = keep_year
 
-    def find_many(self, texts: Sequence[str]) -> list[list[tuple[int, int, str, float]]]:
+    def find_many(self, texts: Sequence[str], rules: Sequence | None = None
+                  ) -> list[list[tuple[int, int, str, float]]]:
+        """Spans per text; ``rules`` (the rules' spans, for stacked models) is not used."""
         longest = max((len(t) for t in texts), default=0)
         if longest >= self.nlp.max_length:  # only the NER runs: long notes are fine
             self.nlp.max_length = longest + 1
