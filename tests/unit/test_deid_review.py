@@ -43,7 +43,8 @@ def test_stratified_counts_proportional_and_bounded():
 
 def test_sample_writes_a_private_seeded_stratified_review(tmp_path):
     src = notes_csv(tmp_path / "notes.csv")
-    m = sample_for_review(src, tmp_path / "rev", n=9, strata_column="type", seed=3)
+    m = sample_for_review(src, tmp_path / "rev", n=9, strata_column="type", seed=3,
+                          id_column="note_id")
     rev = tmp_path / "rev"
     assert stat.S_IMODE(rev.stat().st_mode) == 0o700
     assert stat.S_IMODE((rev / "brat").stat().st_mode) == 0o700
@@ -55,8 +56,14 @@ def test_sample_writes_a_private_seeded_stratified_review(tmp_path):
     assert m["n_empty_not_sampled"] == 1
     det = [json.loads(x) for x in (rev / "detections.jsonl").read_text().splitlines()]
     assert [d["id"] for d in det] == [f"note-{k:04d}" for k in range(1, 10)]
-    # no note's own id (a record number) names a file
+    # the notes' own ids (record numbers) are kept to find them, but name no file and are
+    # neither on the page nor in the annotation files
+    src_df = pd.read_csv(src)
+    for d in det:
+        assert d["source_id"] == src_df["note_id"][d["row"] - 1]
     assert not any("MRN" in p.name for p in rev.rglob("*"))
+    for f in ("review.html", "annotations.jsonl"):
+        assert "MRN" not in (rev / f).read_text()
     # same seed: same sample; another seed: another one
     again = sample_for_review(src, tmp_path / "rev2", n=9, strata_column="type", seed=3)
     det2 = [json.loads(x) for x in (tmp_path / "rev2" / "detections.jsonl").read_text().splitlines()]

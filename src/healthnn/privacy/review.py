@@ -119,12 +119,12 @@ def _strata(texts: list[str], labels: list[str] | None) -> tuple[list[str], str]
     return [names[b] for b in bins], f"length ({len(edges) + 1} bins of word count)"
 
 
-def _read(notes: Path, column: str, strata_column: str | None
-          ) -> tuple[list[int], list[str], list[str] | None, int, list[str]]:
+def _read(notes: Path, column: str, strata_column: str | None, id_column: str | None
+          ) -> tuple[list[int], list[str], list[str] | None, list[str] | None, int, list[str]]:
     from healthnn.text.io import read_documents, text_values
 
     df, problems = read_documents(notes, text_column=column)
-    for c in (column, strata_column):
+    for c in (column, strata_column, id_column):
         if c and c not in df.columns:
             raise DataError(f"no column '{c}'", file=str(notes), column=c,
                             hint=f"columns: {', '.join(map(str, df.columns[:12]))}")
@@ -134,12 +134,17 @@ def _read(notes: Path, column: str, strata_column: str | None
     if strata_column:
         raw = text_values(df[strata_column])
         labels = [raw[i].strip() or "(none)" for i in keep]
-    return [i + 1 for i in keep], [texts[i] for i in keep], labels, len(texts) - len(keep), problems
+    ids = None
+    if id_column:
+        raw = text_values(df[id_column])
+        ids = [raw[i] for i in keep]
+    return ([i + 1 for i in keep], [texts[i] for i in keep], labels, ids,
+            len(texts) - len(keep), problems)
 
 
 def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: int = 200,
-                      column: str = "text", strata_column: str | None = None, seed: int = 0,
-                      deid_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      column: str = "text", strata_column: str | None = None,
+                      id_column: str | None = None, seed: int = 0, deid_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Draw a stratified sample of ``notes`` and write a review folder ``out``.
 
     Parameters
@@ -155,6 +160,9 @@ def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: in
         The column holding the notes.
     strata_column : str, optional
         A note-type column to stratify by; without it, quartiles of note length in words.
+    id_column : str, optional
+        The notes' own id column: each note's id is kept in ``detections.jsonl`` (``source_id``)
+        so the site can find it; never in file names, the page or the annotation files.
     seed : int
         Seed of the draw: the same notes, seed and settings give the same sample.
     deid_options : mapping, optional
@@ -169,7 +177,7 @@ def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: in
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise DataError("--n must be a positive whole number")
     notes, out = Path(notes), Path(out)
-    rows, texts, labels, n_empty, problems = _read(notes, column, strata_column)
+    rows, texts, labels, ids, n_empty, problems = _read(notes, column, strata_column, id_column)
     if not texts:
         raise DataError(f"no non-empty notes in column '{column}'", file=str(notes),
                         column=column)
@@ -185,6 +193,9 @@ def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: in
     docs = [{"id": f"note-{k + 1:04d}", "row": rows[i], "stratum": strata[i], "text": texts[i],
              "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in spans]}
             for k, (i, spans) in enumerate(zip(chosen, found, strict=True))]
+    if ids is not None:
+        for d, i in zip(docs, chosen, strict=True):
+            d["source_id"] = ids[i]
     manifest = _manifest(docs, strata, how, n, seed, column, strata_column, options,
                          n_empty, problems)
     _write_folder(out, docs, manifest)

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--column", default="text", help="column holding the notes (default: text)")
     s.add_argument("--strata-column", default=None, metavar="T",
                    help="note-type column to stratify by (default: quartiles of note length)")
+    s.add_argument("--id-column", default=None,
+                   help="the notes' id column: kept in REVIEW/detections.jsonl to find each "
+                        "note (never in file names or on the page)")
     s.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     s.add_argument("--terms", type=Path, default=None,
                    help="local dictionary, as for 'healthnn deid --terms'")
@@ -61,7 +64,8 @@ def _sample(args: argparse.Namespace) -> int:
     if args.spacy_model:
         options["spacy_model"] = args.spacy_model
     m = sample_for_review(args.notes, args.out, n=args.n, column=args.column,
-                          strata_column=args.strata_column, seed=args.seed,
+                          strata_column=args.strata_column, id_column=args.id_column,
+                          seed=args.seed,
                           deid_options=options)
     for note in m["read_problems"]:
         print(f"note: {note}", file=sys.stderr)
