@@ -94,6 +94,20 @@ def test_sample_by_length_and_bad_input(tmp_path):
     assert not (tmp_path / "r2").exists()
 
 
+def test_sample_reads_a_folder_of_txt_and_jsonl(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"MRN{i}.txt").write_text(f"Seen by Dr. Haverford on 3/{i + 1}/2021." * (i + 1))
+    m = sample_for_review(folder, tmp_path / "r1", n=3, seed=1)
+    assert m["n_sampled"] == 3 and not any("MRN" in p.name for p in (tmp_path / "r1").rglob("*"))
+    rows = [{"text": "Call 617-555-0100.", "kind": "msg"}, {"text": "Pt seen.", "kind": None},
+            {"text": "", "kind": "msg"}]
+    (tmp_path / "n.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    m = sample_for_review(tmp_path / "n.jsonl", tmp_path / "r2", n=5, strata_column="kind")
+    assert m["population"] == {"(none)": 1, "msg": 1} and m["n_empty_not_sampled"] == 1
+
+
 def test_brat_lines_split_line_breaks():
     text = "Pt Ann\nLee, 3/4/2020"
     ann = brat_lines(text, [{"start": 3, "end": 10, "label": "NAME"},
@@ -176,6 +190,12 @@ def test_score_errors_name_the_note_and_line(tmp_path):
     bad[3] = dict(bad[3], spans=[{"start": 0, "end": 10_000, "label": "NAME"}])
     with pytest.raises(DataError, match=r"row 4.*outside the text"):
         score_review(rev, _write(tmp_path / "d.jsonl", bad), n_resamples=0)
+    bad = [json.loads(json.dumps(d)) for d in docs]
+    sp = bad[4]["spans"][0]
+    assert sp["text"] == bad[4]["text"][sp["start"]:sp["end"]]  # prefilled spans show their text
+    sp["start"] += 1  # moved, but its text not updated
+    with pytest.raises(DataError, match=r"row 5.*span 1: its 'text' does not match"):
+        score_review(rev, _write(tmp_path / "e.jsonl", bad), n_resamples=0)
     with pytest.raises(DataError, match="no detections.jsonl"):
         score_review(tmp_path, rev / "annotations.jsonl")
 

@@ -8,7 +8,8 @@ column, else by length quartile), runs the de-identifier on it and writes a revi
     detection highlighted by PHI type.
 ``annotations.jsonl``
     Span JSONL (:mod:`healthnn.text.annotations`), one note a line, prefilled with the
-    detections. The reviewer corrects it: adds what was missed, removes what is not PHI, fixes
+    detections (each span also shows its ``text``, checked against the offsets when scored;
+    a new span needs only ``start``, ``end`` and ``label``). The reviewer corrects it: adds what was missed, removes what is not PHI, fixes
     labels and boundaries. A note without PHI keeps an empty ``spans`` list.
 ``brat/``
     The same prefilled annotations as BRAT standoff (``note-0001.txt`` + ``.ann``), for a
@@ -241,8 +242,9 @@ def _write_folder(out: Path, docs: list[dict], manifest: dict) -> None:
 
     lines = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
     write_private(out / "detections.jsonl", lines)
-    ann = "".join(json.dumps({"id": d["id"], "text": d["text"], "spans": d["spans"]},
-                             ensure_ascii=False) + "\n" for d in docs)
+    ann = "".join(json.dumps({"id": d["id"], "text": d["text"], "spans": [
+        {**sp, "text": d["text"][sp["start"]:sp["end"]]} for sp in d["spans"]]},
+        ensure_ascii=False) + "\n" for d in docs)
     write_private(out / "annotations.jsonl", ann)
     brat = out / "brat"
     brat.mkdir(mode=0o700, exist_ok=True)

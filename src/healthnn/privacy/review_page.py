@@ -7,7 +7,7 @@ HTML-escaped. The pages hold PHI and are written only into the review folder.
 >>> page = review_html([{"id": "note-0001", "row": 3, "stratum": "short",
 ...     "text": "Seen by <Dr> Ann Lee", "spans": [{"start": 13, "end": 20, "label": "NAME"}]}],
 ...     {"n_sampled": 1})
->>> "&lt;Dr&gt; <mark class='phi l-NAME' data-label='NAME' title='NAME'>Ann Lee</mark>" in page
+>>> "&lt;Dr&gt; <mark class='phi l-NAME' data-label='NAME' title='NAME 13-20'>Ann Lee</mark>" in page
 True
 """
 
@@ -54,16 +54,19 @@ def _label_css(labels: Sequence[str]) -> str:
     return "\n".join(rules)
 
 
-def highlight(text: str, spans: Sequence[Mapping[str, Any]], *, css: str = "phi") -> str:
-    """``text`` escaped, each (sorted, non-overlapping) span wrapped in a ``<mark>``."""
+def highlight(text: str, spans: Sequence[Mapping[str, Any]], *, css: str = "phi",
+              offsets: bool = False) -> str:
+    """``text`` escaped, each (sorted, non-overlapping) span wrapped in a ``<mark>``; with
+    ``offsets`` its tooltip also gives its character offsets (for editing span JSONL)."""
     out, pos = [], 0
     for sp in sorted(spans, key=lambda s: (s["start"], s["end"])):
         s, e, lab = sp["start"], sp["end"], str(sp["label"])
         if s < pos:
             continue
         q = html.escape(lab, quote=True)
+        tip = f"{q} {s}-{e}" if offsets else q
         out.append(html.escape(text[pos:s]))
-        out.append(f"<mark class='{css} l-{_css_name(lab)}' data-label='{q}' title='{q}'>"
+        out.append(f"<mark class='{css} l-{_css_name(lab)}' data-label='{q}' title='{tip}'>"
                    f"{html.escape(text[s:e])}</mark>")
         pos = e
     out.append(html.escape(text[pos:]))
@@ -94,7 +97,9 @@ def review_html(docs: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any]) 
              "<p>Every highlight is a detection of the de-identifier, labelled with its PHI "
              "type. Read each note in full and correct <code>annotations.jsonl</code> (or the "
              "files in <code>brat/</code>): add every PHI it missed, delete spans that are not "
-             "PHI, fix labels and boundaries. Then run <code>healthnn deid-review score "
+             "PHI, fix labels and boundaries (a span is <code>{\"start\", \"end\", "
+             "\"label\"}</code> in characters from the note's start, counted from 0; hover "
+             "a highlight to see its offsets). Then run <code>healthnn deid-review score "
              "REVIEW_FOLDER REVIEW_FOLDER/annotations.jsonl</code>.</p>",
              f"<p>Stratified by {html.escape(str(manifest.get('stratified_by', '?')))}; "
              f"seed {html.escape(str(manifest.get('seed', '?')))}.</p>", _legend(counts)]
@@ -104,7 +109,8 @@ def review_html(docs: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any]) 
                 "detection(s)")
         parts.append(f"<section class='note' id='{html.escape(d['id'], quote=True)}'>"
                      f"<h2>{html.escape(d['id'])} <span class='meta'>{meta}</span></h2>"
-                     f"<pre class='text'>{highlight(d['text'], d['spans'])}</pre></section>")
+                     f"<pre class='text'>{highlight(d['text'], d['spans'], offsets=True)}"
+                     "</pre></section>")
     parts.append("</body></html>\n")
     return "".join(parts)
 
