@@ -114,6 +114,15 @@ def test_missing_or_unreadable_model_is_one_clear_line(tmp_path, monkeypatch, ca
         (broken / "config.cfg").write_text("[nlp\nthis is not a config")
         with pytest.raises(ConfigError, match="spacy_model.*cannot load"):
             Deidentifier(spacy_model=broken)
+        notes = tmp_path / "n.csv"
+        pd.DataFrame({"text": ["Seen by Dr. Haverford."]}).to_csv(notes, index=False)
+        for argv in (["deid", str(notes), "--out", str(tmp_path / "o.csv")],
+                     ["deid-review", "sample", str(notes), "--out", str(tmp_path / "rev")]):
+            code = main([*argv, "--spacy-model", "no_such_pipeline_xyz"])
+            err = capsys.readouterr().err
+            assert code == 2 and "spacy_model" in err and "no_such_pipeline_xyz" in err
+            assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "o.csv").exists() and not (tmp_path / "rev").exists()
     monkeypatch.setitem(sys.modules, "spacy", None)  # as if spaCy were not installed
     with pytest.raises(ConfigError, match="spacy_model.*spaCy is not installed"):
         Deidentifier(spacy_model=MODEL)
