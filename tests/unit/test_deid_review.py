@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from healthnn.errors import DataError
-from healthnn.privacy.review import brat_lines, sample_for_review, stratified_counts
+from healthnn.privacy.review import sample_for_review, stratified_counts
 from healthnn.privacy.review_page import highlight, review_html
 from healthnn.privacy.review_score import score_review
-from healthnn.text.annotations import read_annotations
+from healthnn.text.annotations import brat_entities, read_annotations
 
 TYPES = ["discharge", "message", "referral"]
 
@@ -108,9 +108,9 @@ def test_sample_reads_a_folder_of_txt_and_jsonl(tmp_path):
     assert m["population"] == {"(none)": 1, "msg": 1} and m["n_empty_not_sampled"] == 1
 
 
-def test_brat_lines_split_line_breaks():
+def test_brat_entities_split_line_breaks():
     text = "Pt Ann\nLee, 3/4/2020"
-    ann = brat_lines(text, [{"start": 3, "end": 10, "label": "NAME"},
+    ann = brat_entities(text, [{"start": 3, "end": 10, "label": "NAME"},
                             {"start": 12, "end": 20, "label": "DATE"}])
     assert ann == "T1\tNAME 3 6;7 10\tAnn Lee\nT2\tDATE 12 20\t3/4/2020\n"
 

@@ -9,8 +9,9 @@ column, else by length quartile), runs the de-identifier on it and writes a revi
 ``annotations.jsonl``
     Span JSONL (:mod:`healthnn.text.annotations`), one note a line, prefilled with the
     detections (each span also shows its ``text``, checked against the offsets when scored;
-    a new span needs only ``start``, ``end`` and ``label``). The reviewer corrects it: adds what was missed, removes what is not PHI, fixes
-    labels and boundaries. A note without PHI keeps an empty ``spans`` list.
+    a new span needs only ``start``, ``end`` and ``label``). The reviewer corrects it: adds
+    what was missed, removes what is not PHI, fixes labels and boundaries. A note without
+    PHI keeps an empty ``spans`` list.
 ``brat/``
     The same prefilled annotations as BRAT standoff (``note-0001.txt`` + ``.ann``), for a
     reviewer who prefers the BRAT editor. Either one is then scored.
@@ -145,7 +146,8 @@ def _read(notes: Path, column: str, strata_column: str | None, id_column: str | 
 
 def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: int = 200,
                       column: str = "text", strata_column: str | None = None,
-                      id_column: str | None = None, seed: int = 0, deid_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      id_column: str | None = None, seed: int = 0,
+                      deid_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Draw a stratified sample of ``notes`` and write a review folder ``out``.
 
     Parameters
@@ -231,7 +233,8 @@ def _manifest(docs, strata, how, n, seed, column, strata_column, options, n_empt
     engine["terms"] = bool(options.get("terms"))
     return {"healthnn": __version__, "n_requested": n, "n_sampled": len(docs), "seed": seed,
             "column": column, "strata_column": strata_column, "stratified_by": how,
-            "population": dict(sorted(population.items())), "sampled": dict(sorted(sampled.items())),
+            "population": dict(sorted(population.items())),
+            "sampled": dict(sorted(sampled.items())),
             "n_empty_not_sampled": n_empty, "read_problems": problems,
             "n_detections": sum(len(d["spans"]) for d in docs), "deidentifier": engine,
             "words": sum(len(WORD.findall(d["text"])) for d in docs)}
@@ -239,6 +242,7 @@ def _manifest(docs, strata, how, n, seed, column, strata_column, options, n_empt
 
 def _write_folder(out: Path, docs: list[dict], manifest: dict) -> None:
     from healthnn.privacy.review_page import review_html
+    from healthnn.text.annotations import brat_entities
 
     lines = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs)
     write_private(out / "detections.jsonl", lines)
@@ -251,29 +255,6 @@ def _write_folder(out: Path, docs: list[dict], manifest: dict) -> None:
     os.chmod(brat, 0o700)
     for d in docs:
         write_private(brat / f"{d['id']}.txt", d["text"])
-        write_private(brat / f"{d['id']}.ann", brat_lines(d["text"], d["spans"]))
+        write_private(brat / f"{d['id']}.ann", brat_entities(d["text"], d["spans"]))
     write_private(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     write_private(out / "review.html", review_html(docs, manifest))
-
-
-def brat_lines(text: str, spans: Sequence[Mapping[str, Any]]) -> str:
-    """BRAT standoff entity lines for ``spans`` of ``text``; a span crossing a line break
-    becomes a discontinuous entity (BRAT's text column is one line).
-
-    >>> brat_lines("Dr Smith\\nWard 4", [{"start": 3, "end": 15, "label": "NAME"}])
-    'T1\\tNAME 3 8;9 15\\tSmith Ward 4\\n'
-    """
-    out = []
-    for k, sp in enumerate(spans, start=1):
-        s, e = sp["start"], sp["end"]
-        frags, pos = [], s
-        for m in re.finditer(r"[\r\n]+", text[s:e]):
-            if s + m.start() > pos:
-                frags.append((pos, s + m.start()))
-            pos = s + m.end()
-        if pos < e:
-            frags.append((pos, e))
-        ranges = ";".join(f"{a} {b}" for a, b in frags)
-        shown = " ".join(text[a:b] for a, b in frags)
-        out.append(f"T{k}\t{sp['label']} {ranges}\t{shown}\n")
-    return "".join(out)
