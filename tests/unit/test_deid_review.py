@@ -198,6 +198,11 @@ def test_score_errors_name_the_note_and_line(tmp_path):
         score_review(rev, _write(tmp_path / "e.jsonl", bad), n_resamples=0)
     with pytest.raises(DataError, match="no detections.jsonl"):
         score_review(tmp_path, rev / "annotations.jsonl")
+    det = (rev / "detections.jsonl").read_text().splitlines()
+    det[1] = det[1][:-5]
+    (rev / "detections.jsonl").write_text("\n".join(det) + "\n")
+    with pytest.raises(DataError, match=r"detections.jsonl, row 2: damaged line"):
+        score_review(rev, rev / "annotations.jsonl")
 
 
 def test_score_reports_overlapping_reviewer_spans(tmp_path):
@@ -215,6 +220,12 @@ def test_score_reads_brat_and_names_its_file(tmp_path):
     rev, docs = _review(tmp_path)
     r = score_review(rev, rev / "brat", n_resamples=0)
     assert r["metrics"]["token_recall"]["value"] == 1.0 and r["leaked_spans"] == 0
+    import tarfile
+
+    with tarfile.open(tmp_path / "brat.tar.gz", "w:gz") as tar:
+        tar.add(rev / "brat", arcname="brat")
+    r2 = score_review(rev, tmp_path / "brat.tar.gz", n_resamples=0)
+    assert r2["metrics"]["token_recall"] == r["metrics"]["token_recall"]
     (rev / "brat" / "note-0002.txt").write_text(docs[1]["text"] + "x")
     with pytest.raises(DataError, match=r"note-0002\.ann.*its text differs"):
         score_review(rev, rev / "brat", n_resamples=0)

@@ -56,7 +56,8 @@ def read_detections(review: Path) -> list[dict[str, Any]]:
         try:
             d = json.loads(line)
             ok = (isinstance(d["id"], str) and isinstance(d["text"], str)
-                  and all(0 <= s["start"] < s["end"] <= len(d["text"]) for s in d["spans"]))
+                  and all(0 <= s["start"] < s["end"] <= len(d["text"])
+                          and isinstance(s["label"], str) for s in d["spans"]))
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
@@ -71,8 +72,12 @@ def read_detections(review: Path) -> list[dict[str, Any]]:
 
 def _ann_lines(path: Path) -> dict[str, str]:
     """Where each note is in the annotation file, for messages: 'line N' or its .ann file."""
+    from healthnn.text.annotations import annotation_format
+
     if path.is_dir():
         return {p.with_suffix("").name: str(p) for p in path.rglob("*.ann")}
+    if annotation_format(path) != "jsonl":  # a BRAT archive: messages name the archive
+        return {}
     where, n = {}, 0
     for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
