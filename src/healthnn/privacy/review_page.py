@@ -38,7 +38,7 @@ pre.text{white-space:pre-wrap;word-wrap:break-word;font:0.9rem/1.55 ui-monospace
 mark.phi{padding:0 1px;border-radius:2px;color:#000}
 mark.phi::after{content:attr(data-label);font:bold .6rem sans-serif;vertical-align:super;
  margin-left:2px;color:#444}
-mark.leak{background:#ff4d4d;outline:2px solid #b30000}
+mark.phi.leak{background:#ff6b6b;outline:2px solid #b30000}
 .legend span{display:inline-block;padding:0 .4rem;margin:.15rem .3rem .15rem 0;border-radius:3px}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}
 """
@@ -119,10 +119,11 @@ def leaks_html(examples: Sequence[Mapping[str, Any]], *, context: int = 60) -> s
     """The worst leaks: each missed PHI value in red with ``context`` characters around it.
 
     ``examples`` hold ``id``, ``label``, ``text`` (the note), ``start``, ``end``,
-    ``uncovered`` (characters of it the de-identifier left) and ``detected_as`` (labels of
-    detections overlapping it, if any)."""
+    ``uncovered`` (characters of it, spaces aside, the de-identifier left), ``n_chars`` (its
+    characters, spaces aside) and ``detected_as`` (labels of detections overlapping it)."""
     labels = [str(x["label"]) for x in examples]
-    parts = [_head(f"Worst leaks: {len(examples)} PHI values the de-identifier missed", labels),
+    parts = [_head(f"Worst leaks: {len(examples)} PHI values the de-identifier missed, wholly "
+                   "or in part", labels),
              "<p>Ranked by how much of the value was left in the text (whole values first), "
              "then by type. Only for the reviewer: this file is never logged or printed.</p>",
              "<table><tr><th>#</th><th>note</th><th>type</th><th>left</th><th>in context</th>"
@@ -134,7 +135,8 @@ def leaks_html(examples: Sequence[Mapping[str, Any]], *, context: int = 60) -> s
                    + highlight(text[s:e], [{"start": 0, "end": e - s, "label": x["label"]}],
                                css="phi leak")
                    + html.escape(text[e:b]) + ("&hellip;" if b < len(text) else ""))
-        left = f"{x['uncovered']}/{e - s} chars"
+        n = x.get("n_chars", e - s)
+        left = "all" if x["uncovered"] == n else f"{x['uncovered']} of {n} characters"
         if x.get("detected_as"):
             left += " (partly as " + html.escape(", ".join(x["detected_as"])) + ")"
         parts.append(f"<tr><td>{k}</td><td>{html.escape(str(x['id']))}</td>"

@@ -261,6 +261,7 @@ def _worst(det: list[dict], gold: Sequence[list], pred: Sequence[list], k: int) 
                 continue
             hit = sorted({pl for ps, pe, pl in p if ps < e and pe > s})
             out.append({"id": d["id"], "label": lab, "text": text, "start": s, "end": e,
-                        "uncovered": left, "share": left / len(chars), "detected_as": hit})
+                        "uncovered": left, "n_chars": len(chars), "share": left / len(chars),
+                        "detected_as": hit})
     out.sort(key=lambda x: (-x["share"], rank.get(x["label"], len(rank)), x["start"] - x["end"]))
     return out[:k]
