@@ -383,20 +383,23 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spacy-model", default=None, metavar="NAME_OR_PATH",
                    help="a spaCy pipeline (installed package or folder, loaded offline): its "
                         "person, place, organisation and date entities join the rules' spans")
+    p.add_argument("--config", type=Path, default=None, metavar="SETTINGS",
+                   help="a TOML file with a [deid] section (spacy_model, terms, ner, ...); "
+                        "options given here override it")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
     from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key, load_terms
+    from healthnn.privacy.deid import load_key
+    from healthnn.privacy.deid_settings import deid_options  # issue 18: [deid] settings
 
     key = load_key(args.key_file) if args.mode == "surrogate" else None
-    terms = load_terms(args.terms) if args.terms else None
+    options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
+                           ner=args.ner, ner_min_score=args.ner_min_score,
+                           ner_combine=args.ner_combine, spacy_model=args.spacy_model)
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
-        mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
-        spans_path=args.spans, workers=args.workers, ner=args.ner,
-        ner_min_score=args.ner_min_score, ner_combine=args.ner_combine,
-        spacy_model=args.spacy_model,
+        mode=args.mode, key=key, spans_path=args.spans, workers=args.workers, **options,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")

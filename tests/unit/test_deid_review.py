@@ -229,3 +229,42 @@ def test_score_reads_brat_and_names_its_file(tmp_path):
     (rev / "brat" / "note-0002.txt").write_text(docs[1]["text"] + "x")
     with pytest.raises(DataError, match=r"note-0002\.ann.*its text differs"):
         score_review(rev, rev / "brat", n_resamples=0)
+
+
+def test_deid_settings_file(tmp_path, capsys):
+    from healthnn.cli import main
+    from healthnn.errors import ConfigError
+    from healthnn.privacy.deid_settings import deid_options
+
+    (tmp_path / "site.tsv").write_text("HOSPITAL\tWexcombe\n")
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[deid]\nterms = "site.tsv"\nkeep_year = false\n')
+    opts = deid_options(cfg)
+    assert opts == {"terms": {"HOSPITAL": ["Wexcombe"]}, "keep_year": False}
+    assert deid_options(cfg, spacy_model="m")["spacy_model"] == "m"  # the command line adds
+    for text, match in [('[deid]\nspacy_modle = "x"\n', r"deid.spacy_modle.*unknown key.*"
+                                                           r"spacy_model"),
+                        ('[deid]\nterms = "nope.tsv"\n', r"deid.terms.*not found"),
+                        ('[deid]\nspacy_model = "models/nope"\n', r"deid.spacy_model.*folder"),
+                        ('[deid]\nkeep_year = "no"\n', r"deid.keep_year.*true or false"),
+                        ('[other]\n', r"one \[deid\] section")]:
+        cfg.write_text(text)
+        with pytest.raises(ConfigError, match=match):
+            deid_options(cfg)
+    # deid and deid-review use the same file: the site's own hospital name is found by both
+    cfg.write_text('[deid]\nterms = "site.tsv"\n')
+    notes = tmp_path / "n.csv"
+    pd.DataFrame({"text": ["Transferred from Wexcombe today."] * 3}).to_csv(notes, index=False)
+    assert main(["deid", str(notes), "--out", str(tmp_path / "o.csv"), "--config", str(cfg),
+                 "--workers", "1"]) == 0
+    assert not any("Wexcombe" in t for t in pd.read_csv(tmp_path / "o.csv")["text"])
+    assert main(["deid-review", "sample", str(notes), "--out", str(tmp_path / "rev"),
+                 "--config", str(cfg)]) == 0
+    det = [json.loads(x) for x in (tmp_path / "rev" / "detections.jsonl").read_text().splitlines()]
+    assert all(any(s["label"] == "HOSPITAL" for s in d["spans"]) for d in det)
+    capsys.readouterr()
+    cfg.write_text('[deid]\nner = "missing_bundle"\n')
+    assert main(["deid-review", "sample", str(notes), "--out", str(tmp_path / "r2"),
+                 "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "deid.ner" in err and len(err.strip().splitlines()) == 1

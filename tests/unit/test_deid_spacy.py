@@ -123,6 +123,11 @@ def test_missing_or_unreadable_model_is_one_clear_line(tmp_path, monkeypatch, ca
             assert code == 2 and "spacy_model" in err and "no_such_pipeline_xyz" in err
             assert len(err.strip().splitlines()) == 1
         assert not (tmp_path / "o.csv").exists() and not (tmp_path / "rev").exists()
+        cfg = tmp_path / "site.toml"  # the same from a settings file: [deid] spacy_model
+        cfg.write_text('[deid]\nspacy_model = "no_such_pipeline_xyz"\n')
+        code = main(["deid", str(notes), "--out", str(tmp_path / "o.csv"), "--config", str(cfg)])
+        err = capsys.readouterr().err
+        assert code == 2 and "deid.spacy_model" in err and len(err.strip().splitlines()) == 1
     monkeypatch.setitem(sys.modules, "spacy", None)  # as if spaCy were not installed
     with pytest.raises(ConfigError, match="spacy_model.*spaCy is not installed"):
         Deidentifier(spacy_model=MODEL)

@@ -231,6 +231,7 @@ def _manifest(docs, strata, how, n, seed, column, strata_column, options, n_empt
     engine = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in options.items()
               if k not in ("key", "terms")}
     engine["terms"] = bool(options.get("terms"))
+    engine.setdefault("keep_year", True)
     return {"healthnn": __version__, "n_requested": n, "n_sampled": len(docs), "seed": seed,
             "column": column, "strata_column": strata_column, "stratified_by": how,
             "population": dict(sorted(population.items())),

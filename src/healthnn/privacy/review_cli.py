@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--spacy-model", default=None, metavar="NAME_OR_PATH",
                    help="a spaCy pipeline (installed package name or folder) whose PERSON, "
                         "place, organisation and date entities join the rules' spans")
+    s.add_argument("--config", type=Path, default=None, metavar="SETTINGS",
+                   help="the [deid] settings file the site de-identifies with (as for "
+                        "'healthnn deid --config'); options given here override it")
     c = steps.add_parser("score", help="score the de-identifier against the completed "
                          "annotations")
     c.add_argument("review", type=Path, help="the folder written by 'deid-review sample'")
@@ -53,16 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from healthnn.privacy.deid import load_terms
+    from healthnn.privacy.deid_settings import deid_options
     from healthnn.privacy.review import sample_for_review
 
-    options = {"keep_year": not args.remove_years}
-    if args.terms:
-        options["terms"] = load_terms(args.terms)
-    if args.ner:
-        options["ner"] = args.ner
-    if args.spacy_model:
-        options["spacy_model"] = args.spacy_model
+    options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
+                           ner=args.ner, spacy_model=args.spacy_model)
     m = sample_for_review(args.notes, args.out, n=args.n, column=args.column,
                           strata_column=args.strata_column, id_column=args.id_column,
                           seed=args.seed,

@@ -47,7 +47,7 @@ __all__ = ["SpacyFinder", "SPACY_LABELS", "SCORE", "map_entity"]
 SPACY_LABELS = {"PERSON": "NAME", "GPE": "CITY", "LOC": "CITY", "FAC": "HOSPITAL",
                 "ORG": "ORGANIZATION", "DATE": "DATE"}
 SCORE = 0.8  # below the rules' pattern scores (0.9-0.99): a statistical finding
-SETTING = "spacy_model"
+SETTING = "deid.spacy_model"  # [deid] spacy_model of a settings file; --spacy-model
 MAX_ABBREVIATION = 5  # one capitalised token this short is an abbreviation
 UPPER_SHARE = 0.7  # a note with more capital letters than this is "written in capitals"
 _HOSPITAL = re.compile(r"\b(hospital|hosp|clinic|medical|health|infirmary|hospice|va|vamc|"
@@ -63,13 +63,13 @@ _COUNTRY = {"us", "usa", "u s", "u s a", "america", "united states", "united sta
 
 def _load(model: str | os.PathLike):
     hint = ("give an installed spaCy pipeline package (e.g. en_core_web_sm) or a folder "
-            "holding one; on the command line: --spacy-model")
+            "holding one: [deid] spacy_model, or --spacy-model on the command line")
     try:
         import spacy
     except ImportError:
         raise ConfigError("spaCy is not installed", key=SETTING,
                           hint="pip install 'healthnn[deid-spacy]' and a pipeline package, "
-                               "or leave spacy_model unset") from None
+                               "or leave [deid] spacy_model / --spacy-model unset") from None
     path = Path(model)
     try:
         nlp = spacy.load(path if path.exists() else str(model))
