@@ -190,7 +190,7 @@ def save_bundle(
     save_file(state, str(path / "model.safetensors"))
     (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
     task_state = task.state_dict()
-    if getattr(task, "operating_point_", None) is not None:  # [eval] operating_point
+    if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
     write_json(path / "task.json", task_state)
     write_json(path / "metrics.json", metrics)
@@ -272,8 +272,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
 
 def absolute_paths(config: Config) -> dict[str, Any]:
     """The config as a dict with its data and ``[model] init`` paths made absolute."""
+    from healthnn.tasks import get_task_class
+
     d = config.to_dict()
-    for key in ("train", "test", "outcomes", "deid_ner"):  # outcomes: events; deid_ner: text
+    for key in get_task_class(config.task).path_fields:  # declared by each task
         if d["data"].get(key):
             d["data"][key] = str(config.resolve(d["data"][key]).resolve())
     if d["model"].get("init"):  # transfer learning's starting point (issue 9)

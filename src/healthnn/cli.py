@@ -389,11 +389,12 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_deid(args: argparse.Namespace) -> int:
-    from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key
+    from healthnn.privacy import deidentify_file
     from healthnn.privacy.deid_settings import deid_options  # issue 18: [deid] settings
+    from healthnn.privacy.keys import load_key
 
-    key = load_key(args.key_file) if args.mode == "surrogate" else None
+    # no key: the de-identifier says surrogate mode needs one
+    key = load_key(args.key_file, required=False) if args.mode == "surrogate" else None
     options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
                            ner=args.ner, ner_min_score=args.ner_min_score,
                            ner_combine=args.ner_combine, spacy_model=args.spacy_model)

@@ -108,7 +108,7 @@ def _test_rows(bundle: Any, key: bytes | None) -> tuple[Any, Path, str]:
     from healthnn.privacy.encryption import read_bundle_file
 
     d = bundle.config.data
-    split = "test" if getattr(d, "test", None) else "train"
+    split = "test" if d.test else "train"
     file = Path(bundle.config.resolve(getattr(d, split)))
     hint = "pass --data FILE with some input rows (for example your test set)"
     if not file.exists():
@@ -207,7 +207,9 @@ def _weights_sha(path: Path, key: bytes | None) -> str:
 
 def _to_onnx_bytes(bundle: Any, first: Any, key: bytes | None) -> bytes:
     model: nn.Module = bundle.model.eval()
-    ensemble = hasattr(model, "member_outputs")
+    from healthnn.models.ensemble import Ensemble
+
+    ensemble = isinstance(model, Ensemble)
     core: nn.Module = _Stacked(model) if ensemble else model
     named = _fields(first)
     names = [n for n, _ in named]

@@ -22,8 +22,8 @@ from healthnn.errors import DataError, short
 
 __all__ = ["TablePreprocessor", "infer_column_kinds"]
 
-_MISSING = "(missing)"
-_OTHER = "(other)"
+MISSING = "(missing)"
+OTHER = "(other)"
 
 
 def infer_column_kinds(
@@ -119,13 +119,13 @@ class TablePreprocessor:
             counts = labels.value_counts()
             if len(counts) <= 1:
                 self.dropped_[col] = (
-                    "empty in the training data" if labels.eq(_MISSING).all()
+                    "empty in the training data" if labels.eq(MISSING).all()
                     else "constant in the training data"
                 )
                 continue
             levels = counts.index[: self.max_levels].tolist()
             if len(counts) > self.max_levels:
-                levels.append(_OTHER)
+                levels.append(OTHER)
             self.levels_[col] = sorted(levels)
         self.feature_names_ = self._names()
         if not self.feature_names_:
@@ -178,9 +178,9 @@ class TablePreprocessor:
         for col, levels in self.levels_.items():
             labels = (_fast_labels(df[col]) if small
                       else _as_labels(df[col]).to_numpy(dtype=object))
-            if _OTHER in levels:
+            if OTHER in levels:
                 known = set(levels)
-                labels = np.array([v if v in known else _OTHER for v in labels], dtype=object)
+                labels = np.array([v if v in known else OTHER for v in labels], dtype=object)
             onehot = (labels[:, None] == np.asarray(levels, dtype=object)[None, :])
             blocks.append(onehot.astype(np.float64))
         X = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
@@ -288,11 +288,11 @@ def _fast_labels(s: pd.Series) -> np.ndarray:
     out = []
     for v in s.tolist():
         if v is None or (not isinstance(v, str) and pd.isna(v)):
-            out.append(_MISSING)
+            out.append(MISSING)
             continue
         t = str(v).strip()
         if not t:
-            out.append(_MISSING)
+            out.append(MISSING)
             continue
         m = _INT_LIKE.match(t)
         out.append(m.group(1) if m else t)
@@ -300,7 +300,7 @@ def _fast_labels(s: pd.Series) -> np.ndarray:
 
 
 def _as_labels(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), _MISSING).astype(str).str.strip()
-    out = out.where(out != "", _MISSING)
+    out = s.astype(object).where(s.notna(), MISSING).astype(str).str.strip()
+    out = out.where(out != "", MISSING)
     # 1 and 1.0 are the same level
     return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)

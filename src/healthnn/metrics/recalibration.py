@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit, softmax
 
-from healthnn.metrics.classification import _logistic_newton
+from healthnn.metrics.classification import logistic_newton
 
 __all__ = ["fit_recalibration", "apply_recalibration", "RECALIBRATION_METHODS"]
 
@@ -91,7 +91,7 @@ def fit_recalibration(method: str, y: Any, probs: Any) -> dict[str, Any]:
         target = onehot[:, c]
         if method == "platt":
             z = logit(np.clip(p[:, c], _EPS, 1 - _EPS))
-            beta = _logistic_newton(np.column_stack([np.ones_like(z), z]), target, np.zeros_like(z))
+            beta = logistic_newton(np.column_stack([np.ones_like(z), z]), target, np.zeros_like(z))
             a, b = (0.0, 1.0) if beta is None else (float(beta[0]), float(beta[1]))
             maps.append({"a": a, "b": b})
         else:

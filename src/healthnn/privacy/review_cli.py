@@ -15,7 +15,12 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deid-review", help="check de-identification on a sample of your own "
                        "notes: draw a review sample, then score the reviewer's annotations")
-    steps = p.add_subparsers(dest="step", metavar="STEP", required=True)
+    steps = p.add_subparsers(
+        dest="step", metavar="STEP", required=True,
+        help="sample NOTES --out REVIEW [--n 200] [--strata-column T] [--id-column C] "
+             "[--config F]: draw a review folder; score REVIEW ANNOTATIONS [--resamples 1000] "
+             "[--worst 50]: score the reviewer's annotations ('healthnn deid-review STEP "
+             "--help' lists every option)")
     s = steps.add_parser("sample", help="draw a stratified sample and write a review folder")
     s.add_argument("notes", type=Path, help="CSV, TSV, Parquet, JSONL, JSON or a folder of .txt")
     s.add_argument("--out", type=Path, required=True,

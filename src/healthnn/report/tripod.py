@@ -68,8 +68,11 @@ def checklist(rep: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, st
     add("9a", "Predictors", (f"{len(preds)} predictors: " + ", ".join(preds)) if preds else None)
     add("9b", "Predictor measurement and blinding", None)
     sizes = "; ".join(f"{name}: {_fmt_counts(s)}" for name, s in splits.items())
-    add("10", "Sample size", f"{sizes}. Justification of the sample size: {TO_COMPLETE}.",
-        "partly")
+    from healthnn.report.sample_size import justification
+
+    why = justification(rep.get("sample_size"))
+    add("10", "Sample size", f"{sizes}. Justification of the sample size: "
+        f"{why + ' (see Sample size)' if why else TO_COMPLETE}.", "filled" if why else "partly")
     add("11", "Missing data", facts.get("missing_data"))
     split = cfg.get("split", {})
     if evaluation:

@@ -82,6 +82,7 @@ class EventClassificationTask(ClassificationTask):
     name = "event_classification"
     DataConfig = EventData
     default_model = "mlp"
+    path_fields = ("train", "test", "outcomes")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

@@ -39,7 +39,7 @@ from healthnn.data.images import (
 from healthnn.data.tables import read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, _label_text
+from healthnn.tasks.tabular import ClassificationTask
 
 __all__ = ["ImageData", "ImageClassificationTask", "ImageInputs"]
 
@@ -135,6 +135,7 @@ class ImageClassificationTask(ClassificationTask):
     name = "image_classification"
     DataConfig = ImageData
     default_model = "resnet18"
+    pretraining = "simclr"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -386,6 +387,7 @@ class ImageClassificationTask(ClassificationTask):
         return notes
 
     def _detect_channels(self, df: pd.DataFrame, file: Path) -> int:
+        """1 (grey) or 3 (colour): what the first readable images of ``df`` hold."""
         base, npz = self._base(file)
         seen = 0
         for src in df[self.config.data.path].head(200):
@@ -514,6 +516,9 @@ class ImageClassificationTask(ClassificationTask):
         )
 
     # -- model -------------------------------------------------------------------------------
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
+
     def in_features(self) -> int:
         return self.channels_
 

@@ -68,6 +68,13 @@ class SurvivalTask(TableTask):
     def strata(self, y: Labels) -> np.ndarray:
         return y[self.config.data.event].astype(int)
 
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        time, event = self._te(y)
+        horizons = self.config.eval.horizons
+        return {"outcome": "survival", "rate": float(event.sum() / max(time.sum(), 1e-12)),
+                "mean_follow_up": float(time.mean()),
+                "time_point": float(max(horizons) if horizons else np.median(time))}
+
     def _te(self, y: Labels) -> tuple[np.ndarray, np.ndarray]:
         return (y[self.config.data.time].astype(np.float64),
                 y[self.config.data.event].astype(bool))

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
-from healthnn.data.preprocess import _MISSING, _OTHER
+from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
-SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
+SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
@@ -25,7 +24,18 @@ __all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
 
 @dataclass
 class TableData:
-    """``[data]`` for table tasks."""
+    """``[data]`` for table tasks (``classification``, ``regression``, ``survival``).
+
+    ``train``: the table (CSV, TSV, Parquet; relative to the config file).
+    ``test``: an optional separate test table; without it ``[split]`` holds out test rows.
+    ``target``: the outcome column (classification and regression).
+    ``time``: the follow-up time column (survival). ``event``: 1 = event, 0 = censored.
+    ``features``: the input columns (default: every column but the outcome, id and group).
+    ``categorical``: columns read as categories (text columns are, by default).
+    ``group``: a patient id column: one patient's rows never in two splits.
+    ``id``: a column copied into prediction files. ``positive``: the positive class of a
+    binary target (default: the last in natural order).
+    """
 
     train: str
     test: str | None = None
@@ -129,6 +139,9 @@ class TableTask(Task):
     def in_features(self) -> int:
         return len(self.preprocessor_.feature_names_)
 
+    def candidate_parameters(self) -> int | None:
+        return self.in_features()
+
     @property
     def feature_names(self) -> list[str]:
         return list(self.preprocessor_.feature_names_)
@@ -144,8 +157,8 @@ class TableTask(Task):
         columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
                                                                 if lv not in SPECIAL_LEVELS]}
                     for c, levels in pre.levels_.items()]
-        return {"kind": "table", "column": None, "columns": columns, "upload": True,
-                "accept": [".csv", ".tsv", ".parquet"]}
+        return {"kind": "table", "column": None, "columns": columns, "rows": True,
+                "upload": True, "accept": [".csv", ".tsv", ".parquet"]}
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         """The prediction column that :meth:`explain` attributes to the input columns."""
@@ -279,7 +292,7 @@ class ClassificationTask(TableTask):
         col = self.config.data.target
         raw = df[col]
         ok = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-        text = _label_text(raw)
+        text = label_text(raw)
         return {col: text}, ok
 
     def strata(self, y: Labels) -> np.ndarray:
@@ -292,7 +305,7 @@ class ClassificationTask(TableTask):
     def _fit_classes(self, y: Labels, file: Path) -> None:
         """The class list (natural order; a binary ``positive`` class last)."""
         col = self.config.data.target
-        classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
+        classes = sorted(np.unique(y[col]).tolist(), key=natural_key)
         if len(classes) < 2:
             raise DataError(
                 f"the training data has a single class ({classes[0]!r}); "
@@ -311,6 +324,12 @@ class ClassificationTask(TableTask):
 
     def out_features(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        if len(self.classes_) != 2:  # Riley et al.'s criteria are for binary outcomes
+            return None
+        codes = self.codes(y)
+        return {"outcome": "binary", "prevalence": float(np.mean(codes[codes >= 0] == 1))}
 
     def codes(self, y: Labels) -> np.ndarray:
         col = self.config.data.target
@@ -532,13 +551,14 @@ class RegressionTask(TableTask):
         self._load_table_state(state)
 
 
-def _label_text(s: pd.Series) -> np.ndarray:
+def label_text(s: pd.Series) -> np.ndarray:
     """Class labels as strings; 1 and 1.0 are the same class."""
     out = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _natural_key(v: str):
+def natural_key(v: str):
+    """Sort key of class labels: numbers in numeric order, then text."""
     try:
         return (0, float(v), v)
     except ValueError:

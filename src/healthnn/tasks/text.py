@@ -33,7 +33,7 @@ from healthnn.config import Config
 from healthnn.data.tables import require_columns
 from healthnn.errors import BundleError, ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
+from healthnn.tasks.tabular import ClassificationTask, label_text, natural_key
 
 __all__ = ["TextData", "TextClassificationTask"]
 
@@ -73,6 +73,8 @@ class TextClassificationTask(ClassificationTask):
     name = "text_classification"
     DataConfig = TextData
     default_model = "bigru_attention"
+    path_fields = ("train", "test", "deid_ner")
+    pretraining = "masked_tokens"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -178,7 +180,8 @@ class TextClassificationTask(ClassificationTask):
             return df[[self.config.data.id]].copy()
         return pd.DataFrame(index=df.index)
 
-    def _texts(self, df: pd.DataFrame) -> list[str]:
+    def texts_of(self, df: pd.DataFrame) -> list[str]:
+        """The notes of ``df`` (``[data] text``) as strings."""
         from healthnn.text.io import text_values
 
         return text_values(df[self.config.data.text])
@@ -186,7 +189,7 @@ class TextClassificationTask(ClassificationTask):
     def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
                     file: Path) -> tuple[np.ndarray, list[str]]:
         notes, self._read_notes = list(self._read_notes), []
-        empty = np.array([not t.strip() for t in self._texts(df)], dtype=bool)
+        empty = np.array([not t.strip() for t in self.texts_of(df)], dtype=bool)
         if empty.all():
             raise DataError("every text is empty", file=str(file), column=self.config.data.text,
                             hint="check [data] text names the column that holds the notes")
@@ -197,7 +200,7 @@ class TextClassificationTask(ClassificationTask):
         return ~empty, notes
 
     # -- preprocessing -----------------------------------------------------------------------
-    def _prepared(self, texts: list[str]) -> list[str]:
+    def prepared_texts(self, texts: list[str]) -> list[str]:
         """De-identified texts when ``[data] deidentify`` is on.
 
         The last ``_DEID_CACHE`` texts are memoised (training reads each text several times);
@@ -251,8 +254,8 @@ class TextClassificationTask(ClassificationTask):
         d = self.config.data
         self._fit_classes(y, file)
         notes = []
-        raw = self._texts(df)
-        texts = self._prepared(raw)
+        raw = self.texts_of(df)
+        texts = self.prepared_texts(raw)
         if d.deidentify:
             changed = sum(a != b for a, b in zip(raw, texts, strict=True))
             self.deid_info_ = {"engine": "healthnn.privacy.deid.Deidentifier",
@@ -352,7 +355,7 @@ class TextClassificationTask(ClassificationTask):
             super()._fit_classes(y, file)
             return
         col = self.config.data.target
-        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=_natural_key)
+        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=natural_key)
         if len(classes) < 2:
             which = f" ({classes[0]!r})" if classes else ""
             raise DataError(f"the training data has {len(classes)} label(s){which}; "
@@ -388,7 +391,7 @@ class TextClassificationTask(ClassificationTask):
         assert self.tokenizer_ is not None, "fit() first"
         col = self.config.data.text
         require_columns(df, [col], file)
-        texts = self._prepared(self._texts(df))
+        texts = self.prepared_texts(self.texts_of(df))
         ids, _, _ = self.tokenizer_.encode(texts, self.config.data.max_length)
         errors = {i: f"column '{col}': empty text" for i, t in enumerate(texts) if not t.strip()}
         return ids, errors
@@ -397,9 +400,12 @@ class TextClassificationTask(ClassificationTask):
         """``truncated``: the text was longer than ``max_length`` tokens, so the model read only
         its beginning (a clinician reading the prediction should know)."""
         assert self.tokenizer_ is not None, "fit() first"
-        _, _, truncated = self.tokenizer_.encode(self._prepared(self._texts(df)),
+        _, _, truncated = self.tokenizer_.encode(self.prepared_texts(self.texts_of(df)),
                                                  self.config.data.max_length)
         return pd.DataFrame({"truncated": truncated.astype(bool)})
+
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
 
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
@@ -471,7 +477,7 @@ class TextClassificationTask(ClassificationTask):
         texts of ``df``; None when the bundle has no baseline (``[data] baseline = false``)."""
         if self._baseline is None:
             return None
-        return self._baseline.predict_proba(self._prepared(self._texts(df)))
+        return self._baseline.predict_proba(self.prepared_texts(self.texts_of(df)))
 
     def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
                          seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
@@ -491,7 +497,7 @@ class TextClassificationTask(ClassificationTask):
     @torch.no_grad()
     def embed_texts(self, model, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Pooled document vectors from the trained encoder (for search)."""
-        ids, _, _ = self.tokenizer_.encode(self._prepared(list(texts)),
+        ids, _, _ = self.tokenizer_.encode(self.prepared_texts(list(texts)),
                                            self.config.data.max_length)
         model = model.cpu().eval()
         out = [model.embed(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
@@ -517,7 +523,7 @@ class TextClassificationTask(ClassificationTask):
                               hint=f"classes: {', '.join(self.classes_)}")
         df = df.reset_index(drop=True)
         inputs, errors = self.encode(df, file)
-        texts = self._prepared(self._texts(df))
+        texts = self.prepared_texts(self.texts_of(df))
         model = model.cpu().eval()
         L = self.config.data.max_length
         blocks, rows, token_rows = [], [], []
@@ -686,7 +692,7 @@ def _parse_labels(v: Any, sep: str, *, file: Path, row: int, col: str) -> list[s
             v = s.split(sep)
     if not isinstance(v, (list, tuple)):
         v = [v]
-    labels = _label_text(pd.Series([x for x in v if x is not None], dtype=object))
-    return sorted({x for x in labels if x}, key=_natural_key)
+    labels = label_text(pd.Series([x for x in v if x is not None], dtype=object))
+    return sorted({x for x in labels if x}, key=natural_key)
 
 

@@ -1,0 +1,1 @@
+"""Checks of the data before a model is trained (sample size, leakage)."""
