@@ -129,13 +129,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("data", type=Path, help="labelled data (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="directory for metrics and predictions")
+    p.add_argument("--outcomes", type=Path, default=None, metavar="FILE",
+                   help="event streams: the outcome table of DATA (one row per stay), instead "
+                   "of the training config's, e.g. set-b/ --outcomes Outcomes-b.txt")
     _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out, key=_key(args))
+    result = evaluate(args.bundle, args.data, args.out, key=_key(args), outcomes=args.outcomes)
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(

@@ -35,13 +35,18 @@ def open_bundle(bundle: str | Path | Bundle, key: bytes | None = None) -> Bundle
 
 
 def evaluate(
-    bundle: str | Path | Bundle, data: str | Path, out: str | Path, *, key: bytes | None = None
+    bundle: str | Path | Bundle, data: str | Path, out: str | Path, *, key: bytes | None = None,
+    outcomes: str | Path | None = None,
 ) -> EvaluationResult:
     """Evaluate a trained bundle on new labelled data; write ``metrics.json`` and
     ``predictions.csv`` to ``out``. Rows that cannot be used are reported, not dropped silently.
+    ``outcomes``: the labels of ``data`` where they live apart from it (event streams: an
+    outcome table, one row per stay), instead of the training config's.
     """
     b = open_bundle(bundle, key)
     task, seed = b.task, b.config.split.seed
+    if outcomes is not None:
+        task.use_label_file(Path(outcomes))
     rows = read_labelled(task, Path(data), training=False)
     df, y = rows.df, rows.y
     inputs, errors = task.encode(df, rows.file)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from healthnn.config import Config
+from healthnn.errors import ConfigError
 from healthnn.models import build_model, get_model_spec
 from healthnn.training import TensorBatches
 
@@ -173,6 +174,12 @@ class Task:
 
     def out_features(self) -> int:
         raise NotImplementedError
+
+    def use_label_file(self, path: Path) -> None:
+        """Read the labels of later :meth:`read` calls from ``path`` (``healthnn evaluate
+        --outcomes``): for tasks whose labels live apart from their inputs. Others refuse."""
+        raise ConfigError(f"task {self.name!r} reads its labels from the data file itself",
+                          key="--outcomes", hint="leave out --outcomes")
 
     def candidate_parameters(self) -> int | None:
         """Candidate predictor parameters after :meth:`fit` (Riley et al.'s ``p`` of the
