@@ -149,6 +149,7 @@ def test_score_counts_a_leak_and_a_false_positive(tmp_path):
                             key=lambda s: s["start"])
     removed = docs[1]["spans"].pop(0)
     r = score_review(rev, _write(tmp_path / "done.jsonl", docs), n_resamples=50)
+    assert not r["unchanged"]
     n_gold = sum(len(d["spans"]) for d in docs)
     assert r["reviewer_spans"] == n_gold and r["leaked_spans"] == 1
     m = r["metrics"]
@@ -220,6 +221,7 @@ def test_score_reads_brat_and_names_its_file(tmp_path):
     rev, docs = _review(tmp_path)
     r = score_review(rev, rev / "brat", n_resamples=0)
     assert r["metrics"]["token_recall"]["value"] == 1.0 and r["leaked_spans"] == 0
+    assert r["unchanged"]  # the prefilled file, not reviewed: the CLI warns
     import tarfile
 
     with tarfile.open(tmp_path / "brat.tar.gz", "w:gz") as tar:
@@ -262,6 +264,11 @@ def test_deid_settings_file(tmp_path, capsys):
                  "--config", str(cfg)]) == 0
     det = [json.loads(x) for x in (tmp_path / "rev" / "detections.jsonl").read_text().splitlines()]
     assert all(any(s["label"] == "HOSPITAL" for s in d["spans"]) for d in det)
+    m = json.loads((tmp_path / "rev" / "manifest.json").read_text())
+    assert m["deidentifier"]["settings_file"] == str(cfg.resolve())
+    assert main(["deid-review", "score", str(tmp_path / "rev"),
+                 str(tmp_path / "rev" / "annotations.jsonl"), "--resamples", "0"]) == 0
+    assert "exactly the detections" in capsys.readouterr().err
     capsys.readouterr()
     cfg.write_text('[deid]\nner = "missing_bundle"\n')
     assert main(["deid-review", "sample", str(notes), "--out", str(tmp_path / "r2"),

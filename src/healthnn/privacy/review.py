@@ -189,6 +189,7 @@ def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: in
     from healthnn.privacy.deid import Deidentifier
 
     options = dict(deid_options or {}, mode="tag")
+    settings = options.pop("settings_file", None)  # recorded in the manifest only
     engine = Deidentifier(**options)
     picked = [texts[i] for i in chosen]
     found = engine.find_many(picked)
@@ -201,6 +202,7 @@ def sample_for_review(notes: str | os.PathLike, out: str | os.PathLike, *, n: in
             d["source_id"] = ids[i]
     manifest = _manifest(docs, strata, how, n, seed, column, strata_column, options,
                          n_empty, problems)
+    manifest["deidentifier"]["settings_file"] = None if settings is None else str(settings)
     _write_folder(out, docs, manifest)
     return manifest
 

@@ -66,6 +66,8 @@ def _sample(args: argparse.Namespace) -> int:
 
     options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
                            ner=args.ner, spacy_model=args.spacy_model)
+    if args.config is not None:
+        options["settings_file"] = args.config.resolve()
     m = sample_for_review(args.notes, args.out, n=args.n, column=args.column,
                           strata_column=args.strata_column, id_column=args.id_column,
                           seed=args.seed,
@@ -100,6 +102,10 @@ def _score(args: argparse.Namespace) -> int:
                      seed=args.seed, worst=args.worst)
     for note in r["annotation_notes"]:
         print(f"note: {note}", file=sys.stderr)
+    if r["unchanged"]:
+        print("warning: the annotations are exactly the detections (prefilled and not "
+              "corrected?): the scores below say nothing until every note has been reviewed",
+              file=sys.stderr)
     m = r["metrics"]
     print(f"{r['notes']} notes, {r['words']} words, {r['reviewer_spans']} reviewer PHI spans, "
           f"{r['detections']} detections, {r['leaked_spans']} leaked")

@@ -207,7 +207,8 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
     -------
     dict
         ``metrics`` (name -> value, ci_low, ci_high), counts by type, ``annotation_notes``
-        (overlapping spans left out, by file and line) and the paths written (``score.json``
+        (overlapping spans left out, by file and line), ``unchanged`` (the annotations are
+        the detections exactly: not reviewed yet?) and the paths written (``score.json``
         and ``worst_leaks.html`` in ``review``). No text.
     """
     from healthnn.metrics.bootstrap import bootstrap
@@ -238,6 +239,7 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
               "leaked_spans": int(leak[:, 2].sum()), "by_type": by_type, "metrics": metrics,
               "n_resamples": n_resamples, "seed": seed, "worst_leaks_listed": len(examples),
               "annotation_notes": notes,
+              "unchanged": all(set(g) == set(p) for g, p in zip(gold, pred, strict=True)),
               "files": {"score": str(review / "score.json"),
                         "worst_leaks": str(review / "worst_leaks.html")}}
     write_private(review / "score.json", json.dumps(result, indent=2) + "\n")
