@@ -122,3 +122,18 @@ def test_review_page_highlights_render_in_chromium(notes, tmp_path, capsys):
         assert page.js("document.scripts.length") == 0
         assert page.js("performance.getEntriesByType('resource').length") == 0
         assert page.exceptions() == []
+    # the worst-leaks page: a planted leak shows in red, above its type's colour
+    docs = [json.loads(x) for x in (rev / "annotations.jsonl").read_text().splitlines()]
+    word = next(m for m in re.finditer(r"[A-Za-z]+", docs[0]["text"])
+                if not any(s["start"] < m.end() and m.start() < s["end"] for s in docs[0]["spans"]))
+    docs[0]["spans"] = sorted(docs[0]["spans"] + [{"start": word.start(), "end": word.end(),
+                                                    "label": "NAME"}], key=lambda s: s["start"])
+    done = tmp_path / "done.jsonl"
+    done.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert cli(capsys, "score", rev, done, "--resamples", 0)[0] == 0
+    with Page(CHROMIUM) as page:
+        page.goto((rev / "worst_leaks.html").resolve().as_uri())
+        leaks = page.js("""Array.from(document.querySelectorAll('mark.leak')).map(m => ({
+            text: m.textContent, bg: getComputedStyle(m).backgroundColor}))""")
+        assert leaks == [{"text": word.group(), "bg": "rgb(255, 107, 107)"}]
+        assert page.js("performance.getEntriesByType('resource').length") == 0
