@@ -159,8 +159,10 @@ class Deidentifier:
         person, place, organisation and date entities are added to the spans (union); see
         :mod:`healthnn.privacy.spacy_finder`. Needs the ``deid-spacy`` extra.
     finders:
-        Further span finders, each with ``find_many(texts)`` returning per text a list of
-        ``(start, end, label, score)``; their spans are united with the others.
+        Further :class:`SpanFinder` objects (``find_many(texts)`` gives per text a list of
+        ``(start, end, label, score)``), such as
+        :class:`healthnn.privacy.spacy_finder.SpacyFinder`; their spans are united with the
+        others (after ``ner`` and its combination).
     """
 
     def __init__(
@@ -174,7 +176,7 @@ class Deidentifier:
         ner_min_score: float | None = None,
         ner_combine: str | None = None,
         spacy_model: str | os.PathLike | None = None,
-        finders: Iterable = (),
+        finders: Iterable[SpanFinder] = (),
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
