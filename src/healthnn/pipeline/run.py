@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from healthnn.bundle import Bundle, save_bundle
+from healthnn.checks.sample_size import check_task, warning
 from healthnn.config import Config
 from healthnn.pipeline.common import Log, check_single_process, new_task, quiet, stderr
 from healthnn.pipeline.data import Labelled
@@ -55,6 +56,7 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
         check_single_process(config)
     log = log if is_main() else quiet
     notes = fit_preprocessing(task, splits, log)
+    size = sample_size(task, splits["train"].y, len(splits["train"].df), notes, log)
     encoded = encode_splits(task, splits)
     log("rows: " + ", ".join(f"{k} {split_summary(task, splits[k].y)['rows']}" for k in SPLITS))
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,8 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
     curve = _learning_curve(config, splits, scored, out, log)
     manifest = train_manifest(config, task, splits, infos, fitted, scored,
                               notes=notes + fitted.notes, started=started, curve=curve)
+    if size is not None:
+        manifest["sample_size"] = size
     bundle = save_bundle(out, config=config, task=task, model=fitted.model,
                          metrics=scored.metrics, manifest=manifest,
                          predictions=scored.predictions, conformal=scored.conformal)
@@ -94,6 +98,18 @@ def run_at(config: Config, data: Labelled, idx: dict[str, Any], out: Path, *,
     if run is None:  # pragma: no cover - resampling runs in one process
         raise RuntimeError("resampling runs in the main process")
     return run
+
+
+def sample_size(task: Any, y_train: dict[str, Any], rows: int, notes: list[str], log: Log
+                ) -> dict[str, Any] | None:
+    """Riley et al.'s minimum sample size of the training split (before fitting the model);
+    a warning in the log and the notes when the training rows are fewer."""
+    size = check_task(task, y_train, rows)
+    line = warning(size) if size is not None else None
+    if line:
+        log(f"warning: {line}")
+        notes.append(line)
+    return size
 
 
 def _learning_curve(config: Config, splits: Splits, scored: Scored, out: Path, log: Log

@@ -259,6 +259,13 @@ class EventClassificationTask(ClassificationTask):
     def read(self, path: Path) -> pd.DataFrame:
         return self._frame(path, outcomes=True)
 
+    def use_label_file(self, path: Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("outcome table not found", file=str(path),
+                            hint="one row per stay: its id and the outcome")
+        self.config.data.outcomes = str(path.resolve())
+
     def read_inputs(self, path: Path) -> pd.DataFrame:
         frame = self._frame(path, outcomes=False)
         for note in self._notes:  # counts only: no values, no identifiers
