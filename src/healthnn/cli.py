@@ -768,10 +768,78 @@ def _run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monitor", help="drift and out-of-domain report of new data against a "
+                       "bundle's training reference (PSI, KS, out-of-domain share, performance)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="new rows (labels optional)")
+    p.add_argument("--out", type=Path, required=True, help="directory for report.html and "
+                   "monitor.json")
+    _key_arg(p)
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    from healthnn.monitor import monitor
+
+    r = monitor(args.bundle, args.data, args.out, key=_key(args))
+    o = r["out_of_domain"]
+    print(f"out of domain: {o['rows']} of {r['rows'] - r['rows_unusable']} rows "
+          f"({o['share']:.1%}, 95% CI {o['ci'][0]:.1%} to {o['ci'][1]:.1%}; "
+          f"expected {o['expected']:.0%})")
+    shifted = [f for f in r["features"] if f["shift"]]
+    print(f"features shifted (PSI > 0.1): {len(shifted)} of {len(r['features'])}"
+          + (": " + ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in shifted[:5])
+             if shifted else ""))
+    if r["rows_unusable"]:
+        print(f"{r['rows_unusable']} row(s) could not be encoded", file=sys.stderr)
+    print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
+def _add_recalibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recalibrate", help="recalibrate a bundle on a site's own labelled data "
+                       "into a new bundle (calibration before and after on held-out rows)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="the site's labelled data")
+    p.add_argument("--out", type=Path, required=True, help="directory of the new bundle")
+    p.add_argument("--method", default=None,
+                   choices=["intercept", "logistic", "isotonic", "baseline"],
+                   help="classification: intercept (binary; the default), logistic or isotonic; "
+                   "Cox survival: baseline (the baseline hazard re-estimated)")
+    p.add_argument("--holdout", type=float, default=0.3, metavar="F",
+                   help="fraction of the local rows kept out of the fit, for the before/after "
+                   "report (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    _key_arg(p)
+
+
+def _run_recalibrate(args: argparse.Namespace) -> int:
+    from healthnn.recalibrate import recalibrate
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise HealthnnError(f"{args.out} exists and is not empty", hint="choose a new --out")
+    rec = recalibrate(args.bundle, args.data, args.out, method=args.method,
+                      holdout=args.holdout, seed=args.seed, key=_key(args))
+    last = rec["history"][-1]
+    print(f"recalibrated ({last['method']}) on {last['rows_fit']} local rows; "
+          f"{last['rows_held_out']} held out:")
+    for name in ("calibration_intercept", "calibration_slope", "ece", "brier", "auroc",
+                 "c_index", "ibs"):
+        b, a = rec["before"].get(name), rec["after"].get(name)
+        if b and a:
+            print(f"  {name:<22} before {_num(b['value'])} [{_num(b['ci_low'])}, "
+                  f"{_num(b['ci_high'])}]  after {_num(a['value'])} [{_num(a['ci_low'])}, "
+                  f"{_num(a['ci_high'])}]")
+    print(f"bundle: {args.out}  (report: {args.out / 'recalibration' / 'report.html'})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
+    "recalibrate": (_add_recalibrate, _run_recalibrate),
+    "monitor": (_add_monitor, _run_monitor),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
     "keygen": (_add_keygen, _run_keygen),
@@ -796,11 +864,13 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
 
 
 def _print_summary(path: Path, metrics: dict) -> None:
+    from healthnn.metrics.estimable import format_metric
+
     split = "test" if "test" in metrics else next(iter(metrics), None)
     if split is not None:
         parts = []
         for name, m in list(metrics[split].items())[:6]:
-            parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
+            parts.append(f"{name} {format_metric(m)}")  # or why it is not estimable
         print(f"{split}: " + ", ".join(parts))
         cov = metrics[split].get("conformal_coverage")
         size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")

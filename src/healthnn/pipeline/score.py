@@ -16,6 +16,7 @@ import torch
 
 from healthnn.bundle import Bundle
 from healthnn.config import Config
+from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.pipeline.fit import Encoded, Fitted
 from healthnn.pipeline.split import Splits
 
@@ -47,13 +48,15 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
     bundle = Bundle(out, config, task, fitted.model)
     seed = config.split.seed
     val_out = bundle.outputs(encoded["val"][0], batch_size=4096, device=CPU)
-    metrics: dict[str, Any] = {"val": task.evaluate(val_out, splits["val"].y, seed=seed)}
+    metrics: dict[str, Any] = {"val": evaluate_or_not_estimable(task.evaluate, val_out,
+                                                                 splits["val"].y, seed=seed)}
     operating = choose_operating_point(config, task, splits, val_out, out, log=log,
                                        runner=runner)
     bundle.conformal = fit_conformal(task, config, val_out, splits["val"].y)
     test = splits["test"]
     test_out, preds = bundle.score_inputs(encoded["test"][0], batch_size=4096, device=CPU)
-    metrics["test"] = task.evaluate(test_out, test.y, seed=seed)
+    # a metric the rows cannot give is reported as not estimable; the model is kept
+    metrics["test"] = evaluate_or_not_estimable(task.evaluate, test_out, test.y, seed=seed)
     if bundle.conformal is not None:  # empirical coverage on the test rows
         metrics["test"].update(conformal_metrics(task, bundle.conformal, test_out, test.y,
                                                  seed=seed))

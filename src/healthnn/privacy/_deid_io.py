@@ -252,6 +252,7 @@ def _run_csv(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
     try:
         reader = pd.read_csv(
             src, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows,
+            skip_blank_lines=False,  # a note of only blanks is a row (rows in == rows out)
             encoding="utf-8-sig", encoding_errors="surrogateescape",
         )
     except pd.errors.EmptyDataError:

@@ -205,7 +205,8 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         written = task.explain(bundle.model, rows, Path(tmp), file=Path(file))
         drawn = [p for p in written if p.suffix in (".png", ".svg")]
-        tokens = next((p for p in written if p.name == "tokens.csv"), None)
+        # text: the note's own words (healthnn.explain.spans), not the model's tokens
+        tokens = next((p for p in written if p.name == "words.csv"), None)
         per_row: list[dict[str, Any]]
         if len(drawn) == len(rows):
             per_row = []
@@ -213,11 +214,11 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
                 key = "png_base64" if path.suffix == ".png" else "svg_base64"
                 per_row.append({"kind": "image",
                                 key: base64.b64encode(path.read_bytes()).decode("ascii")})
-        elif tokens is not None:  # text: highlighted tokens (token, attribution) per row
+        elif tokens is not None:  # text: highlighted words (word, attribution) per row
             t = pd.read_csv(tokens, keep_default_na=False)
             per_row = [{"kind": "tokens",
                         "tokens": [[str(a), float(b)] for a, b in
-                                   t.loc[t["row"] == j + 1, ["token", "attribution"]].values]}
+                                   t.loc[t["row"] == j + 1, ["word", "attribution"]].values]}
                        for j in range(len(rows))]
             if any(not p["tokens"] for p in per_row):
                 return []
@@ -277,6 +278,17 @@ def _common(bundle: Any) -> dict[str, Any]:
     }
 
 
+def _data_checks(config: Any, task: Any, frames: dict) -> list[dict[str, Any]] | None:
+    """The leakage check's findings on the training split (None when ``[data] leakage =
+    "off"`` or the task is not a table)."""
+    from healthnn.checks import leakage_findings
+
+    if getattr(config.data, "leakage", "off") == "off" or task.name not in (
+            "classification", "regression", "survival"):
+        return None
+    return leakage_findings(config, task, frames)
+
+
 def build_train_report(
     bundle: Any,
     *,
@@ -329,6 +341,9 @@ def build_train_report(
         from healthnn.report.sections import operating_point_section
 
         rep["sections"].append(operating_point_section(bundle.manifest["operating_point"]))
+    checks = _safe("data checks", lambda: _data_checks(config, task, frames), notes, log)
+    if checks is not None:  # healthnn.checks: leakage findings, rendered after Table 1
+        rep["data_checks"] = checks
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),

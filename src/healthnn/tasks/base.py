@@ -175,6 +175,17 @@ class Task:
     def out_features(self) -> int:
         raise NotImplementedError
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        """Encoded inputs as a numeric matrix (rows, features) for out-of-domain scores
+        (:mod:`healthnn.domain`); None where the inputs are not one (images, text, graphs)."""
+        return None
+
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        """Methods of ``healthnn recalibrate`` for this task (the first is the default);
+        none: it cannot be recalibrated."""
+        return ()
+
     def use_label_file(self, path: Path) -> None:
         """Read the labels of later :meth:`read` calls from ``path`` (``healthnn evaluate
         --outcomes``): for tasks whose labels live apart from their inputs. Others refuse."""
@@ -365,12 +376,18 @@ class Task:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
-    def bootstrap(self, fn, arrays, strata=None, seed: int = 0):
-        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals."""
+    def bootstrap(self, fn, arrays, strata=None, seed: int = 0, min_stratum: int | None = None):
+        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals; with
+        ``strata`` (the classes), a class with fewer than a handful of rows makes its metrics
+        not estimable (``min_stratum``, default
+        :data:`~healthnn.metrics.estimable.MIN_CLASS_ROWS`; 0: no such check)."""
         from healthnn.metrics import bootstrap
+        from healthnn.metrics.estimable import MIN_CLASS_ROWS, POOLED_METRICS
 
         ev = self.config.eval
-        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)
+        min_stratum = MIN_CLASS_ROWS if min_stratum is None and strata is not None else min_stratum
+        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata,
+                         min_stratum=min_stratum or 0, pooled=POOLED_METRICS, strata_name="class")
 
     _bootstrap = bootstrap  # the name the task classes use
 

@@ -407,6 +407,9 @@ class TextClassificationTask(ClassificationTask):
     def candidate_parameters(self) -> int | None:
         return None  # not a fixed set of predictors: the sample-size criteria do not apply
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        return None  # no fixed feature columns (embedding statistics: not yet)
+
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
 
@@ -510,12 +513,12 @@ class TextClassificationTask(ClassificationTask):
 
     def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
                 target_class: str | None = None) -> list[Path]:
-        """Token attributions (integrated gradients over the token embeddings, baseline: all
-        zeros = padding) as highlighted HTML: red tokens push towards the explained class,
-        blue ones away. One ``explanations.html``, an ``attributions.csv`` with each row's
-        class, probability, top tokens and the completeness gap of the approximation, and a
-        ``tokens.csv`` with every token's character offsets and attribution."""
+        """Integrated gradients over the token embeddings (baseline: padding) as highlighted
+        HTML (red: towards the class, blue: away), ``attributions.csv`` (class, probability,
+        top tokens and words, completeness gap), ``tokens.csv`` (model tokens, offsets,
+        original characters) and ``words.csv`` (the note's words, spans, summed attributions)."""
         from healthnn.explain.integrated_gradients import integrated_gradients
+        from healthnn.explain.spans import explanation_rows
         from healthnn.text.html import attribution_html
 
         if target_class is not None and target_class not in self.classes_:
@@ -526,12 +529,12 @@ class TextClassificationTask(ClassificationTask):
         texts = self.prepared_texts(self.texts_of(df))
         model = model.cpu().eval()
         L = self.config.data.max_length
-        blocks, rows, token_rows = [], [], []
+        blocks, rows, token_rows, word_rows = [], [], [], []
         binary_single = not self.multilabel and len(self.classes_) == 2
         for i in range(len(df)):
             if i in errors:
                 rows.append({"row": i + 1, "class": "", "probability": np.nan, "top_tokens": "",
-                             "delta": np.nan, "error": errors[i]})
+                             "top_words": "", "delta": np.nan, "error": errors[i]})
                 blocks.append((i + 1, None, None, [], [], errors[i]))
                 continue
             ids = inputs[i:i + 1]
@@ -557,21 +560,20 @@ class TextClassificationTask(ClassificationTask):
             attr, delta = integrated_gradients(fwd, emb, target=col, steps=32)
             scores = attr.sum(-1)[0].numpy()
             tokens, offsets = self.tokenizer_.offsets(texts[i], L)
-            scores = scores[: len(tokens)]
-            top = np.argsort(-scores)[:10]
+            scores = scores[: len(tokens)]  # below: the note's own words (explain.spans)
+            top, toks, words = explanation_rows(i + 1, texts[i], tokens, offsets, scores)
             rows.append({"row": i + 1, "class": self.classes_[k], "probability": probs[k],
-                         "top_tokens": " ".join(tokens[j] for j in top if scores[j] > 0),
-                         "delta": float(delta[0]), "error": ""})
+                         **top, "delta": float(delta[0]), "error": ""})
             blocks.append((i + 1, self.classes_[k], float(probs[k]), offsets, scores, texts[i]))
-            token_rows += [{"row": i + 1, "token": t, "start": int(a), "end": int(b),
-                            "attribution": float(v)}
-                           for t, (a, b), v in zip(tokens, offsets, scores, strict=False)]
+            token_rows, word_rows = token_rows + toks, word_rows + words
         html = attribution_html(blocks, title="Token attributions (integrated gradients)")
         (out / "explanations.html").write_text(html, encoding="utf-8")
         pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
-        pd.DataFrame(token_rows, columns=["row", "token", "start", "end", "attribution"]).to_csv(
-            out / "tokens.csv", index=False)
-        return [out / "explanations.html", out / "attributions.csv", out / "tokens.csv"]
+        for name, table in (("tokens", token_rows), ("words", word_rows)):
+            pd.DataFrame(table, columns=list(table[0]) if table else ["row"]).to_csv(
+                out / f"{name}.csv", index=False)
+        return [out / f for f in ("explanations.html", "attributions.csv", "tokens.csv",
+                                  "words.csv")]
 
     # -- report ------------------------------------------------------------------------------
     def report_facts(self) -> dict[str, Any]:
