@@ -67,13 +67,14 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
         cleanup()
         return None
     finish_fit(config, task, fitted, encoded)
-    scored = score_splits(config, task, fitted, splits, encoded, out, log=log, runner=run_at)
+    domain = domain_reference(task, encoded)  # before scoring: the test file gets its columns
+    scored = score_splits(config, task, fitted, splits, encoded, out, log=log, runner=run_at,
+                          manifest={"domain": domain} if domain is not None else {})
     curve = _learning_curve(config, splits, scored, out, log)
     manifest = train_manifest(config, task, splits, infos, fitted, scored,
                               notes=notes + fitted.notes, started=started, curve=curve)
     if size is not None:
         manifest["sample_size"] = size
-    domain = domain_reference(task, encoded)
     if domain is not None:
         manifest["domain"] = domain
     bundle = save_bundle(out, config=config, task=task, model=fitted.model,

@@ -40,12 +40,14 @@ class Scored:
 
 
 def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, encoded: Encoded,
-                 out: Path, *, log: Log, runner: Callable[..., Any]) -> Scored:
+                 out: Path, *, log: Log, runner: Callable[..., Any],
+                 manifest: dict[str, Any] | None = None) -> Scored:
     """Validation then test: the operating point and conformal calibration are fixed on the
     validation rows (or out-of-fold outputs, models trained by ``runner``, see
     :func:`healthnn.pipeline.resample.out_of_fold_outputs`) before any test output is
-    looked at."""
-    bundle = Bundle(out, config, task, fitted.model)
+    looked at. ``manifest``: what the bundle records before scoring that its predictions use
+    (the out-of-domain reference), so the test rows get the columns ``predict`` gives."""
+    bundle = Bundle(out, config, task, fitted.model, manifest=dict(manifest or {}))
     seed = config.split.seed
     val_out = bundle.outputs(encoded["val"][0], batch_size=4096, device=CPU)
     metrics: dict[str, Any] = {"val": evaluate_or_not_estimable(task.evaluate, val_out,
