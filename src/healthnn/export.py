@@ -304,6 +304,11 @@ def export_onnx(
     b = _loaded(bundle, key)
     from healthnn.privacy.encryption import is_encrypted
 
+    if any(m.get("kind") == "probabilities"
+           for m in b.manifest.get("recalibration", {}).get("maps", [])):
+        raise BundleError("this bundle was recalibrated (healthnn recalibrate): the ONNX model "
+                          "would not carry the recalibration map", file=str(b.path),
+                          hint="serve it with --runtime torch, or export the original bundle")
     default = b.path / ONNX_FILE
     out = default if out is None else Path(out)
     if is_encrypted(b.path) and out.resolve() != default.resolve():

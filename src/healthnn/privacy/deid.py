@@ -154,6 +154,15 @@ class Deidentifier:
         rule_features``, whose model has read the rules' spans and learned when to overrule
         them), plus any ``terms``. ``None``: the bundle's validation-chosen combination, else
         ``"union"``.
+    spacy_model:
+        A spaCy NER pipeline (installed package name or folder, loaded offline) whose
+        person, place, organisation and date entities are added to the spans (union); see
+        :mod:`healthnn.privacy.spacy_finder`. Needs the ``deid-spacy`` extra.
+    finders:
+        Further :class:`SpanFinder` objects (``find_many(texts)`` gives per text a list of
+        ``(start, end, label, score)``), such as
+        :class:`healthnn.privacy.spacy_finder.SpacyFinder`; their spans are united with the
+        others (after ``ner`` and its combination).
     """
 
     def __init__(
@@ -166,6 +175,8 @@ class Deidentifier:
         ner: str | os.PathLike | SpanFinder | None = None,
         ner_min_score: float | None = None,
         ner_combine: str | None = None,
+        spacy_model: str | os.PathLike | None = None,
+        finders: Iterable[SpanFinder] = (),
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -215,6 +226,11 @@ class Deidentifier:
             if self.ner_combine not in ("union", "ner"):
                 raise DataError(f"unknown NER combination {self.ner_combine!r}",
                                 hint="use union or ner")
+        self.finders = list(finders)  # issue 18: more signals, united with the rules'
+        if spacy_model is not None:
+            from healthnn.privacy.spacy_finder import SpacyFinder
+
+            self.finders.append(SpacyFinder(spacy_model, keep_year=keep_year))
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
@@ -246,6 +262,9 @@ class Deidentifier:
             else:
                 found = [union_spans(list(hits) + nf)
                          for hits, nf in zip(found, ner_found, strict=True)]
+        for finder in self.finders if texts else ():
+            more = finder.find_many(list(texts))
+            found = [union_spans(list(hits) + list(m)) for hits, m in zip(found, more, strict=True)]
         return [[Span(s, e, label, round(score, 3)) for s, e, label, score in hits] for hits in found]
 
     def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:

@@ -175,6 +175,12 @@ class Task:
     def out_features(self) -> int:
         raise NotImplementedError
 
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        """Methods of ``healthnn recalibrate`` for this task (the first is the default);
+        none: it cannot be recalibrated."""
+        return ()
+
     def use_label_file(self, path: Path) -> None:
         """Read the labels of later :meth:`read` calls from ``path`` (``healthnn evaluate
         --outcomes``): for tasks whose labels live apart from their inputs. Others refuse."""

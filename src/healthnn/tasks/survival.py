@@ -68,6 +68,10 @@ class SurvivalTask(TableTask):
     def strata(self, y: Labels) -> np.ndarray:
         return y[self.config.data.event].astype(int)
 
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        return ("baseline",) if self.objective == "cox" else ()  # Breslow on the site's rows
+
     def development_outcome(self, y: Labels) -> dict[str, Any] | None:
         time, event = self._te(y)
         horizons = self.config.eval.horizons

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
+from healthnn.data.columns import check_class_target, check_exclude, require_excluded
 from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
 SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
@@ -20,6 +21,9 @@ from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
 
 __all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
+
+
+MISSING_VALUES = (".", "NA", "N/A", "-", "?", "")  # read as missing in numeric columns
 
 
 @dataclass
@@ -31,6 +35,9 @@ class TableData:
     ``target``: the outcome column (classification and regression).
     ``time``: the follow-up time column (survival). ``event``: 1 = event, 0 = censored.
     ``features``: the input columns (default: every column but the outcome, id and group).
+    ``exclude``: columns left out of the features (each must be a column of the table).
+    ``missing_values``: cells read as missing in numeric columns (default ``.``, ``NA``,
+    ``N/A``, ``-``, ``?`` and empty; counted in the training notes; ``[]`` turns it off).
     ``categorical``: columns read as categories (text columns are, by default).
     ``group``: a patient id column: one patient's rows never in two splits.
     ``id``: a column copied into prediction files. ``positive``: the positive class of a
@@ -46,7 +53,10 @@ class TableData:
     time: str | None = None
     event: str | None = None
     features: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)  # columns never used as features
     categorical: list[str] = field(default_factory=list)
+    # placeholders read as missing in numeric columns, counted in the notes; [] turns it off
+    missing_values: list[str] = field(default_factory=lambda: list(MISSING_VALUES))
     group: str | None = None
     id: str | None = None
     positive: str | None = None
@@ -72,6 +82,7 @@ class TableTask(Task):
     def check_config(cls, config: Config) -> None:
         d = config.data
         reserved = {c for c in (d.group, d.id) if c}
+        check_exclude(config)
         for col in d.features or []:
             if col in reserved:
                 raise ConfigError(
@@ -88,13 +99,14 @@ class TableTask(Task):
         needed = [*self.target_columns(), *(d.features or []), *d.categorical]
         needed += [c for c in (d.group, d.id) if c]
         require_columns(df, needed, path)
+        require_excluded(df, d.exclude, path)
         return df
 
     def feature_columns(self, df: pd.DataFrame) -> list[str]:
         d = self.config.data
         if d.features is not None:
-            return list(d.features)
-        excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c)}
+            return [c for c in d.features if c not in d.exclude]
+        excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c), *d.exclude}
         if self.config.federated is not None:  # the site is where a row lives, not a feature
             excluded.add(self.config.federated.site_column)
         return [c for c in df.columns if c not in excluded]
@@ -117,7 +129,8 @@ class TableTask(Task):
                                   file=self.config.source, key="data.categorical")
         if not features:
             raise DataError("no feature columns", file=str(file), hint="check [data] features")
-        numeric, cats = infer_column_kinds(df, features, d.categorical, file=file)
+        numeric, cats = infer_column_kinds(df, features, d.categorical, file=file,
+                                           missing_values=d.missing_values)
         notes = []
         if d.features is None:
             # a text column with mostly distinct values is an identifier, not a feature
@@ -128,7 +141,8 @@ class TableTask(Task):
                 notes.append(f"column(s) {', '.join(ids)} look like identifiers (mostly distinct "
                              "text) and are not used as features; set [data] id or group, or "
                              "list them in [data] features to use them")
-        self.preprocessor_ = TablePreprocessor(numeric, cats).fit(df, file)
+        self.preprocessor_ = TablePreprocessor(numeric, cats,
+                                               missing_values=d.missing_values).fit(df, file)
         notes += self.preprocessor_.warnings_
         auto = [c for c in cats if c not in d.categorical]
         if auto:
@@ -303,6 +317,12 @@ class ClassificationTask(TableTask):
     def strata(self, y: Labels) -> np.ndarray:
         return y[self.config.data.target]
 
+    def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
+                    file: Path) -> tuple[np.ndarray, list[str]]:
+        col = self.config.data.target  # before the split: a continuous target is refused
+        check_class_target(np.asarray(y[col])[ok], column=col, file=file)
+        return super().usable_rows(df, y, ok, file)
+
     def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
         self._fit_classes(y, file)
         return super().fit(df, y, file)
@@ -439,6 +459,11 @@ class ClassificationTask(TableTask):
 
     def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
         return self._bootstrap(self._metric_fn(), [codes, probs], strata=codes, seed=seed)
+
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        binary = ("intercept",) if len(self.classes_) == 2 else ()
+        return (*binary, "logistic", "isotonic")
 
     def class_probabilities(self, outputs, y):
         return self.codes(y), self.probabilities(outputs), list(self.classes_)
