@@ -73,6 +73,8 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
                               notes=notes + fitted.notes, started=started, curve=curve)
     if size is not None:
         manifest["sample_size"] = size
+    if scored.domain is not None:
+        manifest["domain"] = scored.domain
     bundle = save_bundle(out, config=config, task=task, model=fitted.model,
                          metrics=scored.metrics, manifest=manifest,
                          predictions=scored.predictions, conformal=scored.conformal)
