@@ -761,6 +761,10 @@ def _print_summary(path: Path, metrics: dict) -> None:
             print(f"uncertainty: conformal {what} held the outcome for {_num(cov['value'])} "
                   f"[{_num(cov['ci_low'])}, {_num(cov['ci_high'])}] of {split} rows (mean "
                   f"{'size' if what == 'sets' else 'width'} {_num(size['value'])}{target})")
+    from healthnn.baselines.compare import comparison_lines
+
+    for line in comparison_lines(metrics):  # issue 20: each baseline beside the network
+        print(line)
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
     if (Path(path) / "report.html").is_file():
         print(f"report: {Path(path) / 'report.html'}")

@@ -256,7 +256,8 @@ def train(
     if collect is not None:
         collect.update({s: (split_outputs[s], frames[s][1]) for s in ("val", "test")})
         collect["task"] = task
-    metrics.update(task.baseline_metrics(frames, seed=config.split.seed))
+    metrics.update(task.baseline_metrics(frames, seed=config.split.seed,  # [baseline] models
+                                         outputs=split_outputs["test"], log=log))
     if result.privacy is not None:
         eps = result.privacy["epsilon_spent"]
         metrics["privacy"] = {"epsilon": {"value": eps, "ci_low": eps, "ci_high": eps}}
@@ -345,7 +346,7 @@ def evaluate(
     metrics = {"test": task.evaluate(outputs, y_good, seed=b.config.split.seed)}
     # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, data)},
-                                         seed=b.config.split.seed))
+                                         seed=b.config.split.seed, outputs=outputs))
     if b.conformal and task.conformal_outputs(outputs[:0]) is not None:
         metrics["test"].update(_conformal_metrics(task, b.conformal, outputs, y_good,
                                                   seed=b.config.split.seed))
