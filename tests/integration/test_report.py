@@ -69,7 +69,9 @@ def _spans(path):
 def test_numbers_shown_equal_metrics_json(cls_bundle):
     metrics = json.loads((cls_bundle / "metrics.json").read_text())
     rep = json.loads((cls_bundle / "report.json").read_text())
-    assert set(metrics) == {"val", "test", "test_recalibrated"}
+    assert set(metrics) == {"val", "test", "test_recalibrated", "test_baseline_logistic",
+                            "test_vs_baseline_logistic", "test_baseline_xgboost",
+                            "test_vs_baseline_xgboost"}  # issue 20: [baseline] defaults
     # conformal coverage belongs to the sets of the model as trained, not recalibrated
     assert list(metrics["test_recalibrated"]) == [k for k in metrics["test"]
                                                   if not k.startswith("conformal_")]

@@ -267,7 +267,11 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
         items.append((fitted.name, ev, out))
     if not items:
         return {}
-    return _joint(task, outputs, items, y, seed)
+    start = time.time()
+    result = _joint(task, outputs, items, y, seed)
+    log(f"baselines scored on {len(df)} test rows (bootstrap paired with the network) in "
+        f"{time.time() - start:.1f} s")
+    return result
 
 
 def baseline_state(task: Any) -> list[dict[str, Any]]:
