@@ -6,6 +6,10 @@ baseline, scoring it on the test rows and the paired bootstrap with the network)
 reported because the wall time of a shared machine depends on its load.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python bench/baseline_cost.py [heart whas ...]
+    PYTHONPATH=src OMP_NUM_THREADS=1 python bench/baseline_cost.py --demo OUT
+
+``--demo OUT`` runs ``healthnn demo`` itself (its output: each model beside its baselines) and
+adds up the baselines' share of the whole demo.
 """
 
 from __future__ import annotations
@@ -21,19 +25,39 @@ from healthnn.demo import dataset_path
 from healthnn.pipeline import train
 
 
-def measure(name: str) -> dict[str, float]:
-    spent = {"cpu": 0.0, "wall": 0.0}
-    original = baseline_run.baseline_metrics
-
+def _timed(fn, spent: dict[str, float]):
     def timed(*args, **kw):
         c, w = time.process_time(), time.time()
         try:
-            return original(*args, **kw)
+            return fn(*args, **kw)
         finally:
             spent["cpu"] += time.process_time() - c
             spent["wall"] += time.time() - w
 
-    baseline_run.baseline_metrics = timed
+    return timed
+
+
+def demo(out: str) -> None:
+    from healthnn.demo import run_demo
+
+    spent = {"cpu": 0.0, "wall": 0.0}
+    original = baseline_run.baseline_metrics
+    baseline_run.baseline_metrics = _timed(original, spent)
+    c, w = time.process_time(), time.time()
+    try:
+        run_demo(out)
+    finally:
+        baseline_run.baseline_metrics = original
+    cpu, wall = time.process_time() - c, time.time() - w
+    print(f"demo: {cpu:.1f} s CPU ({wall:.1f} s wall); baselines {spent['cpu']:.1f} s CPU "
+          f"({spent['wall']:.1f} s wall) = {100 * spent['cpu'] / cpu:.0f}% of the CPU time, "
+          f"{100 * spent['wall'] / wall:.0f}% of the wall time")
+
+
+def measure(name: str) -> dict[str, float]:
+    spent = {"cpu": 0.0, "wall": 0.0}
+    original = baseline_run.baseline_metrics
+    baseline_run.baseline_metrics = _timed(original, spent)
     try:
         with tempfile.TemporaryDirectory() as out:
             c, w = time.process_time(), time.time()
@@ -56,4 +80,7 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--demo"]:
+        demo(sys.argv[2])
+    else:
+        main(sys.argv[1:])

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BaselineConfig", "default_baselines", "available_baselines", "check_baseline_config"]
+__all__ = ["BaselineConfig", "default_baselines", "available_baselines", "check_baseline_config",
+           "resamples", "DEFAULT_RESAMPLES"]
+
+DEFAULT_RESAMPLES = 200
 
 # task -> the baselines fitted by default (all of them are also the ones a task accepts)
 _DEFAULTS: dict[str, list[str]] = {
@@ -35,9 +38,16 @@ _EXTRA: dict[str, list[str]] = {
 class BaselineConfig:
     """``models``: the baselines fitted on the network's training rows and scored on its test
     rows (``test_baseline_<name>`` in metrics.json, with the paired difference to the network
-    in ``test_vs_baseline_<name>``). None (the default): the task's defaults; ``[]``: none."""
+    in ``test_vs_baseline_<name>``). None (the default): the task's defaults; ``[]``: none.
+
+    ``bootstrap``: resamples of the test rows on which the network and every baseline are
+    scored together (the baselines' intervals and the paired intervals of the differences).
+    None: ``[eval] bootstrap``, at most 200, which keeps the baselines within about a tenth of
+    a default run's time (bench/baseline_cost.py); 1000 gives finer interval ends.
+    """
 
     models: list[str] | None = None
+    bootstrap: int | None = None
 
 
 def default_baselines(task: str) -> list[str]:
@@ -54,6 +64,9 @@ def check_baseline_config(task: str, cfg: BaselineConfig, source: str) -> None:
     """Raise :class:`~healthnn.errors.ConfigError` for a baseline the task cannot fit."""
     from healthnn.errors import ConfigError
 
+    if cfg.bootstrap is not None and cfg.bootstrap < 0:
+        raise ConfigError("must be >= 0", file=source, key="baseline.bootstrap",
+                          hint="the number of bootstrap resamples, e.g. 200")
     allowed = available_baselines(task)
     seen: set[str] = set()
     for i, name in enumerate(cfg.models or []):
@@ -66,3 +79,9 @@ def check_baseline_config(task: str, cfg: BaselineConfig, source: str) -> None:
             raise ConfigError(f"baseline {name!r} is listed twice", file=source,
                               key=f"baseline.models[{i}]")
         seen.add(name)
+
+
+def resamples(config: object) -> int:
+    """The number of paired bootstrap resamples for a :class:`~healthnn.config.Config`."""
+    own = config.baseline.bootstrap  # type: ignore[attr-defined]
+    return min(config.eval.bootstrap, DEFAULT_RESAMPLES) if own is None else own  # type: ignore[attr-defined]

@@ -8,9 +8,10 @@ task.json by :func:`baseline_state`), and scores them on the test rows; in ``hea
 scored is skipped with one line in the log; it never stops the network's run.
 
 The paired comparison evaluates the network and each baseline on *the same* bootstrap
-resamples of the test rows (the network's own test metrics use those resamples too: same seed,
-same strata) and reports the interval of the difference ``network - baseline`` per metric
-(``test_vs_baseline_<name>``), with DeLong's test for AUROC where the outcome is binary.
+resamples of the test rows (``[baseline] bootstrap`` of them, stratified as the network's own
+test metrics are, with the same seed) and reports the interval of the difference
+``network - baseline`` per metric (``test_vs_baseline_<name>``), with DeLong's test for AUROC
+where the outcome is binary. The baselines' own intervals come from those resamples.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from healthnn.baselines import adapt
 from healthnn.baselines.adapt import BaselineSkipped
-from healthnn.baselines.options import default_baselines
+from healthnn.baselines.options import default_baselines, resamples
 
 __all__ = ["baseline_metrics", "baseline_state", "load_baseline_state", "selected_baselines"]
 
@@ -213,8 +214,8 @@ def _joint(task: Any, net: torch.Tensor | None, items: list[tuple[str, Any, torc
         return res
 
     ev = task.config.eval
-    joint = bootstrap(fn, [np.arange(len(items[0][2]))], n_resamples=ev.bootstrap, ci=ev.ci,
-                      seed=seed, strata=task.strata(y))
+    joint = bootstrap(fn, [np.arange(len(items[0][2]))], n_resamples=resamples(task.config),
+                      ci=ev.ci, seed=seed, strata=task.strata(y))
     out: dict[str, dict[str, dict[str, float]]] = {}
     for key, m in joint.items():
         what, name, metric = key.split("\t")
@@ -269,8 +270,8 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
         return {}
     start = time.time()
     result = _joint(task, outputs, items, y, seed)
-    log(f"baselines scored on {len(df)} test rows (bootstrap paired with the network) in "
-        f"{time.time() - start:.1f} s")
+    log(f"baselines scored on {len(df)} test rows ({resamples(task.config)} bootstrap resamples "
+        f"paired with the network) in {time.time() - start:.1f} s")
     return result
 
 
