@@ -160,7 +160,7 @@ def test_comparison_words():
     assert words == {"linear": "the baseline is better", "xgboost": "no clear difference"}
     assert len(comparison_lines(metrics)) == 2
     metrics["test_vs_baseline_xgboost"]["rmse"] = m(0.05, -0.01, 0.1)
-    assert comparisons(metrics)[1]["verdict"] == "the baseline scores higher, within the interval"
+    assert comparisons(metrics)[1]["verdict"] == "the baseline is ahead, within the interval"
 
 
 def test_outputs_reproduce_baseline_predictions(table_csv):

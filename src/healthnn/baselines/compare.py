@@ -48,7 +48,7 @@ def _verdict(diff: dict[str, float], sign: int) -> str:
         if sign * lo < 0 and sign * hi < 0:
             return "the baseline is better"
     if better < 0:
-        return "the baseline scores higher, within the interval"
+        return "the baseline is ahead, within the interval"
     return "no clear difference"
 
 

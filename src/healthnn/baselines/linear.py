@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ class Standardizer:
 
     def fit(self, x: np.ndarray) -> Standardizer:
         x = np.asarray(x, dtype=np.float64)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a column never observed: its median is NaN -> 0
+            warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(x, axis=0) if len(x) else np.zeros(x.shape[1])
         self.median_ = np.where(np.isfinite(med), med, 0.0)
         z = self._impute(x)

@@ -250,8 +250,9 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
             except Exception as exc:  # noqa: BLE001 - a baseline never fails the run
                 log(f"baseline {name} skipped: {_skip_reason(exc)}")
                 continue
-            log(f"baseline {name}: fitted on {len(frames['train'][0])} training rows in "
-                f"{time.time() - start:.1f} s")
+            when = ("with the task's preprocessing" if name == "tfidf"
+                    else f"in {time.time() - start:.1f} s")
+            log(f"baseline {name}: fitted on {len(frames['train'][0])} training rows {when}")
     df, y, file = frames["test"]
     items = []
     saved = getattr(task, "baselines_", None)
