@@ -1,4 +1,9 @@
-"""``healthnn demo``: train, evaluate and predict end to end on the bundled data sets."""
+"""``healthnn demo``: train, evaluate and predict end to end on the bundled data sets.
+
+Each model is printed beside its ``[baseline]`` models (same training and test rows) with the
+paired comparison; today the notes GRU, DeepSurv on WHAS and the ESOL D-MPNN lose to theirs
+(BENCHMARKS.md, issue 20).
+"""
 
 from __future__ import annotations
 

@@ -139,7 +139,9 @@ def test_evaluate_writes_a_report_and_cli_regenerates_it(cls_bundle, data, tmp_p
     ext = make_table(150, seed=9)
     ext.to_csv(tmp_path / "ext.csv", index=False)
     res = evaluate(cls_bundle, tmp_path / "ext.csv", tmp_path / "ev")
-    assert set(res.metrics) == {"test", "test_recalibrated"}
+    assert set(res.metrics) == {"test", "test_recalibrated", "test_baseline_logistic",
+                                "test_vs_baseline_logistic", "test_baseline_xgboost",
+                                "test_vs_baseline_xgboost"}  # issue 20: saved baselines
     on_disk = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(res.metrics))
     rep = json.loads((tmp_path / "ev" / "report.json").read_text())

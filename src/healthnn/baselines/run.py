@@ -101,6 +101,16 @@ def _skip_reason(exc: Exception) -> str:
     return f"it could not be fitted on these rows ({type(exc).__name__})"
 
 
+def _not_here(config: Any) -> str | None:
+    """Why no baseline may be fitted in this run (None: they may)."""
+    if config.train.privacy is not None:
+        return ("[train] privacy is on, and a baseline fitted on the training rows would be "
+                "saved in the bundle without differential privacy")
+    if config.federated is not None:
+        return "federated training: the sites' training rows are not pooled to fit them"
+    return None
+
+
 class _Fitted:
     def __init__(self, name: str, model: Any, columns: list[str] | None = None,
                  hazard: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -243,7 +253,12 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
     log = log or _stderr
     if "train" in frames:
         task.baselines_ = []
-        for name in selected_baselines(task):
+        names = selected_baselines(task)
+        why = _not_here(task.config)
+        if names and why:
+            log(f"baselines skipped: {why}")
+            names = []
+        for name in names:
             start = time.time()
             try:
                 task.baselines_.append(_fit_one(task, name, frames, seed))

@@ -76,8 +76,11 @@ def comparison_html(metrics: dict[str, Any]) -> str:
                     f"({e(summary[0]['metric'])}) by the paired interval.</p>")
     cols = ["baseline", "metric", "baseline value", "network value",
             "network - baseline (paired bootstrap)", "DeLong (AUROC)", "verdict"]
+    rows = _rows(metrics)
+    if not any(r[5] for r in rows):  # no yes/no outcome: no DeLong column
+        cols, rows = cols[:5] + cols[6:], [r[:5] + r[6:] for r in rows]
     body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>"
-                   for r in _rows(metrics))
+                   for r in rows)
     table = ("<table id='comparison-table'><thead><tr>" +
              "".join(f"<th>{e(c)}</th>" for c in cols) + f"</tr></thead><tbody>{body}"
              "</tbody></table>")
