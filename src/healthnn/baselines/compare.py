@@ -38,7 +38,8 @@ def direction(metric: str) -> int:
 
 
 def _verdict(diff: dict[str, float], sign: int) -> str:
-    v, lo, hi = (diff.get(k, math.nan) for k in ("value", "ci_low", "ci_high"))
+    v, lo, hi = (math.nan if diff.get(k) is None else float(diff[k])
+                 for k in ("value", "ci_low", "ci_high"))
     if not math.isfinite(v):
         return "not comparable on these rows"
     better = v * sign  # > 0: the network is better
@@ -80,8 +81,12 @@ def comparisons(metrics: dict[str, Any], metric: str | None = None) -> list[dict
     return out
 
 
-def _n(v: Any) -> str:
-    return "n/a" if v is None or not math.isfinite(float(v)) else f"{float(v):.3f}"
+def _n(v: Any, sign: bool = False) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if not math.isfinite(v) else (f"{v:+.3f}" if sign else f"{v:.3f}")
 
 
 def _ci(m: dict[str, float]) -> str:
@@ -97,7 +102,7 @@ def comparison_lines(metrics: dict[str, Any]) -> list[str]:
         if net is not None:
             text += f" vs network {_n(net['value'])}"
         if d is not None:
-            text += f"; network - baseline {float(d['value']):+.3f} {_ci(d)} (paired bootstrap"
+            text += f"; network - baseline {_n(d.get('value'), True)} {_ci(d)} (paired bootstrap"
             if c["delong"]:
                 text += f"; DeLong p = {c['delong']['p_value']:.3g}"
             text += ")"

@@ -92,13 +92,13 @@ def selected_baselines(task: Any) -> list[str]:
     return names
 
 
-def _skip_reason(exc: Exception) -> str:
+def _skip_reason(exc: Exception, doing: str = "fitted") -> str:
     """One line for a skipped baseline; only messages written by healthnn are shown."""
     if isinstance(exc, ImportError):
         return "its library is not installed (pip install 'healthnn[baselines]')"
     if isinstance(exc, BaselineSkipped):
         return str(exc)
-    return f"it could not be fitted on these rows ({type(exc).__name__})"
+    return f"it could not be {doing} on these rows ({type(exc).__name__})"
 
 
 def _not_here(config: Any) -> str | None:
@@ -279,7 +279,7 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
             ev = adapt.evaluation_task(task, fitted.hazard)
             _values(_point_task(ev), out, y)  # can it be scored on these rows at all?
         except Exception as exc:  # noqa: BLE001
-            log(f"baseline {fitted.name} not scored: {_skip_reason(exc)}")
+            log(f"baseline {fitted.name} not scored: {_skip_reason(exc, 'scored')}")
             continue
         items.append((fitted.name, ev, out))
     if not items:
