@@ -36,14 +36,17 @@ _EXTRA: dict[str, list[str]] = {
 
 @dataclass
 class BaselineConfig:
-    """``models``: the baselines fitted on the network's training rows and scored on its test
+    """Simple reference models fitted beside the network, on the same rows (issue 20).
+
+    ``models``: the baselines fitted on the network's training rows and scored on its test
     rows (``test_baseline_<name>`` in metrics.json, with the paired difference to the network
     in ``test_vs_baseline_<name>``). None (the default): the task's defaults; ``[]``: none.
 
     ``bootstrap``: resamples of the test rows on which the network and every baseline are
     scored together (the baselines' intervals and the paired intervals of the differences).
-    None: ``[eval] bootstrap``, at most 200, which keeps the baselines within about a tenth of
-    a default run's time (bench/baseline_cost.py); 1000 gives finer interval ends.
+    None: ``[eval] bootstrap``, at most 200 (the baselines then took 7% of the CPU time of
+    ``healthnn demo``, 15-21% of its two smallest runs; BENCHMARKS.md); 1000 gives finer
+    interval ends at about three times the cost.
     """
 
     models: list[str] | None = None
