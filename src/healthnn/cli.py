@@ -609,6 +609,13 @@ def _print_cv(out: Path, cv: dict) -> None:
     print(f"pooled ({cv['rows']} rows, {cv['folds']} folds): " + ", ".join(
         f"{n} {_num(cv['pooled'][n]['value'])} [{_num(cv['pooled'][n]['ci_low'])}, "
         f"{_num(cv['pooled'][n]['ci_high'])}]" for n in names))
+    for name, b in cv.get("baselines", {}).items():  # issue 20: mean over the folds
+        shown = [n for n in names if n in b["difference"]]
+        print(f"baseline {name}: " + ", ".join(
+            f"{n} {_num(b['baseline'][n]['mean'])} (network - baseline "
+            f"{b['difference'][n]['mean']:+.3f} +/- {b['difference'][n]['sd']:.3f})"
+            for n in shown) + f"; better than the network in {b['folds_baseline_better']} "
+            f"of {cv['folds']} folds")
     print(f"cross-validation: {out / 'cv.json'}; one bundle per fold in {out}/fold_<k>")
 
 

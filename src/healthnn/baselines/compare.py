@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["comparisons", "comparison_lines", "direction", "HIGHER", "LOWER"]
+__all__ = ["comparisons", "comparison_lines", "cv_summary", "direction", "HIGHER", "LOWER"]
 
 HIGHER = {"auroc", "auprc", "accuracy", "balanced_accuracy", "f1", "f1_macro", "f1_micro",
           "f1_weighted", "auroc_macro", "auprc_macro", "c_index", "uno_c", "td_auc", "r2",
@@ -108,3 +108,46 @@ def comparison_lines(metrics: dict[str, Any]) -> list[str]:
             text += ")"
         lines.append(f"{text}: {c['verdict']}")
     return lines
+
+
+def cv_summary(fold_metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Across K folds (each fold's metrics.json): for every baseline fitted in all folds, the
+    mean and SD of its test metrics and of the paired difference network - baseline, and in
+    how many folds the paired interval favoured the baseline on the headline metric.
+
+    >>> f = {"test": {"auroc": {"value": 0.8}},
+    ...      "test_baseline_logistic": {"auroc": {"value": 0.7}},
+    ...      "test_vs_baseline_logistic": {"auroc": {"value": 0.1, "ci_low": 0.0,
+    ...                                              "ci_high": 0.2}}}
+    >>> cv_summary([f, f])["logistic"]["difference"]["auroc"]["mean"]
+    0.1
+    """
+    import numpy as np
+
+    names = [s[len("test_baseline_"):] for s in fold_metrics[0] if s.startswith("test_baseline_")]
+    out: dict[str, Any] = {}
+    for name in names:
+        if not all(f"test_baseline_{name}" in m for m in fold_metrics):
+            continue
+        entry: dict[str, Any] = {}
+        for part, split in (("baseline", "test_baseline_"), ("difference", "test_vs_baseline_")):
+            table = entry.setdefault(part, {})
+            for metric in fold_metrics[0].get(f"{split}{name}", {}):
+                v = np.array([_value(m.get(f"{split}{name}", {}).get(metric))
+                              for m in fold_metrics], dtype=float)
+                v = v[np.isfinite(v)]
+                if len(v):
+                    table[metric] = {"mean": float(v.mean()),
+                                     "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        entry["folds_baseline_better"] = sum(
+            any(c["name"] == name and c["verdict"] == "the baseline is better"
+                for c in comparisons(m)) for m in fold_metrics)
+        out[name] = entry
+    return out
+
+
+def _value(m: Any) -> float:
+    try:
+        return float(m["value"])
+    except (TypeError, KeyError, ValueError):
+        return math.nan
