@@ -64,6 +64,8 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     for name in ("logistic", "xgboost"):  # issue 20: on the per-window aggregates
         assert "auroc" in bundle.metrics[f"test_baseline_{name}"]
         assert "auroc_delong" in bundle.metrics[f"test_vs_baseline_{name}"]
+    cols = bundle.task.baselines_[0].columns  # the stays' aggregates and statics only
+    assert len(cols) > 10 and not {"In-hospital_death", "RecordID", "events"} & set(cols)
     again = load_bundle(tmp_path / "b")
     frame = again.task.read_inputs(ARCHIVE)
     pd.testing.assert_frame_equal(bundle.predict(frame), again.predict(frame))

@@ -48,8 +48,10 @@ def inputs(task: Any, df: pd.DataFrame, file: Path, columns: list[str] | None = 
     if task.name == "molecule_property":
         return _morgan_counts(task, df), None
     if task.name == "event_classification":
-        if columns is None:
-            skip = {*task.target_columns(), task.id_column}
+        if columns is None:  # aggregates and statics: never the outcome table's other columns
+            d = task.config.data
+            skip = {*task.target_columns(), task.id_column, d.group,
+                    *task.config.report.subgroups}
             columns = [c for c in df.columns if c not in skip and c != "events"
                        and pd.api.types.is_numeric_dtype(df[c])]
         frame = df.reindex(columns=columns)
