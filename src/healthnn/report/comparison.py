@@ -22,7 +22,7 @@ from typing import Any
 
 from healthnn.baselines.compare import comparisons, direction
 
-__all__ = ["comparison_html", "MAX_METRICS"]
+__all__ = ["comparison_html", "comparison_warnings", "MAX_METRICS"]
 
 MAX_METRICS = 6  # directional metrics per baseline in the table (the network's first ones)
 
@@ -90,3 +90,21 @@ def comparison_html(metrics: dict[str, Any]) -> str:
             "IBS) a negative difference favours the network. DeLong's interval and p-value "
             "are for the AUROC difference.</p>")
     return head + "".join(said) + table + note
+
+
+def comparison_warnings(metrics: dict[str, Any]) -> list[str]:
+    """Model Facts warnings: one per baseline whose paired interval favours it.
+
+    >>> comparison_warnings({"test": {"auroc": {"value": 0.8}},
+    ...     "test_baseline_logistic": {"auroc": {"value": 0.9}},
+    ...     "test_vs_baseline_logistic": {"auroc": {"value": -0.1, "ci_low": -0.15,
+    ...                                             "ci_high": -0.05}}})
+    ['The baseline logistic is better than the network on auroc (paired difference -0.100 [-0.150, -0.050]; see Model comparison).']
+    """
+    out = []
+    for c in comparisons(metrics):
+        if c["verdict"] == "the baseline is better":
+            out.append(f"The baseline {c['name']} is better than the network on {c['metric']} "
+                       f"(paired difference {_m(c['difference'], signed=True)}; see Model "
+                       "comparison).")
+    return out

@@ -7,7 +7,7 @@ import html
 import math
 from typing import Any
 
-from healthnn.report.comparison import comparison_html
+from healthnn.report.comparison import comparison_html, comparison_warnings
 from healthnn.report.plots import plot_png
 from healthnn.report.tables import SMD_FLAG
 from healthnn.report.tripod import TO_COMPLETE, checklist
@@ -203,6 +203,7 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         w.append(f"Possible leakage: {f['text']} (see Data checks).")
     for d in rep.get("facts", {}).get("dropped", []):
         w.append(f"Column dropped during preprocessing: {d}.")
+    w.extend(comparison_warnings(metrics))  # issue 20: a baseline beats the network
     w.extend(rep.get("notes", []))
     return w
 
