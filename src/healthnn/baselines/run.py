@@ -84,7 +84,9 @@ def _loader(name: str) -> Any:
 
 def selected_baselines(task: Any) -> list[str]:
     """``[baseline] models`` or the task's defaults (the text task's TF-IDF model only when
-    ``[data] baseline`` is on)."""
+    ``[data] baseline`` is on); none under ``[train] privacy`` or federated training."""
+    if _not_here(task.config):
+        return []
     models = task.config.baseline.models
     names = default_baselines(task.name) if models is None else list(models)
     if task.name == "text_classification" and not getattr(task.config.data, "baseline", True):
@@ -253,12 +255,10 @@ def baseline_metrics(task: Any, frames: dict, *, seed: int = 0,
     log = log or _stderr
     if "train" in frames:
         task.baselines_ = []
-        names = selected_baselines(task)
         why = _not_here(task.config)
-        if names and why:
+        if why and default_baselines(task.name):
             log(f"baselines skipped: {why}")
-            names = []
-        for name in names:
+        for name in selected_baselines(task):
             start = time.time()
             try:
                 task.baselines_.append(_fit_one(task, name, frames, seed))

@@ -301,7 +301,9 @@ class TextClassificationTask(ClassificationTask):
             counts = np.bincount(codes[codes >= 0], minlength=len(self.classes_))
         self.class_counts_ = [int(c) for c in counts]
         self._baseline = None
-        if d.baseline and "tfidf" in (self.config.baseline.models or ["tfidf"]):
+        from healthnn.baselines.run import selected_baselines
+
+        if "tfidf" in selected_baselines(self):  # [data] baseline; none under DP / federated
             from healthnn.text.baseline import TfidfBaseline
 
             try:  # a baseline never fails the network's training (too sparse texts, say)
