@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import healthnn  # noqa: E402
 from deid_physionet import PUBLISHED, load, token_sets  # noqa: E402
 from healthnn.privacy.deid import Deidentifier, union_spans  # noqa: E402
 from healthnn.tasks.ner import NerTagger, _operating_table, choose_operating_point  # noqa: E402
@@ -168,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         t0 = time.perf_counter()
         if not a.reuse:
-            healthnn.train(config, work / f"fold_{f}", indices={"train": np.array(train),
-                                                                "val": np.array(val),
-                                                                "test": np.array(test_idx)},
-                           log=lambda m: None)
+            from healthnn.config import load_config
+            from healthnn.pipeline import run_at, training_rows
+
+            cfg = load_config(config)
+            run_at(cfg, training_rows(cfg)[1], {"train": np.array(train), "val": np.array(val),
+                                               "test": np.array(test_idx)}, work / f"fold_{f}")
         timing["train_seconds"] += time.perf_counter() - t0
         test_keys = [keys[i] for i in test_idx]
         texts = [notes[k] for k in test_keys]

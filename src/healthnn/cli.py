@@ -53,22 +53,19 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.ensemble is not None:
         args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     config = load_config(args.config, overrides=args.overrides)
-    if config.split.method == "kfold":  # cross-validation: one bundle per fold
-        from healthnn.tuning import cross_validate
-
-        if args.nproc > 1 or args.encrypt or args.resume:
-            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
-                                "split.method = 'kfold'")
-        _print_cv(args.out, cross_validate(config, args.out))
-        return 0
-    key = _key(args, required=True) if args.encrypt else None
     if args.nproc < 1:
         raise HealthnnError("--nproc must be at least 1")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if config.split.method == "kfold":  # checked before the workers start
+            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
+                                "split.method = 'kfold'")
         return _launch_workers(args)
-    bundle = train(config, args.out, resume=args.resume, encrypt_with=key)
-    if bundle is not None:
-        _print_summary(bundle.path, bundle.metrics)
+    key = _key(args, required=True) if args.encrypt else None
+    result = train(config, args.out, resume=args.resume, encrypt_with=key)
+    if isinstance(result, dict):  # [split] method = "kfold": one bundle per fold
+        _print_cv(args.out, result)
+    elif result is not None:
+        _print_summary(result.path, result.metrics)
     return 0
 
 
@@ -132,13 +129,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("data", type=Path, help="labelled data (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="directory for metrics and predictions")
+    p.add_argument("--outcomes", type=Path, default=None, metavar="FILE",
+                   help="event streams: the outcome table of DATA (one row per stay), instead "
+                   "of the training config's, e.g. set-b/ --outcomes Outcomes-b.txt")
     _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out, key=_key(args))
+    result = evaluate(args.bundle, args.data, args.out, key=_key(args), outcomes=args.outcomes)
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(
@@ -383,19 +383,27 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ner-combine", choices=["union", "ner"], default=None,
                    help="union: rules' spans and the NER's; ner: the NER's alone (a stacked "
                         "bundle, [data] rule_features); default: the bundle's choice, else union")
+    p.add_argument("--spacy-model", default=None, metavar="NAME_OR_PATH",
+                   help="a spaCy pipeline (installed package or folder, loaded offline): its "
+                        "person, place, organisation and date entities join the rules' spans")
+    p.add_argument("--config", type=Path, default=None, metavar="SETTINGS",
+                   help="a TOML file with a [deid] section (spacy_model, terms, ner, ...); "
+                        "options given here override it")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
-    from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key, load_terms
+    from healthnn.privacy import deidentify_file
+    from healthnn.privacy.deid_settings import deid_options  # issue 18: [deid] settings
+    from healthnn.privacy.keys import load_key
 
-    key = load_key(args.key_file) if args.mode == "surrogate" else None
-    terms = load_terms(args.terms) if args.terms else None
+    # no key: the de-identifier says surrogate mode needs one
+    key = load_key(args.key_file, required=False) if args.mode == "surrogate" else None
+    options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
+                           ner=args.ner, ner_min_score=args.ner_min_score,
+                           ner_combine=args.ner_combine, spacy_model=args.spacy_model)
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
-        mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
-        spans_path=args.spans, workers=args.workers, ner=args.ner,
-        ner_min_score=args.ner_min_score, ner_combine=args.ner_combine,
+        mode=args.mode, key=key, spans_path=args.spans, workers=args.workers, **options,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")
@@ -405,6 +413,18 @@ def _run_deid(args: argparse.Namespace) -> int:
     print(f"{report.n_notes} notes, {report.notes_per_s:.0f} notes/s "
           f"({report.n_spans} PHI spans, {report.n_empty} empty) -> {args.out}")
     return 0
+
+
+def _add_deid_review(sub: argparse._SubParsersAction) -> None:
+    from healthnn.privacy.review_cli import add_parser  # issue 18: healthnn deid-review
+
+    add_parser(sub)
+
+
+def _run_deid_review(args: argparse.Namespace) -> int:
+    from healthnn.privacy.review_cli import run
+
+    return run(args)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -715,9 +735,111 @@ def _run_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="write a commented starter config for a task (columns "
+                       "detected from --data)")
+    p.add_argument("task", help="classification, regression, survival, image_classification, "
+                   "text_classification, molecule_property, event_classification or ner")
+    p.add_argument("--data", type=Path, default=None,
+                   help="training table (CSV, TSV, Parquet, JSONL) whose columns fill [data]")
+    p.add_argument("--target", default=None, help="the outcome column (default: guessed)")
+    p.add_argument("--out", type=Path, default=Path("healthnn.toml"),
+                   help="config file to write (default: healthnn.toml; '-' prints it)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    from healthnn.starter import starter_config
+
+    folder = Path.cwd() if str(args.out) == "-" else args.out.resolve().parent
+    text = starter_config(args.task, args.data, target=args.target, relative_to=folder)
+    if str(args.out) == "-":
+        print(text, end="")
+        return 0
+    if args.out.exists() and not args.force:
+        raise HealthnnError(f"{args.out} exists", hint="choose another --out, or add --force")
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, args.out)
+    for line in text.splitlines():
+        if line.startswith("# guessed "):
+            print(line[2:], file=sys.stderr)
+    print(f"wrote {args.out}; check it, then: healthnn train {args.out} --out bundle/")
+    return 0
+
+
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monitor", help="drift and out-of-domain report of new data against a "
+                       "bundle's training reference (PSI, KS, out-of-domain share, performance)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="new rows (labels optional)")
+    p.add_argument("--out", type=Path, required=True, help="directory for report.html and "
+                   "monitor.json")
+    _key_arg(p)
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    from healthnn.monitor import monitor
+
+    r = monitor(args.bundle, args.data, args.out, key=_key(args))
+    o = r["out_of_domain"]
+    print(f"out of domain: {o['rows']} of {r['rows'] - r['rows_unusable']} rows "
+          f"({o['share']:.1%}, 95% CI {o['ci'][0]:.1%} to {o['ci'][1]:.1%}; "
+          f"expected {o['expected']:.0%})")
+    shifted = [f for f in r["features"] if f["shift"]]
+    print(f"features shifted (PSI > 0.1): {len(shifted)} of {len(r['features'])}"
+          + (": " + ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in shifted[:5])
+             if shifted else ""))
+    if r["rows_unusable"]:
+        print(f"{r['rows_unusable']} row(s) could not be encoded", file=sys.stderr)
+    print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
+def _add_recalibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recalibrate", help="recalibrate a bundle on a site's own labelled data "
+                       "into a new bundle (calibration before and after on held-out rows)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="the site's labelled data")
+    p.add_argument("--out", type=Path, required=True, help="directory of the new bundle")
+    p.add_argument("--method", default=None,
+                   choices=["intercept", "logistic", "isotonic", "baseline"],
+                   help="classification: intercept (binary; the default), logistic or isotonic; "
+                   "Cox survival: baseline (the baseline hazard re-estimated)")
+    p.add_argument("--holdout", type=float, default=0.3, metavar="F",
+                   help="fraction of the local rows kept out of the fit, for the before/after "
+                   "report (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    _key_arg(p)
+
+
+def _run_recalibrate(args: argparse.Namespace) -> int:
+    from healthnn.recalibrate import recalibrate
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise HealthnnError(f"{args.out} exists and is not empty", hint="choose a new --out")
+    rec = recalibrate(args.bundle, args.data, args.out, method=args.method,
+                      holdout=args.holdout, seed=args.seed, key=_key(args))
+    last = rec["history"][-1]
+    print(f"recalibrated ({last['method']}) on {last['rows_fit']} local rows; "
+          f"{last['rows_held_out']} held out:")
+    for name in ("calibration_intercept", "calibration_slope", "ece", "brier", "auroc",
+                 "c_index", "ibs"):
+        b, a = rec["before"].get(name), rec["after"].get(name)
+        if b and a:
+            print(f"  {name:<22} before {_num(b['value'])} [{_num(b['ci_low'])}, "
+                  f"{_num(b['ci_high'])}]  after {_num(a['value'])} [{_num(a['ci_low'])}, "
+                  f"{_num(a['ci_high'])}]")
+    print(f"bundle: {args.out}  (report: {args.out / 'recalibration' / 'report.html'})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
+    "recalibrate": (_add_recalibrate, _run_recalibrate),
+    "monitor": (_add_monitor, _run_monitor),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
     "keygen": (_add_keygen, _run_keygen),
@@ -728,6 +850,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
+    "deid-review": (_add_deid_review, _run_deid_review),
     "export": (_add_export, _run_export),
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
@@ -741,11 +864,13 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
 
 
 def _print_summary(path: Path, metrics: dict) -> None:
+    from healthnn.metrics.estimable import format_metric
+
     split = "test" if "test" in metrics else next(iter(metrics), None)
     if split is not None:
         parts = []
         for name, m in list(metrics[split].items())[:6]:
-            parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
+            parts.append(f"{name} {format_metric(m)}")  # or why it is not estimable
         print(f"{split}: " + ", ".join(parts))
         cov = metrics[split].get("conformal_coverage")
         size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")
@@ -779,6 +904,22 @@ def _set_threads(n: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(n)  # worker processes started from here (tune, serve)
 
 
+# commands that run PyTorch in this process (the others start no threads, or set their own)
+_THREADED = {"train", "evaluate", "predict", "explain", "demo", "pretrain", "export", "federate"}
+
+
+def _default_threads() -> Callable[[], None]:
+    import torch
+
+    from healthnn.training.threads import free_cores
+
+    n, before = free_cores(), torch.get_num_threads()
+    if n >= before:
+        return lambda: None
+    torch.set_num_threads(n)  # silent: an error must stay one line; --threads N to choose
+    return lambda: torch.set_num_threads(before)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="healthnn",
@@ -787,8 +928,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"healthnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for PyTorch (default: its own choice, one per core); "
-                             "1 is often fastest for small models or on a shared machine")
+                        help="CPU threads for PyTorch (default: one per core that is not busy: "
+                             "the cores minus the load average)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add, _ in dict.fromkeys(COMMANDS.values()):
         add(sub)
@@ -802,6 +943,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads is not None:
             _set_threads(args.threads)
+        elif "OMP_NUM_THREADS" not in os.environ and args.command in _THREADED:
+            restore = _default_threads()
+            try:
+                return run(args)
+            finally:  # a caller in this process (a notebook, a test) keeps its own setting
+                restore()
         return run(args)
     except HealthnnError as exc:
         if args.debug:

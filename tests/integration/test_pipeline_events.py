@@ -12,7 +12,15 @@ import pytest
 from healthnn.bundle import load_bundle
 from healthnn.config import load_config
 from healthnn.errors import ConfigError, DataError
-from healthnn.pipeline import evaluate, predict_file, train
+from healthnn.pipeline import (
+    evaluate,
+    make_splits,
+    new_task,
+    predict_file,
+    read_training,
+    run_split,
+    train,
+)
 from helpers import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,11 +83,13 @@ def test_predict_and_evaluate_files_with_stays_without_events(tmp_path):
     cfg = physionet_config()
     cfg["report"] = {"enabled": False}
     cfg["eval"]["operating_point"] = "min_se_ppv"
-    seen: dict = {}
-    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None, collect=seen)
+    config = load_config(cfg)
+    task = new_task(config)
+    splits = make_splits(config, task, *read_training(config, task))
+    run = run_split(config, task, splits, tmp_path / "b", log=lambda m: None)
+    bundle = run.bundle
     # the operating point is chosen on the validation outputs only, and saved in the bundle
-    task = seen["task"]
-    outputs, y_val = seen["val"]
+    outputs, y_val = run.scored.outputs["val"], run.splits["val"].y
     ref = operating_point(task.codes(y_val) == 1, task.probabilities(outputs)[:, 1],
                           "min_se_ppv")
     op = json.loads((tmp_path / "b" / "task.json").read_text())["operating_point"]
@@ -159,3 +169,26 @@ def test_bad_event_configs_and_tables(tmp_path):
     with pytest.raises(DataError, match="share a stay id"):
         train(load_config(physionet_config(outcomes=str(dup))), tmp_path / "b",
               log=lambda m: None)
+
+
+def test_evaluate_with_another_outcome_table(tmp_path, capsys):
+    """External validation in one command: events of another set with its own outcome table
+    (healthnn evaluate BUNDLE set-b/ --outcomes Outcomes-b.txt), issue 21."""
+    from healthnn.cli import main
+
+    cfg = physionet_config("mlp")
+    cfg["report"] = {"enabled": False}
+    train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    other = pd.read_csv(OUTCOMES)
+    other["In-hospital_death"] = 1 - other["In-hospital_death"]  # a different set of labels
+    other.to_csv(tmp_path / "Outcomes-other.txt", index=False)
+    code = main(["evaluate", str(tmp_path / "b"), str(ARCHIVE), "--out", str(tmp_path / "ev"),
+                 "--outcomes", str(tmp_path / "Outcomes-other.txt")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "ev" / "predictions.csv")
+    scored = table[table["error"].isna()].merge(other, on="RecordID", how="left")
+    assert len(scored) > 10
+    assert (scored["In-hospital_death_x"] == scored["In-hospital_death_y"]).all()  # its labels
+    code = main(["evaluate", str(tmp_path / "b"), str(ARCHIVE), "--out", str(tmp_path / "e2"),
+                 "--outcomes", str(tmp_path / "missing.txt")])
+    assert code == 2 and "outcome table not found" in capsys.readouterr().err
