@@ -49,7 +49,17 @@ PHI = [
     ("Referred by: Will Bishop\nReason for referral: dyspnoea", ["Will Bishop"]),
     ("cc: Grace Young, Penny Long", ["Grace Young"]),
     ("Hello Dawn,\nlabs are back, all normal.\nCheers,\nRobin", ["Dawn", "Robin"]),
+    ("msg from pt's wife Joy - wants callback re: coumadin dose. pls call 555-201-7788. -KL", ["Joy", "KL"]),
+    ("DISCHARGE SUMMARY\nName: Walter Brooks    MRN: 00482913    DOB: 04/12/1951\n"
+     "Attending: Susan Price, MD\nAddress: 14 Orchard Lane, Springfield, IL 62704\nPhone: (217) 555-0143",
+     ["Walter Brooks", "00482913", "04/12/1951", "Susan Price", "14 Orchard Lane", "Springfield", "62704",
+      "(217) 555-0143"]),
+    ("Care team:\n- Dr. Nathan Cole (hospitalist)\n- Jenny Moss, RN\n- Case manager: Carlos Ruiz\n"
+     "Family: son Hunter, daughter Summer", ["Nathan Cole", "Jenny Moss", "Carlos Ruiz", "Hunter", "Summer"]),
+    ("To: Dr. Amelia Hart, Cardiology, Lakeview Medical Group\nFrom: Tom Reyes, NP\nRe: Mrs. Daisy Hunter",
+     ["Amelia Hart", "Lakeview", "Tom Reyes", "Daisy Hunter"]),
     # organisations and places as people write them
+    ("F/u with PCP Dr. Lee in 2 weeks at the Maple Street clinic.", ["Lee", "Maple Street"]),
     ("Transferred from Mt. Sinai overnight.", ["Sinai"]),
     ("Previously treated at St. Vincent's for the fracture.", ["Vincent"]),
     ("Imaging done at UCLA Medical Center last spring.", ["UCLA"]),

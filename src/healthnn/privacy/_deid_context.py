@@ -44,6 +44,7 @@ _PHRASE_CUES = (  # followed by the name directly (mixed case: capitalised words
     ("evaluated", "by"), ("reviewed", "by"), ("written", "by"), ("covered", "by"), ("cc",),
     ("patient",), ("pt",), ("dear",), ("hi",), ("hello",), ("hey",), ("attn",),
 )
+_PHRASE_FIRST = {c[0] for c in _PHRASE_CUES}
 _SIGN_OFFS = {
     "thanks", "thank", "regards", "sincerely", "cheers", "best", "yours", "respectfully", "cordially",
     "warmly", "thx",
@@ -89,6 +90,7 @@ _ORG_TAILS = {"clinic", "hospital", "center", "centre", "institute", "infirmary"
 # lower-case words after a place that make it a site: "our New York clinic"
 _SITE_WORDS = {"clinic", "office", "hospital", "practice", "campus", "location", "branch",
                "facility", "center", "centre", "offices", "clinics"}
+_STREETS = {"street", "st", "avenue", "ave", "road", "rd", "boulevard", "blvd", "lane", "drive", "way"}
 _WARD_WORDS = {"ward", "wing", "pavilion", "building", "tower"}
 _DIRECTIONS = {"north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest",
                "upper", "lower", "main", "new", "old", "central", "front", "back"}
@@ -115,6 +117,8 @@ _CLINICAL_ACRONYMS = {"msk", "chb", "lac", "mda", "kp", "nih", "cdc", "fda", "cm
 RE_MOUNT = re.compile(r"\b(?:Mt\.?|Mount|MT\.|MOUNT)[ ]{1,2}([A-Z][a-z]+|[A-Z]{3,})(?:'s)?\b")
 RE_FIRST_INITIAL = re.compile(r"\b([A-Z][a-z]{1,15})[ ]([A-Z])\.(?=[ ,;:)\n]|$)")
 RE_SURNAME_FIRST = re.compile(r"\b([A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?),[ ]{1,2}([A-Z][a-z]{1,15})\b")
+# initials that sign a message at its very end: "... pls call back. -KL"
+RE_END_INITIALS = re.compile(r"(?:^|[ \t\n])[-~/][ ]?([A-Z]{2,3})[ \t.]{0,3}\Z")
 RE_ID_CUE = re.compile(
     r"\b(?:admission|adm|encounter|enc|visit|accession|acc|specimen|order|requisition|req|episode|"
     r"fin|csn|har|chart|study|exam|barcode|ticket|confirmation|mrn|acct|account|patient id|pt id)"
@@ -122,6 +126,7 @@ RE_ID_CUE = re.compile(
     r"((?=[A-Za-z0-9-]*\d{3})[A-Za-z0-9][A-Za-z0-9-]{3,}[A-Za-z0-9])",
     _I,
 )
+_DIGIT = re.compile(r"\d")
 RE_HASH_ID = re.compile(r"(?<![\w#&])#[ ]?(?=(?:[A-Za-z-]{0,6}\d){4})([A-Za-z]{0,4}\d[A-Za-z0-9-]{3,}[A-Za-z0-9])(?![\w-])")
 RE_PREFIXED_ID = re.compile(r"(?<![\w-])([A-Z]{2,6}-\d{5,}|[A-Z]{1,3}\d{6,})(?![\w-])")
 RE_DOSE_AFTER = re.compile(
@@ -200,7 +205,7 @@ def _names(note: Note) -> list[Hit]:
                 start = k + 1
                 if start < len(toks) and "\n\n" in gap(note, k, start):
                     start = None
-        else:
+        elif lw in _PHRASE_FIRST:
             for cue in _PHRASE_CUES:
                 if low[i:i + len(cue)] == list(cue) and (len(cue) == 1 or gap(note, i, i + 1) == " "):
                     start = i + len(cue)
@@ -225,6 +230,9 @@ def _names(note: Note) -> list[Hit]:
             continue  # no case information: an English word is a name only alone after "NAME:"
         hits.append((toks[start][0], toks[end][1], "NAME", 0.9))
     hits.extend(_name_shapes(note))
+    m = RE_END_INITIALS.search(note.text, max(0, len(note.text) - 12))
+    if m and m.group(1).lower() not in CLINICAL_WORDS and m.group(1).lower() not in lex.common:
+        hits.append((m.start(1), m.end(1), "NAME", 0.8))
     return hits
 
 
@@ -325,7 +333,7 @@ def _places(note: Note) -> list[Hit]:
                 k -= 1
             if first is not None:
                 name = " ".join(low[first:i])
-                if name in lex.cities or name in lex.states:  # not "CT site"
+                if name in lex.cities or name in lex.states or i - first >= 2 and low[i - 1] in _STREETS:
                     hits.append((toks[first][0], toks[i - 1][1], "HOSPITAL", 0.8))
         # "in Cedar Crest", "from Dallas", "to UCSF"
         if lw in _LOCATIVES and i + 1 < len(toks) and gap(note, i, i + 1) == " ":
@@ -383,7 +391,7 @@ def _place_after(note: Note, k: int) -> Hit | None:
 def _ids(note: Note) -> list[Hit]:
     t = note.text
     hits: list[Hit] = []
-    if any(c.isdigit() for c in t):
+    if _DIGIT.search(t):
         for rx in (RE_ID_CUE, RE_HASH_ID):
             for m in rx.finditer(t):
                 hits.append((m.start(1), m.end(1), "ID", 0.9))
