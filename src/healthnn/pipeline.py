@@ -23,9 +23,11 @@ import pandas as pd
 import torch
 
 from healthnn.bundle import Bundle, _write_json, load_bundle, save_bundle
+from healthnn.bundle_files import remove_checkpoints, staged_bundle
 from healthnn.config import Config, load_config
-from healthnn.data.tables import fingerprint, fingerprint_files
+from healthnn.data.tables import fingerprint, fingerprint_files, write_table
 from healthnn.errors import DataError
+from healthnn.io import refuse_overwriting_input
 from healthnn.report import write_evaluation_report, write_train_report
 from healthnn.tasks import get_task_class
 from healthnn.training import Trainer, collect_outputs, resolve_device, seed_everything
@@ -186,7 +188,8 @@ def train(
             results.append(federated_fit(model, task, encoded, frames, config, log=log))
             members.append(model)
             continue
-        trainer = Trainer(config.train, checkpoint=checkpoint, log=log, on_epoch=on_epoch)
+        trainer = Trainer(config.train, checkpoint=checkpoint, log=log, on_epoch=on_epoch,
+                          key=encrypt_with)
         results.append(trainer.fit(
             model,
             task.loss,
@@ -292,16 +295,14 @@ def train(
         "features": getattr(task, "feature_names", None),
         "notes": notes,
     }
-    bundle = save_bundle(out, config=config, task=task, model=model, metrics=metrics,
-                         manifest=manifest, predictions=predictions, conformal=conformal)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
-    for member in range(1, len(members)):
-        (out / f"checkpoint_{member}.pt").unlink(missing_ok=True)
-    write_train_report(bundle, frames=frames, outputs=split_outputs, log=log)
-    if encrypt_with is not None:  # after the report, so report files are sealed too
-        from healthnn.privacy.encryption import encrypt_bundle
-
-        encrypt_bundle(out, encrypt_with)
+    # built in a private staging folder (sealed as written with a key), moved into place
+    with staged_bundle(out, encrypt_with) as stage:
+        bundle = save_bundle(stage, config=config, task=task, model=model, metrics=metrics,
+                             manifest=manifest, predictions=predictions, conformal=conformal,
+                             key=encrypt_with)
+        write_train_report(bundle, frames=frames, outputs=split_outputs, log=log)
+    bundle.path = out
+    remove_checkpoints(out)
     cleanup()
     return bundle
 
@@ -359,7 +360,7 @@ def evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "metrics.json", metrics)
-    table.to_csv(out / "predictions.csv", index=False)
+    write_table(table, out / "predictions.csv")
     evaluation = {
         "bundle": str(b.path), "data": _data_info(b.task, df, data),
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
@@ -385,6 +386,7 @@ def predict_file(
 
     ``workers`` > 1 parses and featurises large molecule libraries in that many processes.
     """
+    refuse_overwriting_input(input, out)  # issue 23: the input is never replaced
     b = _load(bundle, key)
     if hasattr(b.task, "workers"):
         b.task.workers = workers

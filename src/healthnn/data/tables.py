@@ -79,20 +79,25 @@ def tidy_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a DataFrame as CSV or Parquet, chosen by the file's extension."""
+    """Write a DataFrame as CSV or Parquet, chosen by the file's extension.
+
+    The file appears complete or not at all (:func:`healthnn.io.atomic_path`): an
+    interrupted write leaves a previous file of that name untouched.
+    """
+    from healthnn.io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    if suffix in _PARQUET:
-        df.to_parquet(path, index=False)
-    elif suffix in _CSV:
-        df.to_csv(path, index=False)
-    elif suffix in _TSV:
-        df.to_csv(path, index=False, sep="\t")
-    else:
+    if suffix not in _PARQUET | _CSV | _TSV:
         raise DataError(
             f"unsupported output type '{suffix}'", file=str(path), hint="use .csv or .parquet"
         )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        if suffix in _PARQUET:
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, sep="\t" if suffix in _TSV else ",")
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], file: str | Path) -> None:
