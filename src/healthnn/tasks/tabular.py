@@ -16,7 +16,7 @@ from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
 from healthnn.data.preprocess import _MISSING, _OTHER
 
 SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
-from healthnn.data.tables import numeric_column, read_table, require_columns
+from healthnn.data.tables import numeric_column, read_table, require_columns, write_table
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task
 
@@ -192,7 +192,7 @@ class TableTask(Task):
         table = pd.DataFrame(rows, columns=["row", "output", "prediction", "feature",
                                             "contribution", "error"])
         path = Path(out) / "contributions.csv"
-        table.sort_values("row", kind="stable").to_csv(path, index=False)
+        write_table(table.sort_values("row", kind="stable"), path)
         return [path]
 
     # -- report --------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.tables import require_columns
+from healthnn.data.tables import require_columns, write_table
 from healthnn.errors import BundleError, ConfigError, DataError
+from healthnn.io import write_text
 from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
 
@@ -561,10 +562,10 @@ class TextClassificationTask(ClassificationTask):
                             "attribution": float(v)}
                            for t, (a, b), v in zip(tokens, offsets, scores, strict=False)]
         html = attribution_html(blocks, title="Token attributions (integrated gradients)")
-        (out / "explanations.html").write_text(html, encoding="utf-8")
-        pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
-        pd.DataFrame(token_rows, columns=["row", "token", "start", "end", "attribution"]).to_csv(
-            out / "tokens.csv", index=False)
+        write_text(out / "explanations.html", html)
+        write_table(pd.DataFrame(rows), out / "attributions.csv")
+        write_table(pd.DataFrame(token_rows, columns=["row", "token", "start", "end",
+                                                      "attribution"]), out / "tokens.csv")
         return [out / "explanations.html", out / "attributions.csv", out / "tokens.csv"]
 
     # -- report ------------------------------------------------------------------------------
