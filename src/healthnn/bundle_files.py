@@ -261,7 +261,7 @@ def load_checkpoint(path: str | Path, key: bytes | None = None) -> dict:
     from healthnn.privacy.encryption import open_sealed
 
     path = Path(path)
-    hint = "start again without --resume (the checkpoint cannot be used)"
+    hint = "start again without --resume: the checkpoint cannot be used"
     try:
         data = path.read_bytes()
     except OSError as exc:

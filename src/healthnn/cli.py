@@ -173,9 +173,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                        "manifest, a folder of PNG/JPEG/DICOM/NIfTI files (searched "
                        "recursively), an .npz or one image; notes: a CSV/Parquet/JSONL table, "
                        "a .txt file or a folder of .txt files; molecules: a table of SMILES; "
-                       "ICU stays: event files. The output has the input's rows in order with "
-                       "a 'row' column (1-based, the header not counted), the prediction "
-                       "columns and 'error' (empty, or why that row could not be predicted). "
+                       "ICU stays: event files. The output has the input's rows in order, "
+                       "the prediction columns and 'error' (empty, or why that row could not "
+                       "be predicted); row numbers in messages (and the 'row' column of a "
+                       "bundle's predictions_test.csv) are 1-based, the header not counted. "
                        "A binary classifier trained with [eval] operating_point also writes "
                        "'decision': the class at the threshold chosen on its validation split.")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")

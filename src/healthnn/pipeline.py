@@ -231,7 +231,7 @@ def train(
                 oof_out, oof_y = out_of_fold_outputs(
                     config, np.concatenate([idx["train"], idx["val"]]), strata,
                     task.fold_groups(df),
-                    out / "_operating_point_folds", log=log)
+                    out / "_operating_point_folds", log=log, key=encrypt_with)
                 operating = task.fit_operating_point(oof_out, oof_y, frames["train"][1])
                 if operating is not None:
                     operating["chosen_on"] = (f"out-of-fold outputs of "
@@ -270,7 +270,7 @@ def train(
         from healthnn.tuning import learning_curve
 
         curve = learning_curve(config, idx, metrics["test"], strata=strata, groups=groups,
-                               out=out / "learning_curve", log=log)
+                               out=out / "learning_curve", log=log, key=encrypt_with)
     manifest = {
         "data": data_info,
         "splits": split_info,
@@ -479,14 +479,14 @@ def _check_single_process(config: Config) -> None:
 
 
 def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | None,
-                        groups: np.ndarray | None, work: Path, *, log: Log | None = None
-                        ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+                        groups: np.ndarray | None, work: Path, *, log: Log | None = None,
+                        key: bytes | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
     """Outputs of ``rows`` (positions of the usable rows of ``[data] train``), each from a
     model that never saw it: ``rows`` are split into ``[eval] operating_point_folds``
     (stratified / grouped as the config's split) and one extra model per fold is trained on
     the other folds (with its own validation split, ``[split] val_size``; one seed, no report)
     and scores its fold. Returns the outputs and labels in the order of ``rows`` (fold by fold
-    put back in place). Used to choose ``[eval] operating_point`` on every training row rather
+    put back in place; sealed with ``key`` under ``train --encrypt``). Used to choose ``[eval] operating_point`` on every training row rather
     than on the validation split alone; ``work`` holds the extra bundles and is removed."""
     import shutil
     from dataclasses import replace
@@ -525,7 +525,7 @@ def out_of_fold_outputs(config: Config, rows: np.ndarray, strata: np.ndarray | N
             collect: dict[str, Any] = {}
             seed_everything(config.train.seed + 7919 + j)
             train(replace(inner, train=replace(inner.train, seed=config.train.seed + 7919 + j)),
-                  work / f"fold_{j + 1}", log=_quiet, collect=collect,
+                  work / f"fold_{j + 1}", log=_quiet, collect=collect, encrypt_with=key,
                   indices={"train": rows[rest[tr]], "val": rows[rest[va]], "test": rows[test]})
             outputs.append(collect["test"][0])
             labels.append(collect["test"][1])

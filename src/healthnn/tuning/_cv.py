@@ -145,11 +145,12 @@ def cross_validate(config: Config | str | Path | dict[str, Any], out: str | Path
 
 def learning_curve(config: Config, idx: dict[str, np.ndarray], full_metrics: dict[str, Any], *,
                    strata: np.ndarray | None, groups: np.ndarray | None, out: Path,
-                   log: Log | None = None) -> dict[str, Any]:
+                   log: Log | None = None, key: bytes | None = None) -> dict[str, Any]:
     """Test metrics of models trained on fractions of the training rows (``[report]
     learning_curve``), next to the full model's. Validation and test rows stay the same; each
     smaller training set is a stratified (and grouped) subsample of the full one. The small
-    models are trained in ``out`` and deleted afterwards; only their metrics are kept."""
+    models are trained in ``out`` (sealed with ``key`` when the bundle is encrypted) and
+    deleted afterwards; only their metrics are kept."""
     import shutil
 
     from healthnn.data.split import holdout
@@ -172,7 +173,8 @@ def learning_curve(config: Config, idx: dict[str, np.ndarray], full_metrics: dic
                           groups=None if groups is None else groups[train_idx])
         sub = {**idx, "train": train_idx[keep]}
         log(f"learning curve: training on {len(keep)} of {len(train_idx)} training rows")
-        bundle = train(small, out / f"fraction_{frac:g}", indices=sub, log=_quiet)
+        bundle = train(small, out / f"fraction_{frac:g}", indices=sub, log=_quiet,
+                       encrypt_with=key)
         points.append({"fraction": frac, "train_rows": int(len(keep)),
                        "test": bundle.metrics["test"]})
     shutil.rmtree(out, ignore_errors=True)
