@@ -26,6 +26,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from healthnn.errors import BundleError
@@ -35,7 +36,7 @@ from healthnn.privacy.encryption import (MARKER, add_sealed_file, check_sealed_c
 
 __all__ = ["INTEGRITY", "bundle_file_names", "bundle_id_of", "write_integrity",
            "verify_bundle", "write_bundle_file", "staged_bundle", "train_output",
-           "holds_bundle"]
+           "holds_bundle", "save_checkpoint", "load_checkpoint", "sealing", "sealing_key"]
 
 INTEGRITY = "integrity.json"
 _STAGING = ".staging-"
@@ -287,3 +288,23 @@ def remove_checkpoints(out: str | Path) -> None:
     """Delete the training checkpoints in ``out`` once its bundle is in place."""
     for p in Path(out).glob("checkpoint*.pt"):
         p.unlink(missing_ok=True)
+
+
+_SEALING: ContextVar[bytes | None] = ContextVar("healthnn_sealing_key", default=None)
+
+
+@contextmanager
+def sealing(key: bytes | None) -> Iterator[None]:
+    """While the block runs, :func:`sealing_key` gives ``key`` to runs that are not given
+    one: the extra models a ``train --encrypt`` fits on the way (out-of-fold outputs for the
+    operating point, learning curves) are sealed like the bundle."""
+    token = _SEALING.set(key if key is not None else _SEALING.get())
+    try:
+        yield
+    finally:
+        _SEALING.reset(token)
+
+
+def sealing_key(given: bytes | None) -> bytes | None:
+    """``given``, else the key of an enclosing :func:`sealing` block (None outside one)."""
+    return given if given is not None else _SEALING.get()

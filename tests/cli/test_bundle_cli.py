@@ -196,3 +196,15 @@ def test_a_killed_encrypted_training_leaves_no_plaintext(trained, tmp_path):
             assert p.name == ".healthnn.lock" or data.startswith(b"HEALTHNN-SEALED"), p
             assert b"outcome" not in data and b"patient" not in data, p
     assert not json.dumps([p.name for p in out.iterdir()]).count("model.safetensors")
+
+
+def test_report_and_export_keep_the_integrity_list(trained, tmp_path, capsys):
+    import shutil
+
+    out = shutil.copytree(trained / "b", tmp_path / "b")
+    (out / "report.html").unlink()
+    code, _, err = run_cli(capsys, "report", out)
+    assert code == 0 and (out / "report.html").is_file(), err
+    code, _, err = run_cli(capsys, "predict", out, trained / "new.csv", "--out",
+                           tmp_path / "p.csv")
+    assert code == 0, err

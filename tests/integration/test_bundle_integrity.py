@@ -150,8 +150,16 @@ def test_train_encrypt_seals_checkpoints_and_files_as_they_are_written(trained, 
         if epoch == 2:
             raise KeyboardInterrupt  # as a kill between epochs would
 
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, out, encrypt_with=key, on_epoch=inspect, **QUIET)
+    from healthnn.config import load_config
+    from healthnn.pipeline.data import read_training
+    from healthnn.pipeline.run import new_task, run_split
+    from healthnn.pipeline.split import make_splits
+
+    config = load_config(cfg)
+    task = new_task(config)
+    splits = make_splits(config, task, *read_training(config, task))
+    with pytest.raises(KeyboardInterrupt):  # the stages train() runs, with an epoch hook
+        run_split(config, task, splits, out, encrypt_with=key, on_epoch=inspect, **QUIET)
     assert seen[0] == ["checkpoint.pt"] and _plaintext_files(out) == []
     bundle = train(cfg, out, encrypt_with=key, **QUIET)
     names = sorted(p.name for p in out.iterdir())
@@ -161,3 +169,23 @@ def test_train_encrypt_seals_checkpoints_and_files_as_they_are_written(trained, 
     loaded = load_bundle(out, key=key)
     df = pd.read_csv(trained / "t.csv").head(5)
     pd.testing.assert_frame_equal(loaded.predict(df), bundle.predict(df))
+
+
+def test_a_bundle_encrypted_by_an_older_healthnn_still_loads_with_a_note(trained, bundle,
+                                                                         tmp_path, capsys):
+    from healthnn.bundle_files import bundle_file_names
+    from healthnn.privacy.encryption import seal
+    from healthnn.privacy.keys import key_id
+
+    key = load_key(generate_key_file(tmp_path / "k"))
+    rows = pd.read_csv(trained / "t.csv").head(5)
+    before = load_bundle(bundle).predict(rows)
+    names = bundle_file_names(bundle)
+    for name in names:  # format 1: the file name alone as associated data, an unsigned list
+        (bundle / f"{name}.enc").write_bytes(seal(key, (bundle / name).read_bytes(), name))
+        (bundle / name).unlink()
+    (bundle / MARKER).write_text(json.dumps({"format": 1, "algorithm": "AES-256-GCM",
+                                             "key_id": key_id(key), "files": names}))
+    after = load_bundle(bundle, key=key).predict(rows)
+    pd.testing.assert_frame_equal(after, before)
+    assert "encrypted by an older healthnn" in capsys.readouterr().err
