@@ -16,6 +16,7 @@ import torch
 
 from healthnn.bundle import Bundle
 from healthnn.config import Config
+from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.pipeline.fit import Encoded, Fitted
 from healthnn.pipeline.split import Splits
 
@@ -39,18 +40,23 @@ class Scored:
 
 
 def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, encoded: Encoded,
-                 out: Path, *, log: Log) -> Scored:
+                 out: Path, *, log: Log, runner: Callable[..., Any]) -> Scored:
     """Validation then test: the operating point and conformal calibration are fixed on the
-    validation rows (or out-of-fold outputs) before any test output is looked at."""
+    validation rows (or out-of-fold outputs, models trained by ``runner``, see
+    :func:`healthnn.pipeline.resample.out_of_fold_outputs`) before any test output is
+    looked at."""
     bundle = Bundle(out, config, task, fitted.model)
     seed = config.split.seed
     val_out = bundle.outputs(encoded["val"][0], batch_size=4096, device=CPU)
-    metrics: dict[str, Any] = {"val": task.evaluate(val_out, splits["val"].y, seed=seed)}
-    operating = choose_operating_point(config, task, splits, val_out, out, log=log)
+    metrics: dict[str, Any] = {"val": evaluate_or_not_estimable(task.evaluate, val_out,
+                                                                 splits["val"].y, seed=seed)}
+    operating = choose_operating_point(config, task, splits, val_out, out, log=log,
+                                       runner=runner)
     bundle.conformal = fit_conformal(task, config, val_out, splits["val"].y)
     test = splits["test"]
     test_out, preds = bundle.score_inputs(encoded["test"][0], batch_size=4096, device=CPU)
-    metrics["test"] = task.evaluate(test_out, test.y, seed=seed)
+    # a metric the rows cannot give is reported as not estimable; the model is kept
+    metrics["test"] = evaluate_or_not_estimable(task.evaluate, test_out, test.y, seed=seed)
     if bundle.conformal is not None:  # empirical coverage on the test rows
         metrics["test"].update(conformal_metrics(task, bundle.conformal, test_out, test.y,
                                                  seed=seed))
@@ -67,7 +73,8 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
 
 
 def choose_operating_point(config: Config, task: Any, splits: Splits, val_out: torch.Tensor,
-                           out: Path, *, log: Log) -> dict[str, Any] | None:
+                           out: Path, *, log: Log, runner: Callable[..., Any]
+                           ) -> dict[str, Any] | None:
     """``[eval] operating_point``: on the validation outputs, or with
     ``operating_point_folds`` on out-of-fold outputs over the training and validation rows."""
     if not (config.eval.operating_point_folds and config.eval.operating_point != "none"):
@@ -78,7 +85,8 @@ def choose_operating_point(config: Config, task: Any, splits: Splits, val_out: t
     rows = np.concatenate([splits.idx["train"], splits.idx["val"]])
     oof_out, oof_y = out_of_fold_outputs(config, splits.data, rows, splits.strata,
                                          task.fold_groups(splits.data.df),
-                                         out / "_operating_point_folds", log=log)
+                                         out / "_operating_point_folds", log=log,
+                                         runner=runner)
     operating = task.fit_operating_point(oof_out, oof_y, splits["train"].y)
     if operating is not None:
         operating["chosen_on"] = (f"out-of-fold outputs of {config.eval.operating_point_folds}"
