@@ -97,7 +97,7 @@ class Bundle:
         deviation across members of each numeric prediction; with ``conformal.json``, the
         conformal set (``set``) or interval (``lo``/``hi``) columns.
         """
-        members = self.model.members if isinstance(self.model, Ensemble) else None
+        members = getattr(self.model, "members", None)  # an Ensemble, or ONNX members
         each = None
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output
@@ -112,6 +112,14 @@ class Bundle:
             for col in preds.select_dtypes("floating").columns:
                 stacked = np.stack([p[col].to_numpy(dtype=float) for p in per_member])
                 preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+        domain = self.manifest.get("domain")
+        x = self.task.domain_features(inputs) if domain and len(inputs) else None
+        if x is not None:  # healthnn.domain: distance to the training rows, and the flag
+            from healthnn.domain import domain_scores
+
+            scores = domain_scores(domain, x)
+            preds["domain"] = scores
+            preds["out_of_domain"] = scores > domain["threshold"]
         got = self.task.conformal_outputs(outputs) if self.conformal else None
         if got is not None:
             from healthnn.metrics.conformal import conformal_columns

@@ -75,6 +75,8 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
                               notes=notes + fitted.notes, started=started, curve=curve)
     if size is not None:
         manifest["sample_size"] = size
+    if scored.domain is not None:
+        manifest["domain"] = scored.domain
     # built in a private staging folder (sealed as written with a key), moved into place
     with staged_bundle(out, encrypt_with) as stage:
         bundle = save_bundle(stage, config=config, task=task, model=fitted.model,
