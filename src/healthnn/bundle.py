@@ -235,6 +235,10 @@ def save_bundle(
     task_state = task.state_dict()
     if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
+    if getattr(task, "baselines_", None):  # [baseline] models, as JSON (healthnn.baselines)
+        from healthnn.baselines.run import baseline_state
+
+        task_state["baselines"] = baseline_state(task)
     put("task.json", _json_text(task_state))
     put("metrics.json", _json_text(metrics))
     if predictions is not None:
@@ -313,6 +317,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None,
     task.load_state_dict(task_state)
     if task_state.get("operating_point") is not None:
         task.operating_point_ = task_state["operating_point"]
+    if task_state.get("baselines"):
+        from healthnn.baselines.run import load_baseline_state
+
+        load_baseline_state(task, task_state["baselines"])
     model = task.build_model()
     if config.train.ensemble > 1:
         model = Ensemble([model, *(task.build_model() for _ in range(config.train.ensemble - 1))])
