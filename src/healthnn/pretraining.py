@@ -122,7 +122,7 @@ def pretrain(
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
-    from healthnn.io import atomic_path, write_text
+    from healthnn.io import atomic_path
 
     from healthnn.data.images import Augment
     from healthnn.tasks import get_task_class
