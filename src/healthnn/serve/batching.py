@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
+from healthnn.serve.quiet import quietly
+
 __all__ = ["Batcher", "EncodedBatcher"]
 
 
@@ -102,7 +104,7 @@ class Batcher:
     async def _call(self, columns: tuple[str, ...], values: list[Any]) -> Any:
         # in a thread: the event loop keeps reading requests (the next batch) meanwhile;
         # running small batches on the loop itself was slower (measured: half the throughput)
-        return await run_in_threadpool(self._records, columns, values)
+        return await run_in_threadpool(quietly(self._records), columns, values)
 
 
 class EncodedBatcher(Batcher):

@@ -8,7 +8,7 @@ name over :data:`MAX_NAME`.
 
 >>> check_text("Mr Smith", "text")
 'Mr Smith'
->>> check_text("a\ud800b", "text")
+>>> check_text("a" + chr(0xD800) + "b", "text")
 Traceback (most recent call last):
 ...
 ValueError: text holds a lone UTF-16 surrogate (not valid Unicode text)

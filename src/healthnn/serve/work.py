@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from fastapi import HTTPException
 
+from healthnn.serve.quiet import quietly
 from healthnn.serve.schemas import MAX_ROWS
 from healthnn.serve.uploads import client_name, hide_internals, saved_upload
 
@@ -52,6 +53,9 @@ def setup(dirs: dict[str, str], key: bytes | None, runtime: str, ner: tuple | No
 
         tagger = NerTagger(Path(ner[0]), key=key, deid=True, min_score=ner[1])
     _STATE = WorkState(models, key, tagger, limits)
+    for mode in ("tag", "mask", "surrogate") if key is not None else ("tag", "mask"):
+        deid(_STATE, mode, "Seen by Dr. Jones on 01/02/2020.", None)  # load the rules now,
+        # not in a request's time (a slow first call would be killed at the timeout)
 
 
 def state() -> WorkState:
@@ -61,6 +65,7 @@ def state() -> WorkState:
     return _STATE
 
 
+@quietly
 def deid(st: WorkState, mode: str, text: str, patient: str | None
          ) -> tuple[str, list[dict[str, Any]]]:
     """The de-identified note and its spans (``/deid``)."""
@@ -73,12 +78,14 @@ def deid(st: WorkState, mode: str, text: str, patient: str | None
     return out, [{"start": s.start, "end": s.end, "label": s.label} for s in spans]
 
 
+@quietly
 def encode_upload(st: WorkState, name: str, filename: str, data: bytes) -> Any:
     """An upload decoded in memory by the model's task (images), or None."""
     m = st.model(name)
     return m.bundle.task.encode_upload(client_name(filename), data)
 
 
+@quietly
 def predict_upload(st: WorkState, name: str, filename: str, data: bytes
                    ) -> list[dict[str, Any]]:
     """Predict an uploaded file through a temporary file; the records of its rows."""
@@ -96,12 +103,14 @@ def predict_upload(st: WorkState, name: str, filename: str, data: bytes
         return out.to_dict("records")
 
 
+@quietly
 def explain_rows(st: WorkState, name: str, df: pd.DataFrame,
                  target_class: str | None) -> list[dict[str, Any]]:
     """The explanation files for JSON rows."""
-    return st.model(name).explain(df, None, target_class)
+    return _hidden(st.model(name).explain(df, None, target_class))
 
 
+@quietly
 def explain_upload(st: WorkState, name: str, filename: str, data: bytes,
                    target_class: str | None) -> list[dict[str, Any]]:
     """The explanation files for an uploaded file (its first 20 rows)."""
@@ -109,4 +118,14 @@ def explain_upload(st: WorkState, name: str, filename: str, data: bytes,
     with tempfile.TemporaryDirectory(prefix="healthnn-upload-") as tmp:
         path = saved_upload(m.schema, m.name, filename, data, Path(tmp), **st.limits)
         df = m.bundle.task.read_inputs(path)
-        return m.explain(df.head(20), file=path, target_class=target_class)
+        return _hidden(m.explain(df.head(20), file=path, target_class=target_class))
+
+
+def _hidden(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Explanation tables with the server's temporary paths taken out of their text."""
+    for f in files:
+        for row in f.get("rows") or []:
+            for k, v in row.items():
+                if isinstance(v, str):
+                    row[k] = hide_internals(v)
+    return files

@@ -22,7 +22,7 @@ from healthnn.serve.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from healthnn.serve.uploads import check_upload
+from healthnn.serve.uploads import check_upload, hide_internals
 
 router = APIRouter(tags=["models"])
 
@@ -164,7 +164,8 @@ def _predict_response(m: ServedModel, records: list[dict[str, Any]]) -> JSONResp
                 v = v if math.isfinite(v) else None
             values[str(c)] = v
         error = rec.get("error")
-        error = "" if error is None or (isinstance(error, float) and error != error) else str(error)
+        error = ("" if error is None or (isinstance(error, float) and error != error)
+                 else hide_internals(str(error)))
         n_errors += bool(error)
         rows.append({"row": i + 1, "values": values, "error": error})
     return JSONResponse({"model": m.name, "version": m.version, "rows": rows,
