@@ -2,26 +2,38 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
+HASH := $(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
+# two install levels: the demo needs the core and the readers it uses (extra 'demo'); the tests
+# need everything (extra 'test': Ray, Flower, transformers, pytest, ...)
+DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
+PIP := $(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt torch==2.13.0
 
-.PHONY: install demo test bench clean
+.PHONY: install install-test demo test bench clean
 
-install: $(STAMP)
+install: $(DEMO_STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+install-test: $(TEST_STAMP)
+
+$(DEMO_STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
-		torch==2.13.0 -e ".[test]"
-	rm -f $(VENV)/.installed-*
+	$(PIP) -e ".[demo]"
+	rm -f $(VENV)/.installed-demo-*
 	touch $@
 
-demo: $(STAMP)
+$(TEST_STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/healthnn demo --out demo-output
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
 		torch==2.13.0 -e ".[test,bench,bench-chem]"
 	$(PY) bench/run.py

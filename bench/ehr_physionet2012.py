@@ -107,8 +107,9 @@ def fold_config(cfg: dict, train: Path, test: Path, outcomes: Path, k: int, quic
 
 
 def run(args) -> dict:
-    import healthnn
+    from healthnn.config import load_config
     from healthnn.data.events import read_events
+    from healthnn.pipeline import make_splits, new_task, read_training, run_split
     from healthnn.metrics import auroc, bootstrap, operating_point
     from sklearn.model_selection import StratifiedKFold
 
@@ -166,15 +167,17 @@ def run(args) -> dict:
                 if args.threshold_folds:
                     cfg["eval"]["operating_point_folds"] = args.threshold_folds
                 t0 = time.perf_counter()
-                seen: dict = {}
-                bundle = healthnn.train(cfg, tmp / f"{m}{k}", log=quiet_log, collect=seen)
+                config = load_config(cfg)
+                task = new_task(config)
+                splits = make_splits(config, task, *read_training(config, task))
+                run = run_split(config, task, splits, tmp / f"{m}{k}", log=quiet_log)
+                bundle = run.bundle
                 seconds[m] += time.perf_counter() - t0
                 epochs[m].append(bundle.manifest["training"]["epochs_run"])
                 pred = pd.read_csv(tmp / f"{m}{k}" / "predictions_test.csv",
                                    dtype={"RecordID": str}).set_index("RecordID")
                 oof[m][ite] = pred.loc[ids_te, "prob_1"].to_numpy(dtype=float)
-                task = seen["task"]
-                out_val, y_val = seen["val"]
+                out_val, y_val = run.scored.outputs["val"], run.splits["val"].y
                 val_probs[m] = ((task.codes(y_val) == 1).astype(int),
                                 task.probabilities(out_val)[:, 1])
                 thresholds[RULE][m] = bundle.task.operating_point_["threshold"]  # as saved

@@ -15,7 +15,7 @@ The data are read from ``--data`` (or ``$HEALTHNN_MOLECULENET``; default
 With ``--chemprop`` chemprop 2.3.1 (``pip install -c requirements/constraints.txt torch==2.13.0
 -e ".[chem,bench-chem]"``; never a runtime dependency of healthnn) is trained in the same run on
 the SAME split: healthnn computes the train/validation/test row indices once, trains on them
-(``healthnn.train(..., indices=...)``) and hands chemprop the same rows and a splits file
+(``healthnn.pipeline.run_at(config, rows, indices, out)``) and hands chemprop the same rows and a splits file
 (``chemprop train --splits-file``). Both get the same maximum number of epochs (``--epochs``,
 chemprop's default 50), keep their own schedule and best-validation checkpoint (healthnn:
 plateau schedule and early stopping with patience 10; chemprop: its Noam schedule), run with one
@@ -69,23 +69,13 @@ def config(name: str, data: Path, seed: int, epochs: int, hidden: int) -> dict:
 def split_rows(cfg: dict):
     """The usable rows of the data set (as healthnn's pipeline keeps them) and the
     train/val/test positions that ``[split]`` gives; both systems train on exactly these."""
-    import numpy as np
-
     from healthnn.config import load_config
-    from healthnn.pipeline import _strata
-    from healthnn.tasks import get_task_class
+    from healthnn.pipeline import make_splits, training_rows
 
     config = load_config(cfg)
-    task = get_task_class(config.task)(config)
-    file = config.resolve(config.data.train)
-    df = task.read(file)
-    y, ok = task.labels(df, file)
-    usable, _ = task.usable_rows(df, y, ok, file)
-    keep = np.flatnonzero(usable)
-    df, y = df.iloc[keep], {k: v[keep] for k, v in y.items()}
-    idx = task.split(df, y, test_size=config.split.test_size, val_size=config.split.val_size,
-                     seed=config.split.seed, strata=_strata(config, task, y))
-    return df.reset_index(drop=True), idx
+    task, data = training_rows(config)
+    idx = make_splits(config, task, data).idx
+    return data.df.reset_index(drop=True), idx
 
 
 def _score(kind: str, targets: list[str], Y, P) -> float:
@@ -145,7 +135,8 @@ def run_chemprop(name: str, df, idx: dict, seed: int, epochs: int, folder: Path)
 def run(args) -> None:
     import torch
 
-    from healthnn.pipeline import predict_file, train
+    from healthnn.config import load_config
+    from healthnn.pipeline import predict_file, run_at, training_rows
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -156,7 +147,9 @@ def run(args) -> None:
             cfg = config(name, Path(args.data), seed, args.epochs, args.hidden)
             df, idx = split_rows(cfg)
             t0, c0 = time.time(), time.process_time()
-            bundle = train(cfg, out / f"{name}_seed{seed}", log=lambda m: None, indices=idx)
+            config = load_config(cfg)
+            bundle = run_at(config, training_rows(config)[1], idx, out / f"{name}_seed{seed}"
+                            ).bundle
             wall, cpu = time.time() - t0, time.process_time() - c0
             row = {"dataset": name, "seed": seed, "metric": metric,
                    "value": bundle.metrics["test"][metric]["value"],

@@ -168,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         t0 = time.perf_counter()
         if not a.reuse:
-            healthnn.train(config, work / f"fold_{f}", indices={"train": np.array(train),
-                                                                "val": np.array(val),
-                                                                "test": np.array(test_idx)},
-                           log=lambda m: None)
+            from healthnn.config import load_config
+            from healthnn.pipeline import run_at, training_rows
+
+            cfg = load_config(config)
+            run_at(cfg, training_rows(cfg)[1], {"train": np.array(train), "val": np.array(val),
+                                               "test": np.array(test_idx)}, work / f"fold_{f}")
         timing["train_seconds"] += time.perf_counter() - t0
         test_keys = [keys[i] for i in test_idx]
         texts = [notes[k] for k in test_keys]

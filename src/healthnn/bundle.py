@@ -33,8 +33,10 @@ from torch import nn
 from healthnn import __version__
 from healthnn.config import Config, load_config, to_toml
 from healthnn.errors import BundleError, DataError
+from healthnn.models.ensemble import Ensemble
 
-__all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "FORMAT_VERSION"]
+__all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "write_json",
+           "absolute_paths", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _REQUIRED = ("model.safetensors", "config.toml", "task.json", "manifest.json")
@@ -53,52 +55,58 @@ class Bundle:
     conformal: dict[str, Any] | None = None  # conformal.json: see healthnn.metrics.conformal
 
     @torch.no_grad()
-    def outputs(self, inputs: Any, batch_size: int = 4096,
-                model: nn.Module | None = None) -> torch.Tensor:
-        """Raw model outputs for encoded inputs, computed in batches."""
+    def outputs(self, inputs: Any, batch_size: int | None = None,
+                model: nn.Module | None = None, device: torch.device | None = None
+                ) -> torch.Tensor:
+        """Raw model outputs for encoded inputs, computed in batches (``batch_size``: the
+        task's ``predict_batch_size`` unless given; ``device``: ``[train] device`` when
+        "auto", else the CPU, unless given)."""
         from healthnn.training import collect_outputs, resolve_device
 
         model = self.model if model is None else model
-        device = resolve_device("auto" if self.config.train.device == "auto" else "cpu")
+        if device is None:
+            device = resolve_device("auto" if self.config.train.device == "auto" else "cpu")
         model.to(device)
         n = len(inputs)
         if n == 0:
             return torch.zeros((0, self.task.out_features()))
         empty = {"_": torch.zeros(n)}
-        # a task may know a faster batch size (molecular graphs: small batches stay in cache)
-        batch_size = getattr(self.task, "predict_batch_size", None) or batch_size
+        batch_size = batch_size or self.task.predict_batch_size
         with torch.inference_mode():
             out, _ = collect_outputs(model, self.task.batches(inputs, empty, shuffle=False,
                                                              batch_size=batch_size), device)
         return out.clone()  # an ordinary tensor again, usable outside inference mode
 
-    def _member_sd(self, inputs: Any, preds: pd.DataFrame,
-                   member_outputs: list[torch.Tensor] | None = None) -> pd.DataFrame:
-        """Ensembles: the standard deviation across members of each numeric prediction."""
-        members = getattr(self.model, "members", None)
-        if members is None or len(inputs) == 0:
-            return preds
-        if member_outputs is None:
-            member_outputs = [self.outputs(inputs, model=m) for m in members]
-        each = [self.task.predictions_for(inputs, o) for o in member_outputs]
-        for col in preds.select_dtypes("floating").columns:
-            stacked = np.stack([p[col].to_numpy(dtype=float) for p in each])
-            preds[f"{col}_sd"] = stacked.std(0, ddof=1)
-        return preds
+    def score_inputs(self, inputs: Any, *, batch_size: int | None = None,
+                     device: torch.device | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
+        """Raw outputs and prediction columns of encoded inputs: the one place prediction
+        columns are built (training's test rows, ``evaluate``, ``predict``, the server).
 
-    def with_conformal(self, outputs: torch.Tensor, preds: pd.DataFrame) -> pd.DataFrame:
-        """Add the conformal set (``set``) or interval (``lo``/``hi``) columns of the bundle's
-        calibration (none for bundles without ``conformal.json``)."""
-        if not self.conformal:
-            return preds
-        got = self.task.conformal_outputs(outputs)
-        if got is None:
-            return preds
-        from healthnn.metrics.conformal import conformal_columns
+        Columns: the task's predictions; for an ensemble, ``<column>_sd``, the standard
+        deviation across members of each numeric prediction; with ``conformal.json``, the
+        conformal set (``set``) or interval (``lo``/``hi``) columns.
+        """
+        members = self.model.members if isinstance(self.model, Ensemble) else None
+        each = None
+        if members is not None and len(inputs):
+            # each member runs once; their mean is exactly the ensemble's output
+            each = [self.outputs(inputs, batch_size, model=m, device=device) for m in members]
+            outputs = torch.stack(each).mean(0)
+        else:
+            outputs = self.outputs(inputs, batch_size, device=device)
+        preds = self.task.predictions_for(inputs, outputs)
+        if each is not None:
+            per_member = [self.task.predictions_for(inputs, o) for o in each]
+            for col in preds.select_dtypes("floating").columns:
+                stacked = np.stack([p[col].to_numpy(dtype=float) for p in per_member])
+                preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+        got = self.task.conformal_outputs(outputs) if self.conformal else None
+        if got is not None:
+            from healthnn.metrics.conformal import conformal_columns
 
-        for col, values in conformal_columns(self.conformal, got[1]).items():
-            preds[col] = values
-        return preds
+            for col, values in conformal_columns(self.conformal, got[1]).items():
+                preds[col] = values
+        return outputs, preds
 
     def predict(self, df: pd.DataFrame, file: str | Path = "<input>") -> pd.DataFrame:
         """The input rows with prediction columns added and an ``error`` column.
@@ -120,16 +128,7 @@ class Bundle:
         ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
-        members = getattr(self.model, "members", None)
-        each = None
-        if members is not None and len(good_inputs):
-            # each member runs once; their mean is exactly the ensemble's output
-            each = [self.outputs(good_inputs, model=m) for m in members]
-            outputs = torch.stack(each).mean(0)
-        else:
-            outputs = self.outputs(good_inputs)
-        preds = self._member_sd(good_inputs, self.task.predictions_for(good_inputs, outputs), each)
-        preds = self.with_conformal(outputs, preds)
+        _, preds = self.score_inputs(good_inputs)
         flags = self.task.row_flags(df).reset_index(drop=True)
         clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
                  if with_inputs else [])
@@ -189,16 +188,16 @@ def save_bundle(
     path.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path / "model.safetensors"))
-    (path / "config.toml").write_text(to_toml(_absolute_paths(config)), encoding="utf-8")
+    (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
     task_state = task.state_dict()
     if getattr(task, "operating_point_", None) is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
-    _write_json(path / "task.json", task_state)
-    _write_json(path / "metrics.json", metrics)
+    write_json(path / "task.json", task_state)
+    write_json(path / "metrics.json", metrics)
     if predictions is not None:
         predictions.to_csv(path / "predictions_test.csv", index=False)
     if conformal is not None:
-        _write_json(path / "conformal.json", conformal)
+        write_json(path / "conformal.json", conformal)
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,7 +207,7 @@ def save_bundle(
         "versions": library_versions(),
         **manifest,
     }
-    _write_json(path / "manifest.json", manifest)
+    write_json(path / "manifest.json", manifest)
     return Bundle(path, config, task, model.eval(), manifest, metrics, conformal)
 
 
@@ -252,8 +251,6 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         task.operating_point_ = task_state["operating_point"]
     model = task.build_model()
     if config.train.ensemble > 1:
-        from healthnn.models.ensemble import Ensemble
-
         model = Ensemble([model, *(task.build_model() for _ in range(config.train.ensemble - 1))])
     try:
         model.load_state_dict(load_safetensors(read("model.safetensors")))
@@ -273,7 +270,8 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     return Bundle(path, config, task, model, manifest, metrics, conformal)
 
 
-def _absolute_paths(config: Config) -> dict[str, Any]:
+def absolute_paths(config: Config) -> dict[str, Any]:
+    """The config as a dict with its data and ``[model] init`` paths made absolute."""
     d = config.to_dict()
     for key in ("train", "test", "outcomes", "deid_ner"):  # outcomes: events; deid_ner: text
         if d["data"].get(key):
@@ -300,7 +298,8 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as indented JSON (NaN and infinity as null, numpy scalars as numbers)."""
     path.write_text(json.dumps(_clean(obj), indent=2) + "\n", encoding="utf-8")
 
 

@@ -54,22 +54,19 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.ensemble is not None:
         args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     config = load_config(args.config, overrides=args.overrides)
-    if config.split.method == "kfold":  # cross-validation: one bundle per fold
-        from healthnn.tuning import cross_validate
-
-        if args.nproc > 1 or args.encrypt or args.resume:
-            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
-                                "split.method = 'kfold'")
-        _print_cv(args.out, cross_validate(config, args.out))
-        return 0
-    key = _key(args, required=True) if args.encrypt else None
     if args.nproc < 1:
         raise HealthnnError("--nproc must be at least 1")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if config.split.method == "kfold":  # checked before the workers start
+            raise HealthnnError("--nproc, --encrypt and --resume are not available with "
+                                "split.method = 'kfold'")
         return _launch_workers(args)
-    bundle = train(config, args.out, resume=args.resume, encrypt_with=key)
-    if bundle is not None:
-        _print_summary(bundle.path, bundle.metrics)
+    key = _key(args, required=True) if args.encrypt else None
+    result = train(config, args.out, resume=args.resume, encrypt_with=key)
+    if isinstance(result, dict):  # [split] method = "kfold": one bundle per fold
+        _print_cv(args.out, result)
+    elif result is not None:
+        _print_summary(result.path, result.metrics)
     return 0
 
 
@@ -728,7 +725,41 @@ def _run_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="write a commented starter config for a task (columns "
+                       "detected from --data)")
+    p.add_argument("task", help="classification, regression, survival, image_classification, "
+                   "text_classification, molecule_property, event_classification or ner")
+    p.add_argument("--data", type=Path, default=None,
+                   help="training table (CSV, TSV, Parquet, JSONL) whose columns fill [data]")
+    p.add_argument("--target", default=None, help="the outcome column (default: guessed)")
+    p.add_argument("--out", type=Path, default=Path("healthnn.toml"),
+                   help="config file to write (default: healthnn.toml; '-' prints it)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    from healthnn.starter import starter_config
+
+    folder = Path.cwd() if str(args.out) == "-" else args.out.resolve().parent
+    text = starter_config(args.task, args.data, target=args.target, relative_to=folder)
+    if str(args.out) == "-":
+        print(text, end="")
+        return 0
+    if args.out.exists() and not args.force:
+        raise HealthnnError(f"{args.out} exists", hint="choose another --out, or add --force")
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, args.out)
+    for line in text.splitlines():
+        if line.startswith("# guessed "):
+            print(line[2:], file=sys.stderr)
+    print(f"wrote {args.out}; check it, then: healthnn train {args.out} --out bundle/")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
     "predict": (_add_predict, _run_predict),
@@ -793,6 +824,22 @@ def _set_threads(n: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(n)  # worker processes started from here (tune, serve)
 
 
+# commands that run PyTorch in this process (the others start no threads, or set their own)
+_THREADED = {"train", "evaluate", "predict", "explain", "demo", "pretrain", "export", "federate"}
+
+
+def _default_threads() -> Callable[[], None]:
+    import torch
+
+    from healthnn.training.threads import free_cores
+
+    n, before = free_cores(), torch.get_num_threads()
+    if n >= before:
+        return lambda: None
+    torch.set_num_threads(n)  # silent: an error must stay one line; --threads N to choose
+    return lambda: torch.set_num_threads(before)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="healthnn",
@@ -801,8 +848,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"healthnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for PyTorch (default: its own choice, one per core); "
-                             "1 is often fastest for small models or on a shared machine")
+                        help="CPU threads for PyTorch (default: one per core that is not busy: "
+                             "the cores minus the load average)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add, _ in dict.fromkeys(COMMANDS.values()):
         add(sub)
@@ -816,6 +863,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.threads is not None:
             _set_threads(args.threads)
+        elif "OMP_NUM_THREADS" not in os.environ and args.command in _THREADED:
+            restore = _default_threads()
+            try:
+                return run(args)
+            finally:  # a caller in this process (a notebook, a test) keeps its own setting
+                restore()
         return run(args)
     except HealthnnError as exc:
         if args.debug:

@@ -94,7 +94,8 @@ def _images(task: Any, config: Config, log: Log) -> tuple[torch.Tensor, Path, in
         df = task.read_inputs(file)
     if len(df) == 0:
         raise DataError("no images to pretrain on", file=str(file))
-    task.channels_ = config.data.channels or task._detect_channels(df, file)
+    for note in task.fit_input_shape(df, file):
+        log(f"note: {note}")
     inputs, errors = task.encode(df, file)
     for pos in sorted(errors)[:5]:
         log(f"note: {file}: row {pos + 1}: {errors[pos]} (left out)")
@@ -211,12 +212,12 @@ def _data(file: Path, **counts: Any) -> dict[str, Any]:
 def _write_info(out: Path, config: Config, params: dict[str, Any], history: list[dict],
                 started: float, *, method: str, **fields: Any) -> dict[str, Any]:
     """``pretrain.json``: what was pretrained, on which data, how, and how to use it."""
-    from healthnn.bundle import _write_json
+    from healthnn.bundle import write_json
 
     info = {"method": method, "model": {"name": config.model.name, "params": params},
             **fields, "history": history, "seconds": round(time.time() - started, 2),
             "use": "[model] init = \"<this folder>\" in a train config with the same model"}
-    _write_json(out / "pretrain.json", info)
+    write_json(out / "pretrain.json", info)
     return info
 
 

@@ -12,7 +12,15 @@ import pytest
 from healthnn.bundle import load_bundle
 from healthnn.config import load_config
 from healthnn.errors import ConfigError, DataError
-from healthnn.pipeline import evaluate, predict_file, train
+from healthnn.pipeline import (
+    evaluate,
+    make_splits,
+    new_task,
+    predict_file,
+    read_training,
+    run_split,
+    train,
+)
 from helpers import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,11 +83,13 @@ def test_predict_and_evaluate_files_with_stays_without_events(tmp_path):
     cfg = physionet_config()
     cfg["report"] = {"enabled": False}
     cfg["eval"]["operating_point"] = "min_se_ppv"
-    seen: dict = {}
-    bundle = train(load_config(cfg), tmp_path / "b", log=lambda m: None, collect=seen)
+    config = load_config(cfg)
+    task = new_task(config)
+    splits = make_splits(config, task, *read_training(config, task))
+    run = run_split(config, task, splits, tmp_path / "b", log=lambda m: None)
+    bundle = run.bundle
     # the operating point is chosen on the validation outputs only, and saved in the bundle
-    task = seen["task"]
-    outputs, y_val = seen["val"]
+    outputs, y_val = run.scored.outputs["val"], run.splits["val"].y
     ref = operating_point(task.codes(y_val) == 1, task.probabilities(outputs)[:, 1],
                           "min_se_ppv")
     op = json.loads((tmp_path / "b" / "task.json").read_text())["operating_point"]

@@ -74,3 +74,28 @@ def test_batches_skip_single_row_batch():
     sizes = [len(x) for x, _ in TensorBatches(X, t, 32, shuffle=True,
                                                generator=torch.Generator().manual_seed(0))]
     assert sizes == [32]
+
+
+def test_epoch_lines_when_stderr_is_not_a_terminal(tmp_path):
+    """Under nohup/CI (no terminal) every epoch logs one line with the time left (issue 24)."""
+    X, t = data()
+    lines = []
+    cfg = TrainConfig(epochs=4, batch_size=32, patience=10, progress=True)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+    Trainer(cfg, log=lines.append).fit(
+        model, loss_fn, TensorBatches(X[:150], {"y": t["y"][:150]}, 32),
+        TensorBatches(X[150:], {"y": t["y"][150:]}, 64))  # pytest captures stderr: no tty
+    epochs = [m for m in lines if m.startswith("epoch ")]
+    assert [m.split(":")[0] for m in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
+    assert "train loss" in epochs[0] and "val loss" in epochs[0] and " left " in epochs[0]
+    assert epochs[-1].endswith("last epoch")
+
+
+def test_no_epoch_lines_when_progress_is_off(tmp_path):
+    lines = []
+    X, t = data()
+    cfg = TrainConfig(epochs=2, batch_size=32, progress=False)
+    Trainer(cfg, log=lines.append).fit(
+        nn.Linear(5, 1), loss_fn, TensorBatches(X[:150], {"y": t["y"][:150]}, 32),
+        TensorBatches(X[150:], {"y": t["y"][150:]}, 64))
+    assert lines == []

@@ -43,7 +43,7 @@ def write_train_report(bundle: Any, *, frames: dict, outputs: dict,
     outputs, writes it to recalibration.json and adds ``test_recalibrated`` to metrics.json.
     Returns the HTML path (None when ``[report] enabled = false``).
     """
-    from healthnn.bundle import _write_json
+    from healthnn.bundle import write_json
     from healthnn.report.build import build_train_report
 
     if not bundle.config.report.enabled:
@@ -52,9 +52,9 @@ def write_train_report(bundle: Any, *, frames: dict, outputs: dict,
     try:
         rep, state = build_train_report(bundle, frames=frames, outputs=outputs, log=log)
         if state is not None:
-            _write_json(bundle.path / RECALIBRATION_JSON, state)
-            _write_json(bundle.path / "metrics.json", bundle.metrics)
-        _write_json(bundle.path / REPORT_JSON, rep)
+            write_json(bundle.path / RECALIBRATION_JSON, state)
+            write_json(bundle.path / "metrics.json", bundle.metrics)
+        write_json(bundle.path / REPORT_JSON, rep)
         return render_report(bundle.path)
     except Exception as exc:  # noqa: BLE001 - never lose a trained bundle to its report
         log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
@@ -67,7 +67,7 @@ def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, met
                             log: Callable[[str], None] | None = None) -> Path | None:
     """Build and write report.json and report.html for ``healthnn evaluate`` into ``out``
     (metrics.json there already written; rewritten when recalibrated metrics are added)."""
-    from healthnn.bundle import _write_json
+    from healthnn.bundle import write_json
     from healthnn.report.build import build_evaluation_report
 
     if not bundle.config.report.enabled:
@@ -78,8 +78,8 @@ def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, met
         rep = build_evaluation_report(bundle, df=df, y=y, outputs=outputs, metrics=metrics,
                                       evaluation=evaluation, file=file, log=log)
         if "test_recalibrated" in metrics:
-            _write_json(out / "metrics.json", metrics)
-        _write_json(out / REPORT_JSON, rep)
+            write_json(out / "metrics.json", metrics)
+        write_json(out / REPORT_JSON, rep)
         return render_report(out)
     except Exception as exc:  # noqa: BLE001 - metrics and predictions are already written
         log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "

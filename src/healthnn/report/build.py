@@ -319,8 +319,8 @@ def build_train_report(
         task, test_out, y_test, config, seed, recal_view), notes, log) or []
     rep["sections"] += _safe("example explanations", lambda: _examples(
         bundle, df_test, y_test, test_out, file_test, config.report.examples), notes, log) or []
-    if bundle.manifest.get("learning_curve"):  # [report] learning_curve (healthnn.tuning)
-        from healthnn.tuning import learning_curve_section
+    if bundle.manifest.get("learning_curve"):  # [report] learning_curve (pipeline.resample)
+        from healthnn.report.sections import learning_curve_section
 
         rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
     if bundle.manifest.get("operating_point"):  # [eval] operating_point

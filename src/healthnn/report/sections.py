@@ -426,3 +426,40 @@ def operating_point_section(op: dict[str, Any]) -> dict[str, Any]:
                                 "min(Se, PPV)"],
                     "rows": [row("validation (chosen on)", val), row("test", test)]}],
     }
+
+
+def learning_curve_section(curve: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The report section (see :mod:`healthnn.report.sections`) of a learning curve."""
+    if not curve or not curve.get("points"):
+        return []
+    points = curve["points"]
+    names = [m for m in points[-1]["test"] if all(m in p["test"] for p in points)][:3]
+    plots, rows = [], []
+    for name in names:
+        plots.append({
+            "kind": "lines", "title": f"Learning curve: test {name}",
+            "xlabel": "training rows", "ylabel": name, "xlim": None, "ylim": None,
+            "diagonal": False,
+            "series": [{"label": f"test {name}", "style": "line",
+                        "x": [p["train_rows"] for p in points],
+                        "y": [p["test"][name]["value"] for p in points],
+                        "lo": [p["test"][name]["ci_low"] for p in points],
+                        "hi": [p["test"][name]["ci_high"] for p in points]}],
+        })
+    for p in points:
+        rows.append([f"{p['fraction']:.0%}", p["train_rows"]] + [
+            f"{_fmt3(p['test'][n]['value'])} [{_fmt3(p['test'][n]['ci_low'])}, "
+            f"{_fmt3(p['test'][n]['ci_high'])}]" for n in names])
+    return [{
+        "id": "learning_curve", "title": "Learning curve",
+        "text": "Test metrics (with intervals) of models trained on fractions of the training "
+                "rows, with the same validation and test rows. A curve still rising at 100% "
+                "suggests that more labelled data would help.",
+        "notes": [], "plots": plots,
+        "tables": [{"title": "Learning curve", "columns": ["fraction", "training rows", *names],
+                    "rows": rows}],
+    }]
+
+
+def _fmt3(v: Any) -> str:
+    return "n/a" if v is None or v != v else f"{v:.3f}"

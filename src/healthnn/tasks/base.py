@@ -14,7 +14,7 @@ from healthnn.config import Config
 from healthnn.models import build_model, get_model_spec
 from healthnn.training import TensorBatches
 
-__all__ = ["Task", "Labels"]
+__all__ = ["Task", "Labels", "rescale_outputs"]
 
 Labels = dict[str, np.ndarray]
 
@@ -43,6 +43,13 @@ class Task:
     DataConfig: ClassVar[type]
     default_model: ClassVar[str]
     greater_is_better: ClassVar[bool] = True
+    predict_batch_size: ClassVar[int] = 4096  # rows per batch when predicting
+    feature_names: list[str] | None = None  # model-input columns (tables), for the manifest
+    operating_point_: dict[str, Any] | None = None  # [eval] operating_point, once chosen
+    parallel_inputs: ClassVar[bool] = False  # read_inputs/encode use ``workers`` processes
+    workers: int = 1
+    explanation_formats: ClassVar[tuple[str, ...]] = ()  # choices of ``explain --format``
+    image_format: str | None = None  # the chosen one (tasks with explanation_formats)
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -170,6 +177,17 @@ class Task:
 
     def after_fit(self, outputs: torch.Tensor, targets: dict[str, torch.Tensor]) -> None:
         """Fit anything that needs the trained model's training-set outputs."""
+
+    def outputs_on_scale_of(self, outputs: torch.Tensor, other: Task) -> torch.Tensor:
+        """``outputs`` of this task's model on the output scale of ``other`` (the same task
+        fitted on other rows), for metrics pooled over cross-validation folds. The default:
+        unchanged (outputs that do not depend on fitted scaling)."""
+        return outputs
+
+    def pooled_note(self) -> str | None:
+        """What a reader of metrics pooled over cross-validation folds should know; none by
+        default."""
+        return None
 
     def fit_operating_point(self, outputs: torch.Tensor, y: Labels, y_train: Labels
                             ) -> dict[str, Any] | None:
@@ -308,8 +326,25 @@ class Task:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
-    def _bootstrap(self, fn, arrays, strata=None, seed: int = 0):
+    def bootstrap(self, fn, arrays, strata=None, seed: int = 0):
+        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals."""
         from healthnn.metrics import bootstrap
 
         ev = self.config.eval
         return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)
+
+    _bootstrap = bootstrap  # the name the task classes use
+
+
+def rescale_outputs(outputs: torch.Tensor, mean: Any, std: Any, ref_mean: Any, ref_std: Any
+                    ) -> torch.Tensor:
+    """Standardised regression outputs (``(y - mean) / std``) re-expressed with another
+    fold's ``ref_mean`` / ``ref_std``.
+
+    >>> rescale_outputs(torch.tensor([[1.0]]), 0.0, 2.0, 1.0, 1.0)
+    tensor([[1.]])
+    """
+    m, s = np.asarray(mean, float), np.asarray(std, float)
+    rm, rs = np.asarray(ref_mean, float), np.asarray(ref_std, float)
+    o = outputs.double().numpy()
+    return torch.from_numpy(((o * s + m) - rm) / rs).to(outputs.dtype)

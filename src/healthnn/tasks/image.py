@@ -46,6 +46,9 @@ __all__ = ["ImageData", "ImageClassificationTask", "ImageInputs"]
 _NPZ_SPLITS = ("train", "val", "test")
 
 
+AUTO_MAX_SIZE = 128  # image_size = "auto": largest side kept (MedMNIST+: little gain beyond)
+
+
 @dataclass
 class ImageData:
     """``[data]`` for image tasks."""
@@ -57,7 +60,9 @@ class ImageData:
     group: str | None = None         # patient id column: one patient never in two splits
     id: str | None = None            # copied into prediction files
     positive: str | None = None      # the positive class of a binary label
-    image_size: int | list[int] = 224
+    # "auto": the training images' own size (median side of a sample), at most 128 pixels;
+    # never upsampled. An int (e.g. 224) or [height, width] fixes it.
+    image_size: int | list[int] | Literal["auto"] = "auto"
     channels: int | None = None      # 1 or 3; default: 3 if any training image has colour
     nifti_slice: int | None = None   # slice of a 3D NIfTI volume (default: the middle one)
     dicom_frame: int | None = None   # frame of a multi-frame DICOM (default: the middle one)
@@ -142,6 +147,8 @@ class ImageClassificationTask(ClassificationTask):
     def check_config(cls, config: Config) -> None:
         d, src = config.data, config.source
         size = d.image_size if isinstance(d.image_size, list) else [d.image_size]
+        if size == ["auto"]:
+            size = [AUTO_MAX_SIZE]
         if len(size) not in (1, 2) or any(s < 8 or s > 4096 for s in size):
             raise ConfigError("expected a size (e.g. 224) or [height, width], each 8..4096",
                               file=src, key="data.image_size")
@@ -166,8 +173,38 @@ class ImageClassificationTask(ClassificationTask):
 
     @property
     def size(self) -> tuple[int, int]:
-        s = self.config.data.image_size
+        s = getattr(self, "size_", None) or self.config.data.image_size
+        if s == "auto":
+            raise RuntimeError("image_size 'auto' is chosen by fit()")
         return (s[0], s[-1]) if isinstance(s, list) else (s, s)
+
+    def fit_input_shape(self, df: pd.DataFrame, file: Path) -> list[str]:
+        """Choose the channels and the size of the network's input from the training images
+        (``[data] channels`` and ``image_size``, where not given); returns notes."""
+        self.channels_ = self.config.data.channels or self._detect_channels(df, file)
+        self.size_, note = self._choose_size(df, file)
+        return [note] if note else []
+
+    def _choose_size(self, df: pd.DataFrame, file: Path) -> tuple[list[int], str | None]:
+        """``[data] image_size``, with "auto" resolved from a sample of the training images."""
+        s = self.config.data.image_size
+        if s != "auto":
+            return (list(s) if isinstance(s, list) else [s, s]), None
+        base, npz = self._base(file)
+        sides = []
+        for src in df[self.config.data.path].head(200):
+            try:
+                sides.append(min(self._decode_raw(src, base, npz).shape[:2]))
+            except DataError:
+                continue
+            if len(sides) >= 32:
+                break
+        native = int(np.median(sides)) if sides else AUTO_MAX_SIZE
+        side = max(8, min(native, AUTO_MAX_SIZE))
+        how = ("their own size" if side == native else
+               f"their own size {native} is larger than {AUTO_MAX_SIZE}, the auto cap")
+        return [side, side], (f"image size {side}x{side} (image_size = \"auto\": {how}; "
+                              "set [data] image_size to choose)")
 
     # -- reading -----------------------------------------------------------------------------
     def target_columns(self) -> list[str]:
@@ -319,7 +356,7 @@ class ImageClassificationTask(ClassificationTask):
         self._fit_classes(y, file)
         d = self.config.data
         notes = []
-        self.channels_ = d.channels or self._detect_channels(df, file)
+        notes += self.fit_input_shape(df, file)
         inputs, errors = self.encode(df, file)
         self._encoded = (df, Path(file), inputs, errors)  # reused by the pipeline's encode
         good = [i for i in range(len(df)) if i not in errors]
@@ -569,13 +606,16 @@ class ImageClassificationTask(ClassificationTask):
 
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"classes": self.classes_, "channels": self.channels_, "mean": self.mean_,
+        return {"classes": self.classes_, "channels": self.channels_, "size": self.size_,
+                "mean": self.mean_,
                 "std": self.std_, "class_counts": self.class_counts_,
                 "class_weights": self.class_weights_}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.classes_ = list(state["classes"])
         self.channels_ = int(state["channels"])
+        if state.get("size"):  # bundles before image_size = "auto" use the config's size
+            self.size_ = [int(v) for v in state["size"]]
         self.mean_, self.std_ = list(state["mean"]), list(state["std"])
         self.class_counts_ = state.get("class_counts")
         self.class_weights_ = state.get("class_weights")

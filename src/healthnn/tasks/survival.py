@@ -215,6 +215,11 @@ class SurvivalTask(TableTask):
     _STATE = ("train_time_", "train_event_", "horizons_", "eval_times_", "cuts_",
               "baseline_times_", "baseline_cumhaz_")
 
+    def pooled_note(self) -> str:
+        return ("pooled survival metrics put the folds' risk scores on one scale and use the "
+                "last fold's baseline for survival probabilities (integrated Brier score); "
+                "per-fold metrics are each fold's own")
+
     def state_dict(self) -> dict[str, Any]:
         state = {k.rstrip("_"): getattr(self, k) for k in self._STATE if hasattr(self, k)}
         return {**state, **self._table_state()}

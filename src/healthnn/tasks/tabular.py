@@ -18,7 +18,7 @@ from healthnn.data.preprocess import _MISSING, _OTHER
 SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
-from healthnn.tasks.base import Labels, Task
+from healthnn.tasks.base import Labels, Task, rescale_outputs
 
 __all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
 
@@ -517,6 +517,12 @@ class RegressionTask(TableTask):
         from healthnn.report.sections import regression_sections
 
         return regression_sections(y[self.config.data.target], self.values(outputs))
+
+    def outputs_on_scale_of(self, outputs: torch.Tensor, other: Any) -> torch.Tensor:
+        """Targets are standardised per fit: put ``outputs`` on ``other``'s scale."""
+        if other is self:
+            return outputs
+        return rescale_outputs(outputs, self.y_mean_, self.y_std_, other.y_mean_, other.y_std_)
 
     def state_dict(self) -> dict[str, Any]:
         return {"y_mean": self.y_mean_, "y_std": self.y_std_, **self._table_state()}

@@ -25,6 +25,7 @@ from torch import nn
 from healthnn.config import TrainConfig
 from healthnn.errors import BundleError, ConfigError, HealthnnError
 from healthnn.training.distributed import is_distributed, is_main, shard
+from healthnn.training.progress import EpochLines, bar_is_hidden
 from healthnn.models.transfer import hold_frozen_norms
 
 __all__ = ["Trainer", "TrainResult", "seed_everything", "resolve_device", "TensorBatches",
@@ -243,9 +244,12 @@ class Trainer:
 
         stopped_early = bad_epochs >= cfg.patience
         bar = _progress(start_epoch, cfg.epochs, enabled=cfg.progress and is_main())
+        lines = EpochLines(cfg.epochs, cfg.monitor, self.log,
+                           every=bar_is_hidden(bar), enabled=cfg.progress and is_main())
         for epoch in range(start_epoch, cfg.epochs + 1):
             if stopped_early:
                 break
+            lines.start()
             net.train()
             hold_frozen_norms(model)  # [model] freeze: frozen BatchNorm keeps its statistics
             total, count = 0.0, 0
@@ -305,6 +309,7 @@ class Trainer:
                 bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}",
                                 best=best_epoch)
                 bar.update(1)
+            lines.done(row, best_epoch=best_epoch, patience_left=cfg.patience - bad_epochs)
             if self.on_epoch is not None:
                 self.on_epoch(epoch, row)
         if bar is not None:

@@ -235,8 +235,6 @@ class Objective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
-        from healthnn.pipeline import train
-
         config = self.config()
         values = {p.key: p.suggest(trial) for p in self.params}
         trial.set_user_attr("values", values)
@@ -255,7 +253,7 @@ class Objective:
         out = Path(self.out) / "trials" / f"trial_{trial.number:03d}"
         idx = None if self.indices is None else {k: np.asarray(v) for k, v in self.indices.items()}
         try:
-            bundle = train(cfg, out, log=_quiet, indices=idx, on_epoch=on_epoch)
+            bundle = _fit_trial(cfg, out, idx, on_epoch)
         except (ConfigError, DataError):
             raise  # the config or the data is wrong: every trial would fail; stop now
         except HealthnnError as exc:
@@ -268,6 +266,21 @@ class Objective:
         value = score_of(bundle, metric, self.source)
         trial.set_user_attr("bundle", str(out))
         return value
+
+
+def _fit_trial(config: Config, out: Path, idx: dict[str, np.ndarray] | None,
+               on_epoch: Callable[[int, dict[str, float]], None]) -> Any:
+    """One trial's bundle: on ``[split]``'s rows, or on the rows at ``idx`` (an outer fold's
+    training rows in nested cross-validation)."""
+    from healthnn.pipeline import make_splits, read_training, run_at, run_split, training_rows
+    from healthnn.pipeline.run import new_task
+
+    if idx is None:
+        task = new_task(config)
+        splits = make_splits(config, task, *read_training(config, task))
+        return run_split(config, task, splits, out, log=_quiet, on_epoch=on_epoch).bundle
+    _, data = training_rows(config)
+    return run_at(config, data, idx, out, on_epoch=on_epoch).bundle
 
 
 def _quiet(msg: str) -> None:
@@ -438,9 +451,8 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
     ``ensemble = K`` trains the best configuration as an ensemble of K seeds (predictions then
     carry the spread across members).
     """
-    from healthnn.bundle import _write_json
+    from healthnn.bundle import write_json
     from healthnn.pipeline import train
-    from healthnn.tuning._cv import fold_indices, pooled_metrics, usable_rows
 
     log = log or _stderr
     if not isinstance(config, Config):
@@ -460,34 +472,8 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
                               "ray": ray_address or None}
 
     if config.split.method == "kfold":
-        if getattr(config.data, "test", None):
-            raise ConfigError("nested cross-validation uses [data] train only", file=config.source,
-                              key="data.test", hint="remove [data] test or use split.method = 'auto'")
-        _, n, strata, groups = usable_rows(config)
-        outer = []
-        parts = []
-        for k, idx in enumerate(fold_indices(config, n, strata, groups), start=1):
-            log(f"nested CV: outer fold {k} of {config.split.folds}: searching on "
-                f"{len(idx['train']) + len(idx['val'])} rows, scoring on {len(idx['test'])}")
-            fold_dir = out / f"outer_{k}"
-            found = search(config, fold_dir, trials=trials, jobs=jobs, ray_address=ray_address,
-                           indices=idx, log=log, study_name=f"outer_{k}")
-            best_cfg = with_values(config, found["best"]["values"],
-                                   report={"enabled": False, "learning_curve": []},
-                                   train={"progress": False})
-            collect: dict[str, Any] = {}
-            bundle = train(best_cfg, fold_dir / "best", indices=idx, collect=collect, log=_quiet)
-            parts.append(collect)
-            outer.append({"fold": k, "best_values": found["best"]["values"],
-                          "inner_val": found["best"]["value"],
-                          "test": bundle.metrics["test"]})
-            shutil.rmtree(fold_dir / "trials", ignore_errors=True)
-        result["nested_cv"] = {
-            "folds": config.split.folds, "outer": outer,
-            "pooled": pooled_metrics(parts, config.split.seed),
-            "note": "each outer fold's score comes from a model whose hyperparameters were "
-                    "chosen without that fold",
-        }
+        result["nested_cv"] = _nested_cv(config, out, trials=trials, jobs=jobs,
+                                         ray_address=ray_address, log=log)
         # the final model: one more search on all rows, with a held-out test split
         tune_section = config.tune
         config = with_values(config, {}, split={"method": "auto"})
@@ -510,14 +496,51 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
     result["final"] = {"bundle": "best", "config": "best.toml", "test": bundle.metrics["test"],
                        "ensemble": best_cfg.train.ensemble}
     result["seconds"] = round(time.time() - started, 2)
-    _write_json(out / "tune.json", result)
+    write_json(out / "tune.json", result)
     return result
 
 
 def _portable(config: Config) -> dict[str, Any]:
     """The config as a dict, data and init paths made absolute (best.toml lives elsewhere)."""
-    from healthnn.bundle import _absolute_paths
+    from healthnn.bundle import absolute_paths
 
-    raw = _absolute_paths(config)
+    raw = absolute_paths(config)
     raw.pop("tune", None)
     return raw
+
+
+def _nested_cv(config: Config, out: Path, *, trials: int, jobs: int, ray_address: str | None,
+               log: Log) -> dict[str, Any]:
+    """For each outer fold, a search on the other folds and the chosen configuration scored
+    on the outer fold (which played no part in choosing it)."""
+    from healthnn.pipeline import fold_indices, run_at, training_rows
+    from healthnn.pipeline.data import strata_of
+    from healthnn.pipeline.resample import pooled_metrics
+
+    if config.data.test:
+        raise ConfigError("nested cross-validation uses [data] train only", file=config.source,
+                          key="data.test", hint="remove [data] test or use split.method = 'auto'")
+    task, data = training_rows(config)
+    folds = fold_indices(config, len(data), strata_of(config, task, data.y),
+                         task.fold_groups(data.df))
+    outer, runs = [], []
+    for k, idx in enumerate(folds, start=1):
+        log(f"nested CV: outer fold {k} of {config.split.folds}: searching on "
+            f"{len(idx['train']) + len(idx['val'])} rows, scoring on {len(idx['test'])}")
+        fold_dir = out / f"outer_{k}"
+        found = search(config, fold_dir, trials=trials, jobs=jobs, ray_address=ray_address,
+                       indices=idx, log=log, study_name=f"outer_{k}")
+        best_cfg = with_values(config, found["best"]["values"],
+                               report={"enabled": False, "learning_curve": []},
+                               train={"progress": False})
+        run = run_at(best_cfg, data, idx, fold_dir / "best")
+        runs.append(run)
+        outer.append({"fold": k, "best_values": found["best"]["values"],
+                      "inner_val": found["best"]["value"], "test": run.bundle.metrics["test"]})
+        shutil.rmtree(fold_dir / "trials", ignore_errors=True)
+    return {
+        "folds": config.split.folds, "outer": outer,
+        "pooled": pooled_metrics(runs, config.split.seed),
+        "note": "each outer fold's score comes from a model whose hyperparameters were "
+                "chosen without that fold",
+    }
