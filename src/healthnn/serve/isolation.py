@@ -128,11 +128,14 @@ class _Proc:
 
 class WorkPool:
     """``size`` work processes; ``setup(*setup_args)`` runs once in each (then every call is
-    ``fn(healthnn.serve.work.state(), *args)``; without a setup, ``fn(*args)``)."""
+    ``fn(healthnn.serve.work.state(), *args)``; without a setup, ``fn(*args)``). The
+    processes start at the first call (or at once with ``eager``), so a server that never
+    gets CPU-heavy requests never pays for them, and its start is not slowed down."""
 
     RESTARTS = 50  # failed starts in a row before the pool gives up (a broken setup)
 
-    def __init__(self, size: int, setup: Callable | None, setup_args: tuple) -> None:
+    def __init__(self, size: int, setup: Callable | None, setup_args: tuple, *,
+                 eager: bool = False) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._setup, self._args = setup, setup_args
         self._idle: queue.Queue[_Proc] = queue.Queue()
@@ -142,8 +145,17 @@ class WorkPool:
         self._starts: queue.Queue[bool] = queue.Queue()
         threading.Thread(target=self._spawner, name="healthnn-work-spawner",
                          daemon=True).start()
-        for _ in range(size):
-            self._start()
+        self._size, self._started = size, False
+        self._start_lock = threading.Lock()
+        if eager:
+            self._start_all()
+
+    def _start_all(self) -> None:
+        with self._start_lock:
+            if not self._started:
+                self._started = True
+                for _ in range(self._size):
+                    self._start()
 
     def _start(self) -> None:
         self._starts.put(True)
@@ -174,6 +186,8 @@ class WorkPool:
         """``fn``'s result, computed in a work process; blocks (call it from a thread).
         Raises :class:`WorkTimeout` after ``timeout`` seconds (waiting for a free process
         included), the work's ``HTTPException`` or ``HealthnnError`` as it was raised."""
+        if not self._started:
+            self._start_all()
         deadline = time.monotonic() + timeout
         try:
             p = self._idle.get(timeout=max(timeout, 0.0))
