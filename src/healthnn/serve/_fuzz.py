@@ -187,7 +187,9 @@ def fuzz(base_url: str, key: str, *, n: int = 200, seed: int = 0,
                         if r.random() < 0.9:
                             kwargs["files"] = {"file": _upload(r)}
                         if r.random() < 0.3:
-                            kwargs["data"] = {"target_class": r.choice(_STRINGS)[:300]}
+                            # raw bytes: a lone surrogate goes out as its (invalid) UTF-8
+                            kwargs["data"] = {"target_class": r.choice(_STRINGS)[:300].encode(
+                                "utf-8", "surrogatepass")}
                     try:
                         resp = client.request(method.upper(), url, **kwargs)
                     except httpx.TransportError as exc:

@@ -40,7 +40,7 @@ import sqlite3
 import stat
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -168,10 +168,10 @@ class AuditLog:
             except Exception as exc:  # noqa: BLE001 - the server must keep answering; counted
                 self.failures += len(batch)
                 for _, fut in batch:
-                    fut.set_exception(exc)
+                    _settle(fut, exc)
             else:
                 for _, fut in batch:
-                    fut.set_result(None)
+                    _settle(fut, None)
             with self._done:
                 self._pending -= len(batch)
                 self._done.notify_all()
@@ -203,6 +203,17 @@ class AuditLog:
     def rows(self) -> list[dict[str, Any]]:
         """Every row, oldest first (for tests and audits)."""
         raise NotImplementedError
+
+
+def _settle(fut: Future, exc: BaseException | None) -> None:
+    """Complete a record's future (one a waiter gave up on may be cancelled already)."""
+    try:
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+    except InvalidStateError:
+        pass
 
 
 _LAST = "SELECT id, chain FROM audit_log ORDER BY id DESC LIMIT 1"

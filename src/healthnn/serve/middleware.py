@@ -82,7 +82,9 @@ class AuditMiddleware:
                 recorded = True
                 written = record(msg["status"])
                 try:
-                    await asyncio.wait_for(asyncio.wrap_future(written), AUDIT_WAIT_S)
+                    # shielded: a timeout here must not cancel the log's own future
+                    await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)),
+                                           AUDIT_WAIT_S)
                 except (TimeoutError, Exception):  # noqa: BLE001 - counted by the log
                     pass
             await send(msg)
