@@ -32,6 +32,7 @@ from healthnn.serve.middleware import AuditMiddleware, GuardMiddleware, Security
 from healthnn.serve.models import ServedModel
 from healthnn.serve.routes import deid, health, web
 from healthnn.serve.routes import models as model_routes
+from healthnn.serve.signals import guard_signals
 from healthnn.serve.uploads import hide_internals
 from healthnn.serve.work import WorkState
 
@@ -70,6 +71,7 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
     for r in (health.router, model_routes.router, deid.router, web.router):
         app.include_router(r)
     web.mount_static(app)
+    app.router.on_startup.append(guard_signals)
     _add_error_handlers(app)
     # added innermost first: the audit row sees the guard's 500s and the body limit's 413s
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(limits.max_body_mb * 2**20))
