@@ -59,3 +59,32 @@ def test_parquet_footer_is_checked_before_reading():
     with pytest.raises(HTTPException) as e:
         check_parquet(b"PAR1 not really", 2**30)
     assert e.value.status_code == 422
+
+
+def test_dicom_pixel_count_from_the_header_only():
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    from healthnn.serve.uploads import check_pixels
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 3000, 4000, 2
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.SamplesPerPixel, ds.PixelRepresentation = 7, 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = bytes(16)  # the header declares far more than is sent
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    assert pydicom.dcmread(io.BytesIO(buf.getvalue())).Rows == 3000
+    with pytest.raises(HTTPException) as e:
+        check_pixels(".dcm", buf.getvalue(), buf.getvalue(), max_unpacked=2**30,
+                     max_pixels=20_000_000)
+    assert e.value.status_code == 413 and "24,000,000 pixels" in e.value.detail
+    check_pixels(".dcm", buf.getvalue(), buf.getvalue(), max_unpacked=2**30,
+                 max_pixels=30_000_000)  # under the limit: passes

@@ -31,6 +31,7 @@ DEFLATED_DICOM = b"1.2.840.10008.1.2.1.99"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TMP_DIR = re.compile(r"[^\s'\"]*healthnn-(?:upload|explain)-[^/\s'\"]+/")
 _OBJECT = re.compile(r"<[A-Za-z0-9_.]+ object at 0x[0-9a-fA-F]+>")
+_DICOM_HEAD = 1 << 16
 _IMAGES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 
 
@@ -169,7 +170,10 @@ def _dicom_pixels(data: bytes, max_unpacked: int) -> int | None:
     try:
         import pydicom
 
-        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        # the header from the first 64 KB only: parsing a whole file here (in the server's
+        # thread, which no timeout can stop) could take minutes on a crafted one
+        ds = pydicom.dcmread(io.BytesIO(data[:_DICOM_HEAD]), stop_before_pixels=True,
+                             force=True, specific_tags=["Rows", "Columns", "NumberOfFrames"])
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
         return int(ds.Rows) * int(ds.Columns) * frames
     except Exception:  # noqa: BLE001 - the image reader reports an unreadable file
