@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 PIP := $(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt torch==2.13.0
 
-.PHONY: install install-test demo test bench clean
+.PHONY: install install-test demo test docs bench clean
 
 install: $(DEMO_STAMP)
 
@@ -33,10 +33,13 @@ demo: $(DEMO_STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
+docs: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
+
 bench: $(TEST_STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
 		torch==2.13.0 -e ".[test,bench,bench-chem]"
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) demo-output bench/out
+	rm -rf $(VENV) demo-output bench/out site

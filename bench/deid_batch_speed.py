@@ -32,7 +32,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from deid_physionet import load
 
-    from healthnn.privacy._deid_io import deidentify_file
+    from healthnn.privacy import deidentify_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get(

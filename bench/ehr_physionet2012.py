@@ -110,7 +110,7 @@ def run(args) -> dict:
     from healthnn.config import load_config
     from healthnn.data.events import read_events
     from healthnn.pipeline import make_splits, new_task, read_training, run_split
-    from healthnn.metrics import auroc, bootstrap, operating_point
+    from healthnn.metrics import auroc, operating_point
     from sklearn.model_selection import StratifiedKFold
 
     data = Path(args.data)
@@ -262,7 +262,7 @@ def run_crossfit(args, cfgs: dict, ev: pd.DataFrame, outcomes: pd.DataFrame,
     import shutil
 
     import healthnn
-    from healthnn.metrics import auroc, bootstrap, operating_point
+    from healthnn.metrics import auroc, operating_point
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 

@@ -87,7 +87,6 @@ def _score(kind: str, targets: list[str], Y, P) -> float:
 
 def run_chemprop(name: str, df, idx: dict, seed: int, epochs: int, folder: Path) -> dict:
     """Train chemprop 2.3.1 (its CLI, defaults otherwise) on the given rows and split."""
-    import numpy as np
 
     exe = shutil.which("chemprop") or str(Path(sys.executable).with_name("chemprop"))
     if not Path(exe).exists():
@@ -147,9 +146,8 @@ def run(args) -> None:
             cfg = config(name, Path(args.data), seed, args.epochs, args.hidden)
             df, idx = split_rows(cfg)
             t0, c0 = time.time(), time.process_time()
-            config = load_config(cfg)
-            bundle = run_at(config, training_rows(config)[1], idx, out / f"{name}_seed{seed}"
-                            ).bundle
+            conf = load_config(cfg)
+            bundle = run_at(conf, training_rows(conf)[1], idx, out / f"{name}_seed{seed}").bundle
             wall, cpu = time.time() - t0, time.process_time() - c0
             row = {"dataset": name, "seed": seed, "metric": metric,
                    "value": bundle.metrics["test"][metric]["value"],

@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import healthnn  # noqa: E402
 from deid_physionet import PUBLISHED, load, token_sets  # noqa: E402
 from healthnn.privacy.deid import Deidentifier, union_spans  # noqa: E402
 from healthnn.tasks.ner import NerTagger, _operating_table, choose_operating_point  # noqa: E402

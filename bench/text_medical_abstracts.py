@@ -59,7 +59,6 @@ def pooled(codes: np.ndarray, probs: np.ndarray, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> dict:
-    import torch
 
     import healthnn
 

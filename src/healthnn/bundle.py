@@ -77,6 +77,15 @@ class Bundle:
                                                              batch_size=batch_size), device)
         return out.clone()  # an ordinary tensor again, usable outside inference mode
 
+    def recalibrated(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Outputs through the site recalibration maps of ``healthnn recalibrate``, if any."""
+        maps = self.manifest.get("recalibration", {}).get("maps")
+        if not maps:
+            return outputs
+        from healthnn.recalibrate import recalibrated_outputs
+
+        return recalibrated_outputs(maps, outputs)
+
     def score_inputs(self, inputs: Any, *, batch_size: int | None = None,
                      device: torch.device | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
         """Raw outputs and prediction columns of encoded inputs: the one place prediction
@@ -86,20 +95,29 @@ class Bundle:
         deviation across members of each numeric prediction; with ``conformal.json``, the
         conformal set (``set``) or interval (``lo``/``hi``) columns.
         """
-        members = self.model.members if isinstance(self.model, Ensemble) else None
+        members = getattr(self.model, "members", None)  # an Ensemble, or ONNX members
         each = None
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output
             each = [self.outputs(inputs, batch_size, model=m, device=device) for m in members]
-            outputs = torch.stack(each).mean(0)
+            outputs = self.recalibrated(torch.stack(each).mean(0))
+            each = [self.recalibrated(o) for o in each]
         else:
-            outputs = self.outputs(inputs, batch_size, device=device)
+            outputs = self.recalibrated(self.outputs(inputs, batch_size, device=device))
         preds = self.task.predictions_for(inputs, outputs)
         if each is not None:
             per_member = [self.task.predictions_for(inputs, o) for o in each]
             for col in preds.select_dtypes("floating").columns:
                 stacked = np.stack([p[col].to_numpy(dtype=float) for p in per_member])
                 preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+        domain = self.manifest.get("domain")
+        x = self.task.domain_features(inputs) if domain and len(inputs) else None
+        if x is not None:  # healthnn.domain: distance to the training rows, and the flag
+            from healthnn.domain import domain_scores
+
+            scores = domain_scores(domain, x)
+            preds["domain"] = scores
+            preds["out_of_domain"] = scores > domain["threshold"]
         got = self.task.conformal_outputs(outputs) if self.conformal else None
         if got is not None:
             from healthnn.metrics.conformal import conformal_columns
@@ -128,7 +146,15 @@ class Bundle:
         ``with_inputs=False``: the prediction columns and ``error`` only (the server's path)."""
         good = np.array([i not in errors for i in range(len(df))], dtype=bool)
         good_inputs = self.task.subset(inputs, np.flatnonzero(good))
-        _, preds = self.score_inputs(good_inputs)
+        outputs, preds = self.score_inputs(good_inputs)
+        finite = torch.isfinite(outputs)
+        finite = (finite.flatten(1).all(1) if finite.ndim > 1 else finite).numpy()
+        if not finite.all():  # a NaN/inf output is a row error, never an empty prediction
+            pos = np.flatnonzero(good)[~finite]
+            errors = {**errors, **{int(i): "the model's output is not a finite number for "
+                                   "this row (check its values)" for i in pos}}
+            good[pos] = False
+            preds = preds[finite].reset_index(drop=True)
         flags = self.task.row_flags(df).reset_index(drop=True)
         clash = ([c for c in [*preds.columns, *flags.columns, "error"] if c in df.columns]
                  if with_inputs else [])
@@ -190,7 +216,7 @@ def save_bundle(
     save_file(state, str(path / "model.safetensors"))
     (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
     task_state = task.state_dict()
-    if getattr(task, "operating_point_", None) is not None:  # [eval] operating_point
+    if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
     write_json(path / "task.json", task_state)
     write_json(path / "metrics.json", metrics)
@@ -272,8 +298,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
 
 def absolute_paths(config: Config) -> dict[str, Any]:
     """The config as a dict with its data and ``[model] init`` paths made absolute."""
+    from healthnn.tasks import get_task_class
+
     d = config.to_dict()
-    for key in ("train", "test", "outcomes", "deid_ner"):  # outcomes: events; deid_ner: text
+    for key in get_task_class(config.task).path_fields:  # declared by each task
         if d["data"].get(key):
             d["data"][key] = str(config.resolve(d["data"][key]).resolve())
     if d["model"].get("init"):  # transfer learning's starting point (issue 9)

@@ -130,13 +130,16 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
     p.add_argument("data", type=Path, help="labelled data (CSV or Parquet)")
     p.add_argument("--out", type=Path, required=True, help="directory for metrics and predictions")
+    p.add_argument("--outcomes", type=Path, default=None, metavar="FILE",
+                   help="event streams: the outcome table of DATA (one row per stay), instead "
+                   "of the training config's, e.g. set-b/ --outcomes Outcomes-b.txt")
     _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out, key=_key(args))
+    result = evaluate(args.bundle, args.data, args.out, key=_key(args), outcomes=args.outcomes)
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(
@@ -381,19 +384,27 @@ def _add_deid(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ner-combine", choices=["union", "ner"], default=None,
                    help="union: rules' spans and the NER's; ner: the NER's alone (a stacked "
                         "bundle, [data] rule_features); default: the bundle's choice, else union")
+    p.add_argument("--spacy-model", default=None, metavar="NAME_OR_PATH",
+                   help="a spaCy pipeline (installed package or folder, loaded offline): its "
+                        "person, place, organisation and date entities join the rules' spans")
+    p.add_argument("--config", type=Path, default=None, metavar="SETTINGS",
+                   help="a TOML file with a [deid] section (spacy_model, terms, ner, ...); "
+                        "options given here override it")
 
 
 def _run_deid(args: argparse.Namespace) -> int:
-    from healthnn.privacy._deid_io import deidentify_file
-    from healthnn.privacy.deid import load_key, load_terms
+    from healthnn.privacy import deidentify_file
+    from healthnn.privacy.deid_settings import deid_options  # issue 18: [deid] settings
+    from healthnn.privacy.keys import load_key
 
-    key = load_key(args.key_file) if args.mode == "surrogate" else None
-    terms = load_terms(args.terms) if args.terms else None
+    # no key: the de-identifier says surrogate mode needs one
+    key = load_key(args.key_file, required=False) if args.mode == "surrogate" else None
+    options = deid_options(args.config, keep_year=not args.remove_years, terms=args.terms,
+                           ner=args.ner, ner_min_score=args.ner_min_score,
+                           ner_combine=args.ner_combine, spacy_model=args.spacy_model)
     report = deidentify_file(
         args.input, args.out, text_column=args.text_column, id_column=args.id_column,
-        mode=args.mode, key=key, keep_year=not args.remove_years, terms=terms,
-        spans_path=args.spans, workers=args.workers, ner=args.ner,
-        ner_min_score=args.ner_min_score, ner_combine=args.ner_combine,
+        mode=args.mode, key=key, spans_path=args.spans, workers=args.workers, **options,
     )
     for p in report.problems[:20]:
         where = f"row {p.row}" + (f", column '{p.column}'" if p.column else "")
@@ -403,6 +414,18 @@ def _run_deid(args: argparse.Namespace) -> int:
     print(f"{report.n_notes} notes, {report.notes_per_s:.0f} notes/s "
           f"({report.n_spans} PHI spans, {report.n_empty} empty) -> {args.out}")
     return 0
+
+
+def _add_deid_review(sub: argparse._SubParsersAction) -> None:
+    from healthnn.privacy.review_cli import add_parser  # issue 18: healthnn deid-review
+
+    add_parser(sub)
+
+
+def _run_deid_review(args: argparse.Namespace) -> int:
+    from healthnn.privacy.review_cli import run
+
+    return run(args)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -758,10 +781,78 @@ def _run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monitor", help="drift and out-of-domain report of new data against a "
+                       "bundle's training reference (PSI, KS, out-of-domain share, performance)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="new rows (labels optional)")
+    p.add_argument("--out", type=Path, required=True, help="directory for report.html and "
+                   "monitor.json")
+    _key_arg(p)
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    from healthnn.monitor import monitor
+
+    r = monitor(args.bundle, args.data, args.out, key=_key(args))
+    o = r["out_of_domain"]
+    print(f"out of domain: {o['rows']} of {r['rows'] - r['rows_unusable']} rows "
+          f"({o['share']:.1%}, 95% CI {o['ci'][0]:.1%} to {o['ci'][1]:.1%}; "
+          f"expected {o['expected']:.0%})")
+    shifted = [f for f in r["features"] if f["shift"]]
+    print(f"features shifted (PSI > 0.1): {len(shifted)} of {len(r['features'])}"
+          + (": " + ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in shifted[:5])
+             if shifted else ""))
+    if r["rows_unusable"]:
+        print(f"{r['rows_unusable']} row(s) could not be encoded", file=sys.stderr)
+    print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
+def _add_recalibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recalibrate", help="recalibrate a bundle on a site's own labelled data "
+                       "into a new bundle (calibration before and after on held-out rows)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="the site's labelled data")
+    p.add_argument("--out", type=Path, required=True, help="directory of the new bundle")
+    p.add_argument("--method", default=None,
+                   choices=["intercept", "logistic", "isotonic", "baseline"],
+                   help="classification: intercept (binary; the default), logistic or isotonic; "
+                   "Cox survival: baseline (the baseline hazard re-estimated)")
+    p.add_argument("--holdout", type=float, default=0.3, metavar="F",
+                   help="fraction of the local rows kept out of the fit, for the before/after "
+                   "report (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    _key_arg(p)
+
+
+def _run_recalibrate(args: argparse.Namespace) -> int:
+    from healthnn.recalibrate import recalibrate
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise HealthnnError(f"{args.out} exists and is not empty", hint="choose a new --out")
+    rec = recalibrate(args.bundle, args.data, args.out, method=args.method,
+                      holdout=args.holdout, seed=args.seed, key=_key(args))
+    last = rec["history"][-1]
+    print(f"recalibrated ({last['method']}) on {last['rows_fit']} local rows; "
+          f"{last['rows_held_out']} held out:")
+    for name in ("calibration_intercept", "calibration_slope", "ece", "brier", "auroc",
+                 "c_index", "ibs"):
+        b, a = rec["before"].get(name), rec["after"].get(name)
+        if b and a:
+            print(f"  {name:<22} before {_num(b['value'])} [{_num(b['ci_low'])}, "
+                  f"{_num(b['ci_high'])}]  after {_num(a['value'])} [{_num(a['ci_low'])}, "
+                  f"{_num(a['ci_high'])}]")
+    print(f"bundle: {args.out}  (report: {args.out / 'recalibration' / 'report.html'})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "init": (_add_init, _run_init),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
+    "recalibrate": (_add_recalibrate, _run_recalibrate),
+    "monitor": (_add_monitor, _run_monitor),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
     "keygen": (_add_keygen, _run_keygen),
@@ -772,6 +863,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "report": (_add_report, _run_report),
     "demo": (_add_demo, _run_demo),
     "deid": (_add_deid, _run_deid),
+    "deid-review": (_add_deid_review, _run_deid_review),
     "export": (_add_export, _run_export),
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
@@ -786,11 +878,13 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
 
 
 def _print_summary(path: Path, metrics: dict) -> None:
+    from healthnn.metrics.estimable import format_metric
+
     split = "test" if "test" in metrics else next(iter(metrics), None)
     if split is not None:
         parts = []
         for name, m in list(metrics[split].items())[:6]:
-            parts.append(f"{name} {_num(m['value'])} [{_num(m['ci_low'])}, {_num(m['ci_high'])}]")
+            parts.append(f"{name} {format_metric(m)}")  # or why it is not estimable
         print(f"{split}: " + ", ".join(parts))
         cov = metrics[split].get("conformal_coverage")
         size = metrics[split].get("conformal_set_size") or metrics[split].get("conformal_width")

@@ -61,6 +61,11 @@ class SplitConfig:
     ``[data] group`` is set (molecules: copies of one molecule always, and each Bemis-Murcko
     scaffold with ``by_scaffold = true``). ``healthnn train`` then reports per-fold and pooled metrics, and
     ``healthnn tune`` runs a nested cross-validation (see :mod:`healthnn.tuning`).
+
+    ``method``: auto, random, stratified, group, scaffold or kfold (above).
+    ``test_size``: the fraction of rows held out for testing (without ``[data] test``).
+    ``val_size``: the fraction of the training rows used for early stopping and calibration.
+    ``seed``: the split's random seed (separate from the training seed).
     """
 
     method: Literal["auto", "random", "stratified", "group", "scaffold", "kfold"] = "auto"
@@ -83,7 +88,20 @@ class PrivacyConfig:
 
 @dataclass
 class TrainConfig:
-    """The one trainer's settings (shared by every task)."""
+    """The one trainer's settings (shared by every task).
+
+    ``epochs``: an upper limit; early stopping ends most runs sooner.
+    ``batch_size``: rows per optimisation step. ``lr``: AdamW's learning rate.
+    ``weight_decay``: AdamW's decoupled weight decay.
+    ``patience``: epochs without improvement of ``monitor`` before training stops.
+    ``seed``: the training seed (weights, batches, augmentation).
+    ``scheduler``: plateau (halve the rate when the monitor stalls), cosine, or none.
+    ``grad_clip``: the gradient norm is clipped to this (0: off).
+    ``monitor``: ``val_loss`` or a validation metric of the task (``auroc``, ``c_index``...).
+    ``device``: auto (a GPU when there is one), cpu, cuda or cuda:N.
+    ``progress``: a progress bar on a terminal, one line per epoch elsewhere.
+    ``privacy``: ``[train.privacy]``, differentially private training (below).
+    """
 
     epochs: int = 100
     batch_size: int = 64

@@ -108,7 +108,7 @@ def _test_rows(bundle: Any, key: bytes | None) -> tuple[Any, Path, str]:
     from healthnn.privacy.encryption import read_bundle_file
 
     d = bundle.config.data
-    split = "test" if getattr(d, "test", None) else "train"
+    split = "test" if d.test else "train"
     file = Path(bundle.config.resolve(getattr(d, split)))
     hint = "pass --data FILE with some input rows (for example your test set)"
     if not file.exists():
@@ -207,7 +207,9 @@ def _weights_sha(path: Path, key: bytes | None) -> str:
 
 def _to_onnx_bytes(bundle: Any, first: Any, key: bytes | None) -> bytes:
     model: nn.Module = bundle.model.eval()
-    ensemble = hasattr(model, "member_outputs")
+    from healthnn.models.ensemble import Ensemble
+
+    ensemble = isinstance(model, Ensemble)
     core: nn.Module = _Stacked(model) if ensemble else model
     named = _fields(first)
     names = [n for n, _ in named]
@@ -302,6 +304,11 @@ def export_onnx(
     b = _loaded(bundle, key)
     from healthnn.privacy.encryption import is_encrypted
 
+    if any(m.get("kind") == "probabilities"
+           for m in b.manifest.get("recalibration", {}).get("maps", [])):
+        raise BundleError("this bundle was recalibrated (healthnn recalibrate): the ONNX model "
+                          "would not carry the recalibration map", file=str(b.path),
+                          hint="serve it with --runtime torch, or export the original bundle")
     default = b.path / ONNX_FILE
     out = default if out is None else Path(out)
     if is_encrypted(b.path) and out.resolve() != default.resolve():

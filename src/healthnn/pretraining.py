@@ -129,20 +129,14 @@ def pretrain(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if not isinstance(config, Config):
         config = load_config(config)
-    if config.task == "text_classification":
+    kind = get_task_class(config.task).pretraining  # declared by the task class
+    if kind == "masked_tokens":
         return _pretrain_text(config, Path(out), epochs=epochs, batch_size=batch_size, lr=lr,
                               log=log)
-    if config.task != "image_classification":
+    if kind != "simclr":
         raise ConfigError(f"'healthnn pretrain' is available for images and text, not task "
                           f"'{config.task}'", file=config.source, key="task")
-    for name, value, low in (("--epochs", epochs, 1), ("--projection", projection, 2)):
-        if value < low:
-            raise ConfigError(f"{name} must be at least {low}")
-    if lr <= 0 or temperature <= 0:
-        raise ConfigError("--lr and --temperature must be positive")
-    batch_size = batch_size or config.train.batch_size
-    if batch_size < 4:
-        raise ConfigError("--batch-size must be at least 4 (contrast needs other images)")
+    batch_size = _check_simclr_args(config, epochs, batch_size, lr, temperature, projection)
     started = time.time()
     seed_everything(config.train.seed)
     task = get_task_class(config.task)(config)
@@ -153,15 +147,8 @@ def pretrain(
     d = config.data
     aug = Augment(rotation=max(d.rotation, 15.0), crop_scale=min(d.crop_scale, 0.5),
                   hflip=max(d.hflip, 0.5), vflip=d.vflip)
-    spec = task.model_spec
-    params = {k: v for k, v in config.model.params.items() if k != "weights"}
-    if "dropout" in params:  # dropout is not a weight: none while pretraining (kept on record)
-        params = {**params, "dropout": 0.0}
-    model = spec.builder(task.channels_, projection, **params, input_size=min(task.size))
-    head = nn.Sequential(nn.ReLU(), nn.Linear(projection, projection))
     device = resolve_device(config.train.device)
-    model.to(device)
-    head.to(device)
+    model, head, params = _simclr_networks(task, config, projection, device)
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(config.train.seed)
@@ -176,15 +163,11 @@ def pretrain(
         total, count = 0.0, 0
         for start in range(0, n, bs):
             idx = order[start:start + bs]
-            if len(idx) < 2:
-                continue
-            batch = x[idx].float()
-            views = torch.cat([_views(batch, aug, gen, mean, std),
-                               _views(batch, aug, gen, mean, std)]).to(device)
-            loss = nt_xent(head(model(views)), temperature)
-            _step(opt, loss, model, epoch)
-            total += loss.item() * len(idx)
-            count += len(idx)
+            if len(idx) >= 2:
+                views = torch.cat([_views(x[idx].float(), aug, gen, mean, std) for _ in (0, 1)])
+                loss = nt_xent(head(model(views.to(device))), temperature)
+                _step(opt, loss, model, epoch)
+                total, count = total + loss.item() * len(idx), count + len(idx)
         sched.step()
         history.append({"epoch": epoch, "loss": total / max(count, 1)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
@@ -201,6 +184,32 @@ def pretrain(
     log(f"pretrained {config.model.name} on {n} images for {epochs} epochs: contrastive loss "
         f"{history[0]['loss']:.3f} -> {history[-1]['loss']:.3f}")
     return info
+
+
+def _simclr_networks(task: Any, config: Config, projection: int, device: torch.device
+                     ) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """The encoder (``[model]``, no dropout), its projection head, and the parameters used."""
+    params = {k: v for k, v in config.model.params.items() if k != "weights"}
+    if "dropout" in params:  # dropout is not a weight: none while pretraining (kept on record)
+        params = {**params, "dropout": 0.0}
+    model = task.model_spec.builder(task.channels_, projection, **params,
+                                    input_size=min(task.size))
+    head = nn.Sequential(nn.ReLU(), nn.Linear(projection, projection))
+    return model.to(device), head.to(device), params
+
+
+def _check_simclr_args(config: Config, epochs: int, batch_size: int | None, lr: float,
+                       temperature: float, projection: int) -> int:
+    """The batch size, once every argument of image pretraining is checked."""
+    for name, value, low in (("--epochs", epochs, 1), ("--projection", projection, 2)):
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}")
+    if lr <= 0 or temperature <= 0:
+        raise ConfigError("--lr and --temperature must be positive")
+    batch_size = batch_size or config.train.batch_size
+    if batch_size < 4:
+        raise ConfigError("--batch-size must be at least 4 (contrast needs other images)")
+    return batch_size
 
 
 def _data(file: Path, **counts: Any) -> dict[str, Any]:
@@ -265,7 +274,7 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     task = get_task_class(config.task)(config)
     file = config.resolve(d.train)
     df = task.read_inputs(file)
-    texts = [t for t in task._prepared(task._texts(df)) if t.strip()]
+    texts = [t for t in task.prepared_texts(task.texts_of(df)) if t.strip()]
     if len(texts) < 2:
         raise DataError("pretraining needs at least 2 non-empty texts", file=str(file),
                         column=d.text)
@@ -278,10 +287,8 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     model = task.model_spec.builder(vocab, 2, **params)
     with torch.no_grad():
         width = model.encoder.tokens(model.embedding(ids[:1]), ids[:1] != tok.pad_id).shape[-1]
-    head = nn.Linear(width, vocab)
     device = resolve_device(config.train.device)
-    model.to(device)
-    head.to(device)
+    model, head = model.to(device), nn.Linear(width, vocab).to(device)
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(config.train.seed)
     bs = min(batch_size or config.train.batch_size, len(texts))
@@ -307,8 +314,7 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
                                    ignore_index=-100)
             _step(opt, loss, model, epoch)
             n_pred = int((labels != -100).sum())
-            total += loss.item() * n_pred
-            count += n_pred
+            total, count = total + loss.item() * n_pred, count + n_pred
         history.append({"epoch": epoch, "loss": total / max(count, 1)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
     out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from healthnn.config import to_toml
+from healthnn.config import SplitConfig, TrainConfig, to_toml
 from healthnn.errors import DataError
 
 __all__ = ["starter_config", "field_comments", "detect_columns"]
@@ -216,7 +216,11 @@ def starter_config(task: str, data: str | Path | None = None, *, target: str | N
         out.append(f"# {_line(key, default) if default is not None else key + ' = (unset)'}{note}")
     models = model_names(task)
     out += ["", "[model]", _line("name", cls.default_model) + f"  # one of: {', '.join(models)}",
-            "", "[train]", "# epochs = 100     # an upper limit: early stopping ends most runs",
-            "# patience = 15    # epochs without improvement before stopping",
-            "# seed = 42", "", "[split]", "# test_size = 0.2", "# val_size = 0.1", ""]
+            "", "[train]", *_defaults_as_comments(TrainConfig, ("epochs", "patience", "seed")),
+            "", "[split]", *_defaults_as_comments(SplitConfig, ("test_size", "val_size")), ""]
     return "\n".join(out)
+
+
+def _defaults_as_comments(cls: type, keys: tuple[str, ...]) -> list[str]:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return [f"# {_line(k, _default(fields[k]))}" for k in keys]

@@ -9,7 +9,7 @@ import pytest
 
 import healthnn
 import healthnn.pipeline as pipeline
-import healthnn.pipeline.resample as resample
+import healthnn.pipeline.run as runs
 from healthnn.config import load_config
 from healthnn.errors import ConfigError
 from healthnn.metrics import operating_point
@@ -29,18 +29,18 @@ def test_threshold_chosen_on_out_of_fold_outputs(tmp_path, monkeypatch):
     csv = tmp_path / "t.csv"
     make_table(200).to_csv(csv, index=False)
     calls = []
-    original = resample.run_at
+    original = runs.run_at
 
     def recording(config, data, idx, out, **kw):  # every run: its row positions and outputs
         run = original(config, data, idx, out, **kw)
         calls.append((idx, {"test": (run.scored.outputs["test"], run.splits["test"].y)}))
         return run
 
-    monkeypatch.setattr(resample, "run_at", recording)
+    monkeypatch.setattr(runs, "run_at", recording)
     idx = {"train": np.arange(0, 120), "val": np.arange(120, 160), "test": np.arange(160, 200)}
     config = load_config(_config(csv, operating_point_folds=3))
     _, data = pipeline.training_rows(config)
-    bundle = resample.run_at(config, data, idx, tmp_path / "b", log=lambda m: None).bundle
+    bundle = runs.run_at(config, data, idx, tmp_path / "b", log=lambda m: None).bundle
     inner, outer = calls[:-1], calls[-1]
     assert outer[0] is idx and len(inner) == 3
     pool = set(range(160))

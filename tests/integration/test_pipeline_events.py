@@ -169,3 +169,26 @@ def test_bad_event_configs_and_tables(tmp_path):
     with pytest.raises(DataError, match="share a stay id"):
         train(load_config(physionet_config(outcomes=str(dup))), tmp_path / "b",
               log=lambda m: None)
+
+
+def test_evaluate_with_another_outcome_table(tmp_path, capsys):
+    """External validation in one command: events of another set with its own outcome table
+    (healthnn evaluate BUNDLE set-b/ --outcomes Outcomes-b.txt), issue 21."""
+    from healthnn.cli import main
+
+    cfg = physionet_config("mlp")
+    cfg["report"] = {"enabled": False}
+    train(load_config(cfg), tmp_path / "b", log=lambda m: None)
+    other = pd.read_csv(OUTCOMES)
+    other["In-hospital_death"] = 1 - other["In-hospital_death"]  # a different set of labels
+    other.to_csv(tmp_path / "Outcomes-other.txt", index=False)
+    code = main(["evaluate", str(tmp_path / "b"), str(ARCHIVE), "--out", str(tmp_path / "ev"),
+                 "--outcomes", str(tmp_path / "Outcomes-other.txt")])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "ev" / "predictions.csv")
+    scored = table[table["error"].isna()].merge(other, on="RecordID", how="left")
+    assert len(scored) > 10
+    assert (scored["In-hospital_death_x"] == scored["In-hospital_death_y"]).all()  # its labels
+    code = main(["evaluate", str(tmp_path / "b"), str(ARCHIVE), "--out", str(tmp_path / "e2"),
+                 "--outcomes", str(tmp_path / "missing.txt")])
+    assert code == 2 and "outcome table not found" in capsys.readouterr().err

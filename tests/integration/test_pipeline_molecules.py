@@ -205,7 +205,8 @@ def test_kfold_keeps_each_molecule_or_scaffold_in_one_fold(tmp_path, by_scaffold
     from rdkit import Chem
 
     from healthnn.data.molecules import bemis_murcko_scaffolds
-    from healthnn.tuning._cv import fold_indices, usable_rows
+    from healthnn.pipeline import fold_indices, training_rows
+    from healthnn.pipeline.data import strata_of
 
     df = pd.read_csv(MOLECULES / "bbbp_small.csv")
     copies = df.head(30).copy()
@@ -215,7 +216,8 @@ def test_kfold_keeps_each_molecule_or_scaffold_in_one_fold(tmp_path, by_scaffold
     cfg = molecule_config(tmp_path / "d.csv", "p_np")
     cfg["split"] = {"method": "kfold", "folds": 4, "seed": 0, "by_scaffold": by_scaffold}
     config = load_config(cfg)
-    task, n, strata, groups = usable_rows(config)
+    task, data = training_rows(config)
+    n, strata, groups = len(data), strata_of(config, task, data.y), task.fold_groups(data.df)
     assert n == len(df) + 30
     mols = [Chem.MolFromSmiles(s) for s in pd.read_csv(tmp_path / "d.csv")["smiles"]]
     key = (bemis_murcko_scaffolds(mols) if by_scaffold else [Chem.MolToSmiles(m) for m in mols])

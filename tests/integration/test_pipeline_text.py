@@ -131,7 +131,7 @@ def test_explain_writes_highlighted_html(trained, tmp_path):
     assert (table["class"].dropna() == "neoplasms").all()
     # integrated gradients: attributions sum to f(x) - f(baseline) up to a small gap
     assert table["delta"].dropna().abs().max() < 0.05
-    assert len(written) == 3
+    assert len(written) == 4
     tokens = pd.read_csv(tmp_path / "ex" / "tokens.csv")  # what the web page highlights
     assert set(tokens["row"]) == {1, 2, 3} and tokens["attribution"].notna().all()
     text = rows["text"].iloc[0]
@@ -139,6 +139,16 @@ def test_explain_writes_highlighted_html(trained, tmp_path):
     assert all(text[a:b].lower().startswith(t.lstrip("#")[:1].lower())
                for t, a, b in zip(first["token"], first["start"], first["end"], strict=True)
                if b > a and t != "[UNK]")  # a word outside the vocabulary keeps its offsets
+    # issue 19 item 13: the note's own words, not lower-cased tokens or [UNK]
+    real = first[first["end"] > first["start"]]  # special tokens have no characters
+    assert list(real["text"]) == [text[a:b] for a, b in zip(real["start"], real["end"],
+                                                             strict=True)]
+    words = pd.read_csv(tmp_path / "ex" / "words.csv", keep_default_na=False)
+    w1 = words[words["row"] == 1]
+    assert list(w1["word"]) == [text[a:b] for a, b in zip(w1["start"], w1["end"], strict=True)]
+    assert "[UNK]" not in set(words["word"]) and (w1["tokens"] >= 1).all()
+    assert w1["attribution"].sum() == pytest.approx(real["attribution"].sum(), abs=1e-6)
+    assert all(w in text for w in table["top_words"].iloc[0].split())
     with pytest.raises(Exception, match="unknown class"):
         explain(tmp / "b", tmp_path / "x.csv", tmp_path / "ex2", target_class="nope")
 

@@ -100,7 +100,7 @@ def test_report_contents(cls_bundle):
     assert rep["notes"] == []
     assert [s["id"] for s in rep["sections"]] == [
         "discrimination", "calibration", "decision_curve", "thresholds",
-        "calibration_recalibrated", "thresholds_recalibrated"]
+        "calibration_recalibrated", "thresholds_recalibrated", "sample_size"]
     sex, age = rep["subgroups"]
     assert [lv["level"] for lv in sex["levels"]] == ["F", "M"]
     assert sum(lv["n"] for lv in sex["levels"]) == rep["splits"]["test"]["rows"]
@@ -163,7 +163,7 @@ def test_evaluate_writes_a_report_and_cli_regenerates_it(cls_bundle, data, tmp_p
 
 @pytest.mark.parametrize("task, sections", [
     ("survival", ["km_risk_groups", "survival_calibration", "survival_decision_curve",
-                  "td_auc"]),
+                  "td_auc", "sample_size"]),
     ("regression", ["predicted_observed"]),
 ])
 def test_survival_and_regression_reports(data, tmp_path, task, sections):

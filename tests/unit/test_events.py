@@ -1,6 +1,5 @@
 """Event streams: readers, cleaning (every bad input counted), aggregates, GRU-D grids, MIMIC."""
 
-import io
 import tarfile
 from pathlib import Path
 

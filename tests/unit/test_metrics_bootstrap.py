@@ -83,7 +83,10 @@ def test_stratification_keeps_level_sizes():
     res = bootstrap(count, [y, p], n_resamples=200, strata=y)
     assert seen[0] == n_pos  # the full-data call
     assert set(seen[1:]) == {n_pos}
-    assert math.isfinite(res["auroc"]["ci_low"])
+    # one positive row, kept in every resample: the same AUROC each time, so the
+    # interval is reported as not estimable rather than as zero width (issue 19 item 4)
+    assert n_pos == 1 and res["auroc"]["value"] == 1.0
+    assert math.isnan(res["auroc"]["ci_low"]) and "same value" in res["auroc"]["note"]
     # the same data without strata: some resamples lose all positives and are skipped
     seen.clear()
     bootstrap(count, [y, p], n_resamples=200)
@@ -118,7 +121,10 @@ def test_failing_and_nan_resamples_are_skipped_per_metric():
     assert math.isfinite(res["mean"]["ci_low"]) and math.isfinite(res["mean"]["ci_high"])
     assert math.isfinite(res["some_nan"]["ci_low"])
     assert math.isnan(res["mostly_nan"]["ci_low"]) and math.isnan(res["mostly_nan"]["ci_high"])
-    assert res["mostly_nan"]["value"] == 1.0
+    # too few valid resamples: not estimable (issue 19 item 4), the number kept as 'point'
+    assert res["mostly_nan"]["estimable"] is False and math.isnan(res["mostly_nan"]["value"])
+    assert res["mostly_nan"]["point"] == 1.0
+    assert "resamples gave a value" in res["mostly_nan"]["note"]
 
 
 def test_more_than_half_failing_gives_nan_interval():
@@ -128,7 +134,9 @@ def test_more_than_half_failing_gives_nan_interval():
     p = np.linspace(0, 1, 100)
     res = bootstrap(lambda a, b: {"auroc": auroc(a, b)}, [y, p], n_resamples=200)
     assert res["auroc"]["value"] == 1.0
-    assert res["auroc"]["ci_low"] == res["auroc"]["ci_high"] == 1.0
+    # ... but every valid resample gives 1.0: a zero-width interval is not shown
+    assert math.isnan(res["auroc"]["ci_low"]) and math.isnan(res["auroc"]["ci_high"])
+    assert res["auroc"]["note"] == "every resample gave the same value"
     # a metric that raises in 70 % of the resamples: no interval
     calls = {"n": 0}
 
@@ -140,7 +148,8 @@ def test_more_than_half_failing_gives_nan_interval():
 
     res = bootstrap(unstable, [p], n_resamples=200)
     assert math.isnan(res["m"]["ci_low"]) and math.isnan(res["m"]["ci_high"])
-    assert res["m"]["value"] == pytest.approx(p.mean())
+    assert res["m"]["estimable"] is False and res["m"]["point"] == pytest.approx(p.mean())
+    assert res["m"]["note"] == "only 60 of 200 bootstrap resamples gave a value"
 
 
 def test_none_arrays_are_passed_through_and_2d_arrays_resampled_by_row():

@@ -87,7 +87,7 @@ def test_epoch_lines_when_stderr_is_not_a_terminal(tmp_path):
         TensorBatches(X[150:], {"y": t["y"][150:]}, 64))  # pytest captures stderr: no tty
     epochs = [m for m in lines if m.startswith("epoch ")]
     assert [m.split(":")[0] for m in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
-    assert "train loss" in epochs[0] and "val loss" in epochs[0] and " left " in epochs[0]
+    assert "train loss" in epochs[0] and "val loss" in epochs[0] and "s left" in epochs[0]
     assert epochs[-1].endswith("last epoch")
 
 

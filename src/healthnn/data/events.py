@@ -432,14 +432,15 @@ def clean_events(
                                 pd.Series(ev["variable"].to_numpy()[placeholder])
                                 .value_counts().items()}
         drop |= placeholder
+    var = ev["variable"].to_numpy()
+    out = ~drop & ~(np.abs(values) <= np.finfo(np.float32).max)  # inf, 1e40: always out
     if ranges:
-        var = ev["variable"].to_numpy()
         lo = np.array([ranges.get(v, (-np.inf, np.inf))[0] for v in var], dtype=np.float64)
         hi = np.array([ranges.get(v, (-np.inf, np.inf))[1] for v in var], dtype=np.float64)
-        out = ~drop & ((values < lo) | (values > hi))
-        if out.any():
-            rep.out_of_range = {str(k): int(v) for k, v in
-                                pd.Series(var[out]).value_counts().items()}
+        out |= ~drop & ((values < lo) | (values > hi))
+    if out.any():
+        rep.out_of_range = {str(k): int(v) for k, v in
+                            pd.Series(var[out]).value_counts().items()}
         drop |= out
     ev = ev[~drop]
     if windows:

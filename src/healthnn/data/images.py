@@ -14,6 +14,7 @@ are inverted so that higher is always brighter.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from healthnn.data.limits import TooLargeError, check_pixels, gzip_size, resolve
+from healthnn.data.pixels import ImageError, describe_error, minmax01
 from healthnn.errors import DataError
 
 __all__ = ["ImageError", "load_image", "load_image_bytes", "IMAGE_SUFFIXES", "image_files", "is_image_file",
@@ -30,10 +33,6 @@ PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 NIFTI_SUFFIXES = {".nii", ".nii.gz"}
 IMAGE_SUFFIXES = PIL_SUFFIXES | DICOM_SUFFIXES | NIFTI_SUFFIXES
-
-
-class ImageError(DataError):
-    """An image file cannot be used (missing, empty, corrupt, unsupported)."""
 
 
 def _suffix(path: Path) -> str:
@@ -61,13 +60,22 @@ def _need(module: str):
 
 
 def load_image(path: str | Path, *, nifti_slice: int | None = None,
-               window: list[float] | None = None, dicom_frame: int | None = None) -> np.ndarray:
+               window: list[float] | None = None, dicom_frame: int | None = None,
+               max_pixels: int | None = None, max_unpacked_bytes: int | None = None,
+               size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode one image file into ``float32 (H, W, C)`` in ``[0, 1]``.
 
     ``nifti_slice``: the slice (last axis) of a 3D NIfTI volume; default the middle one.
     ``window``: DICOM ``[centre, width]`` overriding the file's VOI LUT / window.
     ``dicom_frame``: the frame of a multi-frame DICOM (an ultrasound cine loop, say); default the
     middle one. The file's shared rescale and window apply to every frame.
+    ``max_pixels``: refuse (:class:`~healthnn.data.limits.TooLargeError`) an image whose header
+    declares more pixels (height x width of the decoded image or slice), before decoding;
+    ``max_unpacked_bytes`` bounds what a ``.nii.gz`` or a deflated DICOM may unpack to. Both
+    default to :func:`~healthnn.data.limits.current_limits`.
+    ``size``: the ``(height, width)`` the caller will resize to: PNG/JPEG are then decoded
+    smaller (JPEG DCT scaling, Pillow's integer ``reduce``) and DICOM pixels averaged over
+    whole-factor blocks before the float conversion, never below ``size``.
     """
     path = Path(path)
     if not path.exists():
@@ -78,28 +86,30 @@ def load_image(path: str | Path, *, nifti_slice: int | None = None,
     if path.stat().st_size == 0:
         raise ImageError("image file is empty (0 bytes)", file=str(path),
                          hint="re-export or remove it")
+    lim = resolve(max_pixels, max_unpacked_bytes)
     suffix = _suffix(path)
     if suffix in DICOM_SUFFIXES or (suffix not in IMAGE_SUFFIXES and _has_dicom_magic(path)):
-        arr = _read_dicom(path, window, dicom_frame)
+        from healthnn.data.dicom import read_dicom
+
+        arr = read_dicom(path, window=window, frame=dicom_frame, max_pixels=lim.max_pixels,
+                         max_unpacked_bytes=lim.max_unpacked_bytes, size=size)
     elif suffix in NIFTI_SUFFIXES:
-        arr = _read_nifti(path, nifti_slice)
+        arr = _read_nifti(path, nifti_slice, lim)
     elif suffix in PIL_SUFFIXES:
-        arr = _read_pil(path)
+        arr = _read_pil(path, max_pixels=lim.max_pixels, size=size)
     else:
         raise ImageError(f"unsupported image type '{suffix or path.name}'", file=str(path),
                          hint="use PNG, JPEG, DICOM (.dcm) or NIfTI (.nii, .nii.gz)")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if not np.isfinite(arr).all():
-        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return _finish(arr)
 
 
 def load_image_bytes(data: bytes, name: str, *, window: list[float] | None = None,
-                     dicom_frame: int | None = None) -> np.ndarray | None:
+                     dicom_frame: int | None = None, max_pixels: int | None = None,
+                     max_unpacked_bytes: int | None = None,
+                     size: tuple[int, int] | None = None) -> np.ndarray | None:
     """Decode an image held in memory (an upload), as :func:`load_image` would decode the
-    same bytes from a file named ``name``; ``None`` for formats read only from files
-    (NIfTI), which the caller then writes to a temporary file."""
+    same bytes from a file named ``name`` (the same limits); ``None`` for formats read only
+    from files (NIfTI), which the caller then writes to a temporary file."""
     import io
 
     suffix = _suffix(Path(name))
@@ -108,9 +118,19 @@ def load_image_bytes(data: bytes, name: str, *, window: list[float] | None = Non
     if not data:
         raise ImageError("image file is empty (0 bytes)", file=name,
                          hint="re-export or remove it")
+    lim = resolve(max_pixels, max_unpacked_bytes)
     buf = io.BytesIO(data)
-    arr = (_read_dicom(buf, window, dicom_frame, name=name) if suffix in DICOM_SUFFIXES
-           else _read_pil(buf, name=name))
+    if suffix in DICOM_SUFFIXES:
+        from healthnn.data.dicom import read_dicom
+
+        arr = read_dicom(buf, window=window, frame=dicom_frame, name=name, size=size,
+                         max_pixels=lim.max_pixels, max_unpacked_bytes=lim.max_unpacked_bytes)
+    else:
+        arr = _read_pil(buf, name=name, max_pixels=lim.max_pixels, size=size)
+    return _finish(arr)
+
+
+def _finish(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if not np.isfinite(arr).all():
@@ -124,124 +144,93 @@ def _has_dicom_magic(path: Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def _minmax(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.float32)
-    lo, hi = float(np.min(a)), float(np.max(a))
-    return np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
-
-
-def _read_pil(path: Any, name: str | None = None) -> np.ndarray:
+def _read_pil(path: Any, name: str | None = None, *, max_pixels: int,
+              size: tuple[int, int] | None = None) -> np.ndarray:
     Image = _need("PIL.Image")
+    label = name or str(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode == "P":
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                mode = img.mode
-            if mode in ("RGBA", "LA", "PA"):
-                # composite on black, then drop the alpha channel
-                img = img.convert("RGBA")
-                rgba = np.asarray(img, dtype=np.float32) / 255.0
-                rgb = rgba[..., :3] * rgba[..., 3:4]
-                return rgb if mode == "RGBA" else rgb[..., :1]
-            if mode in ("RGB", "CMYK", "YCbCr", "HSV", "LAB"):
-                return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-            if mode in ("1", "L"):
-                return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-            if mode.startswith("I") or mode == "F":
-                return _minmax(np.asarray(img))  # 16-bit and 32-bit grey: per-image scaling
-            return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    except ImageError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit rules
+            with Image.open(path) as img:
+                check_pixels((img.height, img.width), max_pixels, file=label)
+                if size is not None and img.format == "JPEG":
+                    img.draft(None, (size[1], size[0]))  # DCT scaling: 1/2, 1/4, 1/8
+                img.load()
+                return _pil_array(img, size)
+    except DataError:
         raise
+    except Image.DecompressionBombError:
+        raise TooLargeError("image is over Pillow's decompression-bomb limit", file=label,
+                            hint="downscale it") from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, ...
-        raise ImageError(f"cannot decode image ({_reason(exc)}); the file is corrupt, truncated "
-                         "or not an image", file=name or str(path),
+        raise ImageError(f"cannot decode image ({describe_error(exc)}); the file is corrupt, "
+                         "truncated or not an image", file=label,
                          hint="re-export or remove it") from None
 
 
-def _read_dicom(path: Any, window: list[float] | None, frame: int | None = None,
-                name: str | None = None) -> np.ndarray:
-    pydicom = _need("pydicom")
-    label = name or str(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as exc:
-        raise ImageError(f"cannot read DICOM ({_reason(exc)}); the file is corrupt, truncated or "
-                         "not DICOM", file=label, hint="re-export or remove it") from None
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise ImageError("DICOM file has no pixel data (a waveform, report or other non-image "
-                         "object)", file=label, hint="remove it from the image list")
-    try:
-        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
-        frames = 1
-    k = None
-    if frames > 1:
-        k = frames // 2 if frame is None else frame
-        if not -frames <= k < frames:
-            raise ImageError(f"frame {k} is outside this multi-frame DICOM's {frames} frames",
-                             file=label, hint="set [data] dicom_frame")
-    try:
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
-        raw = ds.pixel_array
-        if k is not None:
-            raw = raw[k]
-        arr = apply_modality_lut(raw, ds).astype(np.float32)
-        photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-        if photometric.startswith("MONOCHROME"):
-            if window is not None:
-                c, w = float(window[0]), max(float(window[1]), 1e-6)
-                arr = np.clip((arr - (c - w / 2)) / w, 0.0, 1.0)
-            elif "VOILUTSequence" in ds or "WindowCenter" in ds:
-                arr = apply_voi_lut(arr, ds).astype(np.float32)
-            arr = _minmax(arr)
-            if photometric == "MONOCHROME1":
-                arr = 1.0 - arr
-            return arr
-        if arr.ndim == 3 and arr.shape[-1] == 3:
-            if photometric.startswith("YBR"):
-                from pydicom.pixels import convert_color_space
-
-                arr = convert_color_space(raw, photometric, "RGB").astype(np.float32)
-            return _minmax(arr)
-        return _minmax(arr)
-    except ImageError:
-        raise
-    except Exception as exc:
-        raise ImageError(f"cannot decode DICOM pixel data ({_reason(exc)}); the file may be "
-                         "truncated or use an unsupported compression", file=label,
-                         hint="re-export it uncompressed, or remove it") from None
+def _pil_array(img: Any, size: tuple[int, int] | None) -> np.ndarray:
+    """A decoded Pillow image as float32 in [0, 1], reduced (in its own 8-bit or float mode,
+    by a whole factor that keeps it at least ``size``) before the float copy is made."""
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+    elif mode in ("1", "L"):
+        img = img.convert("L")
+    elif mode.startswith("I") or mode == "F":
+        img = img.convert("F")
+    else:  # RGB, CMYK, YCbCr, HSV, LAB and anything else
+        img = img.convert("RGB")
+    if size is not None:
+        factor = min(img.width // max(size[1], 1), img.height // max(size[0], 1))
+        if factor >= 2:
+            img = img.reduce(factor)
+    if img.mode == "F":
+        return minmax01(np.asarray(img))  # 16-bit and 32-bit grey: per-image scaling
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    if img.mode == "RGBA":  # composite on black, then drop the alpha channel
+        rgb = arr[..., :3] * arr[..., 3:4]
+        return rgb if mode == "RGBA" else rgb[..., :1]
+    return arr
 
 
-def _read_nifti(path: Path, nifti_slice: int | None) -> np.ndarray:
+def _read_nifti(path: Path, nifti_slice: int | None, lim: Any) -> np.ndarray:
+    """One 2D image or one slice of a 3D volume; only that slice is read from the file. A
+    ``.nii.gz`` is checked to unpack within ``max_unpacked_bytes`` before nibabel opens it,
+    and the slice's declared size against ``max_pixels``."""
     nib = _need("nibabel")
+    if path.name.lower().endswith(".gz"):
+        gzip_size(path, lim.max_unpacked_bytes)
     try:
         img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj).astype(np.float32)
+        shape = [int(s) for s in img.shape]
     except Exception as exc:
-        raise ImageError(f"cannot read NIfTI ({_reason(exc)}); the file is corrupt or truncated",
-                         file=str(path), hint="re-export or remove it") from None
-    while data.ndim > 2 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim == 3:
-        k = data.shape[2] // 2 if nifti_slice is None else nifti_slice
-        if not -data.shape[2] <= k < data.shape[2]:
-            raise ImageError(f"slice {k} is outside the volume's {data.shape[2]} slices",
-                             file=str(path), hint="set [data] nifti_slice")
-        data = data[:, :, k]
-    elif data.ndim != 2:
-        raise ImageError(f"{data.ndim}D NIfTI image (shape {tuple(data.shape)}) is not supported",
+        raise ImageError(f"cannot read NIfTI ({describe_error(exc)}); the file is corrupt or "
+                         "truncated", file=str(path), hint="re-export or remove it") from None
+    dims = list(shape)
+    while len(dims) > 2 and dims[-1] == 1:
+        dims.pop()
+    if len(dims) not in (2, 3):
+        raise ImageError(f"{len(dims)}D NIfTI image (shape {tuple(shape)}) is not supported",
                          file=str(path), hint="use a 2D image or one 3D volume")
+    check_pixels((dims[1], dims[0]), lim.max_pixels, file=str(path), what="NIfTI slice")
+    index: tuple[Any, ...] = (slice(None), slice(None))
+    if len(dims) == 3:
+        k = dims[2] // 2 if nifti_slice is None else nifti_slice
+        if not -dims[2] <= k < dims[2]:
+            raise ImageError(f"slice {k} is outside the volume's {dims[2]} slices",
+                             file=str(path), hint="set [data] nifti_slice")
+        index += (k % dims[2],)
+    index += (0,) * (len(shape) - len(index))
+    try:
+        data = np.asarray(img.dataobj[index], dtype=np.float32)
+    except Exception as exc:
+        raise ImageError(f"cannot read NIfTI ({describe_error(exc)}); the file is corrupt or "
+                         "truncated", file=str(path), hint="re-export or remove it") from None
     # NIfTI stores (x, y): transpose to rows x columns, the way viewers show it
-    return _minmax(np.flipud(data.T))
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if len(text) <= 120 else text[:117] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return minmax01(np.flipud(data.T))
 
 
 # -- tensors --------------------------------------------------------------------------------------

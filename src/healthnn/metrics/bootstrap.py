@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["bootstrap"]
+from healthnn.metrics.estimable import not_estimable
+
+__all__ = ["bootstrap", "CONSTANT_BY_DESIGN"]
+
+#: Metrics that are the same in every resample by construction (a split-conformal
+#: interval has one width for every row): their zero-width interval is exact, not degenerate.
+CONSTANT_BY_DESIGN = frozenset({"conformal_width"})
 
 
 def _as_float(value: Any) -> float:
@@ -26,7 +32,11 @@ def bootstrap(
     ci: float = 0.95,
     seed: int | None = 0,
     strata: Any = None,
-) -> dict[str, dict[str, float]]:
+    min_stratum: int = 0,
+    pooled: Collection[str] = (),
+    constant_ok: Collection[str] = CONSTANT_BY_DESIGN,
+    strata_name: str = "level of the resampling strata",
+) -> dict[str, dict[str, Any]]:
     """Point estimates and percentile bootstrap intervals of ``metric_fn(*arrays)``.
 
     Parameters
@@ -48,6 +58,16 @@ def bootstrap(
         Resample rows with replacement *within* each level of ``strata`` (e.g. the
         outcome, or the event indicator), so that every resample keeps the level sizes --
         and therefore both classes / some events.
+    min_stratum : int
+        With ``strata``: when the smallest level has fewer rows than this, every metric
+        not in ``pooled`` is reported as not estimable (0: no such check).
+    pooled : collection of str
+        Metrics of all rows together (accuracy, Brier score) that a small level does not
+        make unestimable.
+    constant_ok : collection of str
+        Metrics whose zero-width interval is exact (:data:`CONSTANT_BY_DESIGN`).
+    strata_name : str
+        What a level of ``strata`` is, for the note (``"class"``).
 
     Returns
     -------
@@ -57,8 +77,12 @@ def bootstrap(
         interval is the ``(1-ci)/2`` and ``(1+ci)/2`` quantiles over the resamples in
         which the metric could be computed: a resample in which ``metric_fn`` raises
         (any :class:`Exception`), or returns NaN or no value for a name, is skipped
-        for that name. When more than half of the resamples fail for a name its interval
-        is ``nan``. All numbers are Python floats (NaN possible), ready for JSON.
+        for that name. All numbers are Python floats (NaN possible), ready for JSON.
+        Not estimable (see :mod:`healthnn.metrics.estimable`): a metric whose value is
+        NaN, for which more than half of the resamples fail, or (``min_stratum``) whose
+        smallest level is too small gets ``"estimable": False`` and a ``"note"``, its
+        value withheld (NaN; ``"point"`` keeps it); a zero-width interval (every resample
+        gave the same value; not for ``constant_ok``) gets NaN bounds and a ``"note"``.
 
     Raises
     ------
@@ -74,11 +98,20 @@ def bootstrap(
     >>> from healthnn.metrics import binary_metrics
     >>> rng = np.random.default_rng(1)
     >>> y = rng.integers(0, 2, 200)
-    >>> p = np.clip(0.5 * y + rng.uniform(0, 0.5, 200), 0, 1)
+    >>> p = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
     >>> res = bootstrap(binary_metrics, [y, p], n_resamples=200, strata=y)
     >>> r = res["auroc"]
     >>> r["ci_low"] <= r["value"] <= r["ci_high"]
     True
+
+    One row per class: every stratified resample is the data itself.
+
+    >>> res = bootstrap(binary_metrics, [[0, 1], [0.2, 0.7]], n_resamples=50,
+    ...                 strata=[0, 1], min_stratum=5, pooled=["brier"])
+    >>> res["auroc"]["estimable"], res["auroc"]["note"]
+    (False, 'the smallest level of the resampling strata has 1 row; at least 5 are needed')
+    >>> round(res["brier"]["value"], 3), res["brier"]["note"]
+    (0.065, 'every resample gave the same value')
     """
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0:
         raise ValueError(f"n_resamples must be a non-negative integer, got {n_resamples!r}")
@@ -126,16 +159,34 @@ def bootstrap(
         if isinstance(res, Mapping):
             values[b] = [_as_float(res.get(name, math.nan)) for name in names]
 
+    small = None
+    if order is not None and min_stratum and sizes.min() < min_stratum:
+        small = (f"the smallest {strata_name} has {int(sizes.min())} "
+                 f"row{'s' if sizes.min() != 1 else ''}; at least {min_stratum} are needed")
     alpha = (1.0 - float(ci)) / 2.0
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for j, name in enumerate(names):
         col = values[:, j]
         ok = col[~np.isnan(col)]
-        if ok.size == 0 or (n_resamples - ok.size) > n_resamples / 2:
+        value = _as_float(point[name])
+        if math.isnan(value):
+            out[name] = not_estimable("cannot be computed on these rows")
+            continue
+        if small is not None and name not in pooled:
+            out[name] = not_estimable(small, point=value)
+            continue
+        if n_resamples and (n_resamples - ok.size) > n_resamples / 2:
+            out[name] = not_estimable(f"only {ok.size} of {n_resamples} bootstrap resamples "
+                                      "gave a value", point=value)
+            continue
+        if ok.size == 0:
             lo = hi = math.nan
         else:
             # infinite values (an unbounded conformal interval, say) cannot be interpolated
             method = "linear" if np.isfinite(ok).all() else "inverted_cdf"
             lo, hi = (float(x) for x in np.quantile(ok, [alpha, 1.0 - alpha], method=method))
-        out[name] = {"value": _as_float(point[name]), "ci_low": lo, "ci_high": hi}
+        out[name] = {"value": value, "ci_low": lo, "ci_high": hi}
+        if ok.size > 1 and lo == hi and name not in constant_ok:
+            out[name].update(ci_low=math.nan, ci_high=math.nan,
+                             note="every resample gave the same value")
     return out

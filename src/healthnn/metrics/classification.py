@@ -153,7 +153,6 @@ def _ece(outcome: np.ndarray, conf: np.ndarray, n_bins: int) -> float:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     # bin k holds edges[k] <= p < edges[k + 1]; p == 1 goes to the last bin
     idx = np.searchsorted(edges[1:-1], conf, side="right")
-    count = np.bincount(idx, minlength=n_bins).astype(float)
     sum_y = np.bincount(idx, weights=outcome.astype(float), minlength=n_bins)
     sum_p = np.bincount(idx, weights=conf, minlength=n_bins)
     return float(np.abs(sum_y - sum_p).sum() / conf.size)
@@ -180,7 +179,7 @@ def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 
 
-def _logistic_newton(
+def logistic_newton(
     X: np.ndarray, y: np.ndarray, offset: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10
 ) -> np.ndarray | None:
     """Unpenalised logistic regression by Newton-Raphson with step halving.
@@ -242,12 +241,12 @@ def calibration_slope_intercept(y_true: Any, y_prob: Any) -> tuple[float, float]
     yf = y.astype(float)
     z = logit(np.clip(p, _P_CLIP, 1.0 - _P_CLIP))
     n = z.size
-    beta_int = _logistic_newton(np.ones((n, 1)), yf, z)
+    beta_int = logistic_newton(np.ones((n, 1)), yf, z)
     intercept = float("nan") if beta_int is None else float(beta_int[0])
     if np.ptp(z) == 0.0:
         slope = float("nan")
     else:
-        beta = _logistic_newton(np.column_stack([np.ones(n), z]), yf, np.zeros(n))
+        beta = logistic_newton(np.column_stack([np.ones(n), z]), yf, np.zeros(n))
         slope = float("nan") if beta is None else float(beta[1])
     return slope, intercept
 

@@ -122,7 +122,7 @@ def curve_bands(
     ``{"x": grid, "y": curve on the full data, "lo", "hi"}``.
 
     >>> b = curve_bands([0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.9], n_resamples=50)
-    >>> bool(np.all(b["lo"] <= b["hi"])), float(b["x"][0]), float(b["x"][-1])
+    >>> bool(np.all(b["lo"] <= b["hi"])), float(b["x"].min()), float(b["x"].max())
     (True, 0.0, 1.0)
     """
     if kind not in ("roc", "pr"):

@@ -7,6 +7,8 @@
   (binary: ``sigmoid(logit(p) / T)``). Keeps the ranking, so AUROC does not change.
 * ``platt``: ``sigmoid(a + b * logit(p))`` by maximum likelihood (multi-class: one map per
   class, one-vs-rest, rows renormalised).
+* ``intercept`` (binary): ``sigmoid(a + logit(p))``, calibration-in-the-large: one offset
+  that makes the mean predicted risk match the observed rate, ranking and slope unchanged.
 * ``isotonic``: a monotone step map fitted by pool-adjacent-violators (multi-class: one-vs-
   rest, rows renormalised); applied by linear interpolation between its knots.
 """
@@ -19,11 +21,11 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit, softmax
 
-from healthnn.metrics.classification import _logistic_newton
+from healthnn.metrics.classification import logistic_newton
 
 __all__ = ["fit_recalibration", "apply_recalibration", "RECALIBRATION_METHODS"]
 
-RECALIBRATION_METHODS = ("temperature", "platt", "isotonic")
+RECALIBRATION_METHODS = ("temperature", "platt", "isotonic", "intercept")
 _EPS = 1e-7
 
 
@@ -85,13 +87,17 @@ def fit_recalibration(method: str, y: Any, probs: Any) -> dict[str, Any]:
         res = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded",
                               options={"xatol": 1e-6})
         return {"method": method, "temperature": float(np.exp(res.x))}
+    if method == "intercept":
+        if k != 2:
+            raise ValueError("intercept recalibration is for binary outcomes")
+        return {"method": method, "intercept": _intercept(yy, p[:, 1])}
     cols = [k - 1] if k == 2 else list(range(k))
     maps = []
     for c in cols:
         target = onehot[:, c]
         if method == "platt":
             z = logit(np.clip(p[:, c], _EPS, 1 - _EPS))
-            beta = _logistic_newton(np.column_stack([np.ones_like(z), z]), target, np.zeros_like(z))
+            beta = logistic_newton(np.column_stack([np.ones_like(z), z]), target, np.zeros_like(z))
             a, b = (0.0, 1.0) if beta is None else (float(beta[0]), float(beta[1]))
             maps.append({"a": a, "b": b})
         else:
@@ -106,6 +112,9 @@ def apply_recalibration(state: dict[str, Any], probs: Any) -> np.ndarray:
     method = state["method"]
     if method == "temperature":
         return softmax(np.log(p) / state["temperature"], axis=1)
+    if method == "intercept":
+        p1 = expit(state["intercept"] + logit(np.clip(p[:, 1], _EPS, 1 - _EPS)))
+        return np.column_stack([1.0 - p1, p1])
     out = np.empty((p.shape[0], len(state["columns"])))
     for j, (c, m) in enumerate(zip(state["columns"], state["maps"], strict=True)):
         if method == "platt":
@@ -117,3 +126,24 @@ def apply_recalibration(state: dict[str, Any], probs: Any) -> np.ndarray:
     total = out.sum(axis=1, keepdims=True)
     uniform = np.full_like(out, 1.0 / out.shape[1])
     return np.where(total > 0, out / np.where(total > 0, total, 1.0), uniform)
+
+
+def _intercept(y: np.ndarray, p1: np.ndarray) -> float:
+    """The offset ``a`` maximising the likelihood of ``sigmoid(a + logit(p1))``.
+
+    At the optimum the mean recalibrated risk equals the observed event rate:
+
+    >>> y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    >>> p = np.full(8, 0.3)
+    >>> a = _intercept(y, p)
+    >>> round(float(expit(a + logit(0.3))), 6)
+    0.625
+    """
+    z = logit(np.clip(p1, _EPS, 1 - _EPS))
+
+    def nll(a: float) -> float:
+        q = np.clip(expit(a + z), 1e-12, 1 - 1e-12)
+        return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+    return float(minimize_scalar(nll, bounds=(-20.0, 20.0), method="bounded",
+                                 options={"xatol": 1e-9}).x)

@@ -392,7 +392,10 @@ def time_dependent_auc(
         raise ValueError(f"risk has {r.shape[1]} columns but {m} times were given")
     cens = _Censoring(train_time, train_event)
     w = np.zeros(t.size)
-    w[e] = cens.inverse_weights(t[e])
+    # only events up to the last time become cases: follow-up beyond it needs no weight
+    # (as sksurv with the test data truncated there), even beyond the training follow-up
+    need = e & (t <= ts[-1])
+    w[need] = cens.inverse_weights(t[need])
 
     auc = np.empty(m)
     groups = _tie_groups(r, tied_tol) if r.ndim == 1 else None
@@ -440,7 +443,11 @@ def _brier_inputs(time, event, surv_prob, times, train_time, train_event):
 
 def _brier(t, e, p, ts, cens) -> np.ndarray:
     g_t = cens(ts)
-    g_y = cens(t)
+    # 1/G(T_i) is used for events up to the last time only, so later follow-up (even
+    # beyond the training data) needs no censoring weight
+    need = e & (t <= ts[-1])
+    g_y = np.ones(t.size)
+    g_y[need] = cens(t[need])
     inv_t = np.divide(1.0, g_t, out=np.zeros_like(g_t), where=g_t > 0)
     inv_y = np.divide(1.0, g_y, out=np.zeros_like(g_y), where=g_y > 0)
     control = t[:, None] > ts[None, :]
@@ -464,8 +471,10 @@ def brier_scores(
     surv_prob : array of shape (n, len(times))
         Predicted survival probability of each subject at each time.
     times : array of shape (m,)
-        Strictly increasing times within ``[min(time), max(time))``; every test time
-        must not exceed the last training time.
+        Strictly increasing times within ``[min(time), max(time))`` and within the
+        training follow-up; test times beyond ``max(times)`` need no censoring weight, so
+        they may exceed the last training time (as sksurv's ``tau``: with the test data
+        truncated at ``max(times)`` the values are sksurv's).
 
     Examples
     --------

@@ -12,44 +12,14 @@ are checked here (unknown or mistyped keys are config errors).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from healthnn.errors import ConfigError
+from healthnn.models.registry import REGISTRY as _REGISTRY
+from healthnn.models.registry import ModelSpec, register
 
 __all__ = ["ModelSpec", "register", "get_model_spec", "model_names", "validate_model_params",
            "build_model"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: how to build it, its default hyperparameters, and its tasks."""
-
-    name: str
-    builder: Callable[..., Any]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    tasks: tuple[str, ...] = ()
-    objective: str | None = None  # for tasks with several objectives (survival: cox, discrete)
-    doc: str = ""
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register(
-    name: str, *, tasks: tuple[str, ...], objective: str | None = None, **defaults: Any
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``builder(in_features, out_features, **hyperparameters) -> nn.Module``."""
-
-    def deco(builder: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        doc = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
-        _REGISTRY[name] = ModelSpec(name, builder, dict(defaults), tuple(tasks), objective, doc)
-        return builder
-
-    return deco
 
 
 def _load_builtin() -> None:

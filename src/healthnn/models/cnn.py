@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from healthnn.errors import ConfigError
-from healthnn.models import register
+from healthnn.models.registry import register
 
 __all__ = ["SimpleCNN", "ResNet", "DenseNet", "load_pretrained"]
 

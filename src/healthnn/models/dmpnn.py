@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 from healthnn.models.mlp import MLP
 
 __all__ = ["DMPNN"]

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 from healthnn.models._events import EventSequenceModel
 
 __all__ = ["EventTransformer", "time_encoding"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 from healthnn.models._events import EventSequenceModel
 
 __all__ = ["GRUD"]

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from healthnn.errors import ConfigError
-from healthnn.models import register
-from healthnn.models.text import TextClassifier, _trim
+from healthnn.models.registry import register
+from healthnn.models.text import TextClassifier, trim_padding
 
 __all__ = ["HFClassifier", "require_transformers"]
 
@@ -65,7 +65,7 @@ class HFClassifier(TextClassifier):
         return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = _trim(ids, self.pad_id)
+        ids = trim_padding(ids, self.pad_id)
         return self.forward_embeddings(self.embedding(ids), ids != self.pad_id)
 
     def forward_embeddings(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ class HFClassifier(TextClassifier):
 
     @torch.no_grad()
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = _trim(ids, self.pad_id)
+        ids = trim_padding(ids, self.pad_id)
         return self._pool(self.embedding(ids), ids != self.pad_id)
 
 

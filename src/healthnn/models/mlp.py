@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 
 __all__ = ["MLP"]
 

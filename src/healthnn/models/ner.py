@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 
 __all__ = ["BiLSTMCharCNNTagger", "CRF", "N_SHAPES", "N_LEXICON", "META_COLUMNS", "N_RULE_TAGS",
            "meta_columns", "bio_allowed"]

@@ -28,14 +28,14 @@ import math
 import torch
 from torch import nn
 
-from healthnn.models import register
+from healthnn.models.registry import register
 
 __all__ = ["TextClassifier", "GRUAttentionClassifier", "TransformerClassifier"]
 
 _TASKS = ("text_classification",)
 
 
-def _trim(ids: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+def trim_padding(ids: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """Drop the all-padding columns at the end of a batch (a shorter batch runs faster)."""
     if ids.shape[1] == 0:
         return ids
@@ -53,7 +53,7 @@ class TextClassifier(nn.Module):
     pad_id = 0
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = _trim(ids)
+        ids = trim_padding(ids)
         return self.forward_embeddings(self.embedding(ids), ids != 0)
 
     def forward_embeddings(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ class TextClassifier(nn.Module):
 
     @torch.no_grad()
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        ids = _trim(ids)
+        ids = trim_padding(ids)
         return self.encoder(self.embedding(ids), ids != 0)
 
 

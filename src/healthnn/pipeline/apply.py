@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from healthnn.bundle import Bundle, load_bundle, write_json
+from healthnn.checks.overlap import overlap_warnings
 from healthnn.errors import DataError
+from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.pipeline.data import read_labelled, take
 from healthnn.pipeline.manifest import data_info
 from healthnn.pipeline.score import conformal_metrics, labelled_table
@@ -35,13 +38,18 @@ def open_bundle(bundle: str | Path | Bundle, key: bytes | None = None) -> Bundle
 
 
 def evaluate(
-    bundle: str | Path | Bundle, data: str | Path, out: str | Path, *, key: bytes | None = None
+    bundle: str | Path | Bundle, data: str | Path, out: str | Path, *, key: bytes | None = None,
+    outcomes: str | Path | None = None,
 ) -> EvaluationResult:
     """Evaluate a trained bundle on new labelled data; write ``metrics.json`` and
     ``predictions.csv`` to ``out``. Rows that cannot be used are reported, not dropped silently.
+    ``outcomes``: the labels of ``data`` where they live apart from it (event streams: an
+    outcome table, one row per stay), instead of the training config's.
     """
     b = open_bundle(bundle, key)
     task, seed = b.task, b.config.split.seed
+    if outcomes is not None:
+        task.use_label_file(Path(outcomes))
     rows = read_labelled(task, Path(data), training=False)
     df, y = rows.df, rows.y
     inputs, errors = task.encode(df, rows.file)
@@ -57,7 +65,7 @@ def evaluate(
     keep = np.flatnonzero(good)
     outputs, preds = b.score_inputs(task.subset(inputs, keep))
     y_good = take(y, keep)
-    metrics = {"test": task.evaluate(outputs, y_good, seed=seed)}
+    metrics = {"test": evaluate_or_not_estimable(task.evaluate, outputs, y_good, seed=seed)}
     # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, rows.file)},
                                          seed=seed))
@@ -74,6 +82,9 @@ def evaluate(
         "bundle": str(b.path), "data": data_info(task, rows),
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
     }
+    evaluation["warnings"] = overlap_warnings(b, df, evaluation["data"])  # healthnn.checks
+    for warning in evaluation["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     write_json(out / "evaluation.json", evaluation)
     write_evaluation_report(out, b, df=df.iloc[keep], y=y_good, outputs=outputs,
                             metrics=metrics, evaluation=evaluation, file=rows.file)

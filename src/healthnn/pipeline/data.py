@@ -1,9 +1,4 @@
-"""Stage 1: reading labelled rows, the one place for training, testing, evaluation and CV.
-
->>> import numpy as np
->>> take({"y": np.array([10, 20, 30])}, np.array([2, 0]))
-{'y': array([30, 10])}
-"""
+"""Stage 1: reading labelled rows, the one place for training, testing, evaluation and CV."""
 
 from __future__ import annotations
 
@@ -16,15 +11,10 @@ import pandas as pd
 
 from healthnn.config import Config
 from healthnn.errors import DataError
+from healthnn.tasks.base import Labels, take
 
 __all__ = ["Labelled", "read_labelled", "read_training", "take", "strata_of", "require_all"]
 
-Labels = dict[str, np.ndarray]
-
-
-def take(y: Labels, idx: np.ndarray) -> Labels:
-    """The labels of the rows at positions ``idx``."""
-    return {k: v[idx] for k, v in y.items()}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from healthnn.checks import leakage_notes
 from healthnn.config import Config
 from healthnn.errors import DataError
 from healthnn.pipeline.split import SPLITS, Splits
@@ -42,7 +43,8 @@ class Fitted:
 def fit_preprocessing(task: Any, splits: Splits, log: Log) -> list[str]:
     """``task.fit`` on the training rows; returns (and logs) the notes of this run."""
     train = splits["train"]
-    notes = splits.notes + task.fit(train.df, train.y, train.file)
+    leaks = leakage_notes(task.config, task, splits.frames())  # [data] leakage: before training
+    notes = splits.notes + leaks + task.fit(train.df, train.y, train.file)
     for note in notes:
         log(f"note: {note}")
     return notes

@@ -1,6 +1,7 @@
-"""Stage 5: resampling. K-fold cross-validation, out-of-fold outputs (to choose an operating
-point on every training row) and learning curves: each fits extra models on splits of rows
-already read, through :func:`healthnn.pipeline.run.run_split` (never :func:`train`)."""
+"""Stage 5: resampling within a run. Out-of-fold outputs (to choose an operating point on
+every training row) and learning curves fit extra models on splits of rows already read,
+through the ``runner`` they are given (:func:`healthnn.pipeline.run.run_at`; never
+:func:`~healthnn.pipeline.train`). Cross-validation is :mod:`healthnn.pipeline.cv`."""
 
 from __future__ import annotations
 
@@ -13,106 +14,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from healthnn.bundle import write_json
 from healthnn.config import Config, load_config
 from healthnn.errors import ConfigError
-from healthnn.pipeline.data import Labelled, strata_of
-from healthnn.pipeline.run import (
-    Run,
-    as_config,
-    check_single_process,
-    new_task,
-    quiet,
-    run_split,
-    stderr,
-    training_rows,
-)
-from healthnn.pipeline.split import Splits, fold_indices, splits_at
+from healthnn.pipeline.common import Log, check_single_process, quiet, stderr
+from healthnn.pipeline.data import Labelled
+from healthnn.pipeline.split import Splits
 
-__all__ = ["cross_validate", "out_of_fold_outputs", "learning_curve", "pooled_metrics",
-           "run_at"]
+__all__ = ["out_of_fold_outputs", "learning_curve", "Runner"]
 
-Log = Callable[[str], None]
-
-
-def run_at(config: Config, data: Labelled, idx: dict[str, np.ndarray], out: Path, *,
-           test: Labelled | None = None, log: Log = quiet,
-           on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> Run:
-    """A fresh task fitted and scored on the rows of ``data`` at ``idx`` (``train``, ``val``
-    and ``test``, or ``test`` from ``test``), saved as a bundle in ``out``."""
-    task = new_task(config)
-    run = run_split(config, task, splits_at(config, task, data, idx, test=test), Path(out),
-                    log=log, on_epoch=on_epoch)
-    assert run is not None  # resampling runs in one process
-    return run
-
-
-def cross_validate(config: Config | str | Path | dict[str, Any], out: str | Path, *,
-                   log: Log | None = None) -> dict[str, Any]:
-    """K-fold cross-validation (``[split] method = "kfold"``, ``folds = K``).
-
-    Trains one bundle per fold (``out/fold_<k>``: a normal bundle with report, whose test
-    split is that fold) and writes ``out/cv.json``: each fold's test metrics with bootstrap
-    intervals, their mean and SD across folds, and *pooled* metrics computed over all
-    out-of-fold predictions at once (every row scored once, by a model that never saw it).
-    """
-    config, log = as_config(config), log or stderr
-    if config.data.test:
-        raise ConfigError("split.method = 'kfold' cross-validates [data] train; a separate "
-                          "test file is not used", file=config.source, key="data.test",
-                          hint="remove [data] test, or use split.method = 'auto' to evaluate "
-                               "on the test file")
-    out = Path(out)
-    task, data = training_rows(config)
-    folds = fold_indices(config, len(data), strata_of(config, task, data.y),
-                         task.fold_groups(data.df))
-    runs = []
-    for k, idx in enumerate(folds, start=1):
-        log(f"fold {k} of {len(folds)}: train {len(idx['train'])}, val {len(idx['val'])}, "
-            f"test {len(idx['test'])} rows")
-        runs.append(run_at(config, data, idx, out / f"fold_{k}", log=log))
-    per_fold = [r.bundle.metrics["test"] for r in runs]
-    result = {
-        "method": "kfold", "folds": len(folds), "seed": config.split.seed,
-        "rows": len(data), "fold_rows": [int(len(f["test"])) for f in folds],
-        "per_fold": per_fold, "mean_sd": _summary(per_fold),
-        "pooled": pooled_metrics(runs, config.split.seed),
-        "bundles": [f"fold_{k}" for k in range(1, len(folds) + 1)],
-    }
-    note = task.pooled_note()
-    if note:
-        result["pooled_note"] = note
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "cv.json", result)
-    return result
-
-
-def pooled_metrics(runs: list[Run], seed: int) -> dict[str, Any]:
-    """Metrics (with bootstrap intervals) of the test rows of all runs together, each run's
-    outputs put on the last run's output scale (:meth:`Task.outputs_on_scale_of`)."""
-    ref = runs[-1].task
-    outputs = torch.cat([r.task.outputs_on_scale_of(r.scored.outputs["test"], ref)
-                         for r in runs])
-    first = runs[0].splits["test"].y
-    labels = {k: np.concatenate([r.splits["test"].y[k] for r in runs]) for k in first}
-    return ref.evaluate(outputs, labels, seed=seed)
-
-
-def _summary(per_fold: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation across folds of each metric's point estimate."""
-    out = {}
-    for name in per_fold[0]:
-        vals = np.array([f[name]["value"] for f in per_fold if name in f], dtype=float)
-        vals = vals[np.isfinite(vals)]
-        if len(vals):
-            out[name] = {"mean": float(vals.mean()),
-                         "sd": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0}
-    return out
+# run_at(config, data, idx, out, test=None) -> a Run (.scored.outputs, .splits, .bundle)
+Runner = Callable[..., Any]
 
 
 def out_of_fold_outputs(config: Config, data: Labelled, rows: np.ndarray,
                         strata: np.ndarray | None, groups: np.ndarray | None, work: Path, *,
-                        log: Log | None = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+                        runner: Runner, log: Log | None = None
+                        ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
     """Outputs of ``rows`` (positions in ``data``), each from a model that never saw it.
 
     ``rows`` are split into ``[eval] operating_point_folds`` (stratified / grouped as the
@@ -152,7 +69,7 @@ def out_of_fold_outputs(config: Config, data: Labelled, rows: np.ndarray,
                 f"{len(test)})")
             seed_everything(config.train.seed + 7919 + j)
             fold = replace(inner, train=replace(inner.train, seed=config.train.seed + 7919 + j))
-            run = run_at(fold, data, {"train": rows[rest[tr]], "val": rows[rest[va]],
+            run = runner(fold, data, {"train": rows[rest[tr]], "val": rows[rest[va]],
                                       "test": rows[test]}, work / f"fold_{j + 1}")
             outputs.append(run.scored.outputs["test"])
             labels.append(run.splits["test"].y)
@@ -166,7 +83,7 @@ def out_of_fold_outputs(config: Config, data: Labelled, rows: np.ndarray,
 
 
 def learning_curve(config: Config, splits: Splits, full_metrics: dict[str, Any], *, out: Path,
-                   log: Log | None = None) -> dict[str, Any]:
+                   runner: Runner, log: Log | None = None) -> dict[str, Any]:
     """Test metrics of models trained on fractions of the training rows (``[report]
     learning_curve``), next to the full model's. Validation and test rows stay the same; each
     smaller training set is a stratified (and grouped) subsample of the full one. The small
@@ -192,7 +109,7 @@ def learning_curve(config: Config, splits: Splits, full_metrics: dict[str, Any],
                           groups=None if groups is None else groups[train_idx])
         sub = {**splits.idx, "train": train_idx[keep]}
         log(f"learning curve: training on {len(keep)} of {len(train_idx)} training rows")
-        run = run_at(small, splits.data, sub, out / f"fraction_{frac:g}", test=test)
+        run = runner(small, splits.data, sub, out / f"fraction_{frac:g}", test=test)
         points.append({"fraction": frac, "train_rows": int(len(keep)),
                        "test": run.bundle.metrics["test"]})
     shutil.rmtree(out, ignore_errors=True)

@@ -16,6 +16,7 @@ import torch
 
 from healthnn.bundle import Bundle
 from healthnn.config import Config
+from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.pipeline.fit import Encoded, Fitted
 from healthnn.pipeline.split import Splits
 
@@ -36,21 +37,40 @@ class Scored:
     predictions: pd.DataFrame
     conformal: dict[str, Any] | None
     operating: dict[str, Any] | None
+    domain: dict[str, Any] | None = None  # the training reference of healthnn.domain
+
+
+def domain_reference(task: Any, encoded: Encoded) -> dict[str, Any] | None:
+    """The training reference of out-of-domain scores (:mod:`healthnn.domain`), for tasks whose
+    encoded inputs are feature columns; its threshold chosen on the validation rows."""
+    train, val = (task.domain_features(encoded[s][0]) for s in ("train", "val"))
+    if train is None or val is None or len(train) < 10:
+        return None
+    from healthnn.domain import fit_reference
+
+    names = list(task.feature_names or [f"x{i}" for i in range(train.shape[1])])
+    return fit_reference(train, val, names)
 
 
 def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, encoded: Encoded,
-                 out: Path, *, log: Log) -> Scored:
+                 out: Path, *, log: Log, runner: Callable[..., Any]) -> Scored:
     """Validation then test: the operating point and conformal calibration are fixed on the
-    validation rows (or out-of-fold outputs) before any test output is looked at."""
-    bundle = Bundle(out, config, task, fitted.model)
+    validation rows (or out-of-fold outputs, models trained by ``runner``, see
+    :func:`healthnn.pipeline.resample.out_of_fold_outputs`) before any test output is
+    looked at."""
+    domain = domain_reference(task, encoded)
+    bundle = Bundle(out, config, task, fitted.model, manifest={"domain": domain} if domain else {})
     seed = config.split.seed
     val_out = bundle.outputs(encoded["val"][0], batch_size=4096, device=CPU)
-    metrics: dict[str, Any] = {"val": task.evaluate(val_out, splits["val"].y, seed=seed)}
-    operating = choose_operating_point(config, task, splits, val_out, out, log=log)
+    metrics: dict[str, Any] = {"val": evaluate_or_not_estimable(task.evaluate, val_out,
+                                                                 splits["val"].y, seed=seed)}
+    operating = choose_operating_point(config, task, splits, val_out, out, log=log,
+                                       runner=runner)
     bundle.conformal = fit_conformal(task, config, val_out, splits["val"].y)
     test = splits["test"]
     test_out, preds = bundle.score_inputs(encoded["test"][0], batch_size=4096, device=CPU)
-    metrics["test"] = task.evaluate(test_out, test.y, seed=seed)
+    # a metric the rows cannot give is reported as not estimable; the model is kept
+    metrics["test"] = evaluate_or_not_estimable(task.evaluate, test_out, test.y, seed=seed)
     if bundle.conformal is not None:  # empirical coverage on the test rows
         metrics["test"].update(conformal_metrics(task, bundle.conformal, test_out, test.y,
                                                  seed=seed))
@@ -63,11 +83,12 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
         log(f"differential privacy: spent epsilon {eps:.3f} of {privacy['epsilon_budget']:g}"
             f" (delta {privacy['delta']:g})")
     return Scored(metrics, {"val": val_out, "test": test_out}, table, bundle.conformal,
-                  operating)
+                  operating, domain)
 
 
 def choose_operating_point(config: Config, task: Any, splits: Splits, val_out: torch.Tensor,
-                           out: Path, *, log: Log) -> dict[str, Any] | None:
+                           out: Path, *, log: Log, runner: Callable[..., Any]
+                           ) -> dict[str, Any] | None:
     """``[eval] operating_point``: on the validation outputs, or with
     ``operating_point_folds`` on out-of-fold outputs over the training and validation rows."""
     if not (config.eval.operating_point_folds and config.eval.operating_point != "none"):
@@ -78,7 +99,8 @@ def choose_operating_point(config: Config, task: Any, splits: Splits, val_out: t
     rows = np.concatenate([splits.idx["train"], splits.idx["val"]])
     oof_out, oof_y = out_of_fold_outputs(config, splits.data, rows, splits.strata,
                                          task.fold_groups(splits.data.df),
-                                         out / "_operating_point_folds", log=log)
+                                         out / "_operating_point_folds", log=log,
+                                         runner=runner)
     operating = task.fit_operating_point(oof_out, oof_y, splits["train"].y)
     if operating is not None:
         operating["chosen_on"] = (f"out-of-fold outputs of {config.eval.operating_point_folds}"

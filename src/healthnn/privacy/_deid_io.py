@@ -164,6 +164,7 @@ def deidentify_file(
     ner: str | os.PathLike | None = None,
     ner_min_score: float | None = None,
     ner_combine: str | None = None,
+    spacy_model: str | os.PathLike | None = None,
     spans_path: str | os.PathLike | None = None,
     workers: int | None = None,
     chunk_rows: int = 500,
@@ -201,8 +202,10 @@ def deidentify_file(
 
     # validate mode and key in this process, so errors come before any work
     Deidentifier(mode=mode, key=key, keep_year=keep_year, terms=terms, ner=ner,
-                 ner_min_score=ner_min_score, ner_combine=ner_combine)
+                 ner_min_score=ner_min_score, ner_combine=ner_combine, spacy_model=spacy_model)
     options = {"mode": mode, "key": key, "keep_year": keep_year, "terms": terms}
+    if spacy_model is not None:  # issue 18: a spaCy pipeline's entities, loaded by each worker
+        options["spacy_model"] = str(spacy_model)
     if ner is not None:  # issue 3: NER spans join the rules' spans in every worker
         options["ner"], options["ner_min_score"] = str(ner), ner_min_score
         options["ner_combine"] = ner_combine
@@ -249,6 +252,7 @@ def _run_csv(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
     try:
         reader = pd.read_csv(
             src, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows,
+            skip_blank_lines=False,  # a note of only blanks is a row (rows in == rows out)
             encoding="utf-8-sig", encoding_errors="surrogateescape",
         )
     except pd.errors.EmptyDataError:

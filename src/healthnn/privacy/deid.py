@@ -38,15 +38,41 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from healthnn.errors import DataError
+from healthnn.privacy.keys import load_key  # the one key loader; re-exported for callers here
 
-if TYPE_CHECKING:
-    from healthnn.tasks.ner import NerTagger
+__all__ = ["Span", "Deidentifier", "SpanFinder", "load_key", "load_terms", "union_spans",
+           "rule_spans", "word_lists", "LABELS", "MODES", "KEY_ENV"]
 
-__all__ = ["Span", "Deidentifier", "load_key", "load_terms", "union_spans", "LABELS", "MODES",
-           "KEY_ENV"]
+
+class SpanFinder(Protocol):
+    """What :class:`Deidentifier` needs of a trained model that finds PHI spans (such as
+    :class:`healthnn.tasks.ner.NerTagger`; a bundle provides one through its task's
+    ``span_finder`` hook)."""
+
+    operating_point: dict[str, Any] | None  # its validation-chosen ``combine``, if any
+    rule_features: bool  # the rules' spans are among its inputs (a stacked model)
+    rule_keep_year: bool  # the rules' setting it was trained with
+
+    def find_many(self, texts: list[str], rules: list[list] | None = None
+                  ) -> list[list[tuple[int, int, str, float]]]: ...
+
+
+def rule_spans(text: str, *, keep_year: bool = True) -> list[tuple[int, int, str, float]]:
+    """The rules' PHI spans of ``text`` (no local terms, no model), sorted, non-overlapping."""
+    from healthnn.privacy._deid_rules import detect
+
+    return detect(text, keep_year=keep_year)
+
+
+def word_lists() -> tuple[Any, frozenset[str] | set[str]]:
+    """The bundled dictionaries (``first_names``, ``surnames``, ``city_first``, ``common``
+    English words) and the clinical words that are never PHI."""
+    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP, lexicon
+
+    return lexicon(), CLINICAL_KEEP
 
 LABELS = (
     "NAME", "DATE", "AGE", "PHONE", "EMAIL", "SSN", "ID", "ADDRESS", "CITY", "ZIP", "HOSPITAL",
@@ -68,23 +94,6 @@ class Span:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def load_key(path: str | os.PathLike | None = None) -> bytes:
-    """The secret HMAC key from ``path``, or from the file named by $HEALTHNN_KEY_FILE.
-
-    The same key files as encryption and pseudonyms (:mod:`healthnn.privacy.keys`); create
-    one with ``healthnn keygen KEYFILE``.
-    """
-    from healthnn.privacy.keys import load_key as _load
-
-    key = _load(path, required=False)
-    if key is None:
-        raise DataError(
-            "surrogate mode needs a secret key",
-            hint=f"pass --key-file KEY or set {KEY_ENV}; create one with 'healthnn keygen KEY'",
-        )
-    return key
 
 
 def load_terms(path: str | os.PathLike) -> dict[str, list[str]]:
@@ -145,6 +154,15 @@ class Deidentifier:
         rule_features``, whose model has read the rules' spans and learned when to overrule
         them), plus any ``terms``. ``None``: the bundle's validation-chosen combination, else
         ``"union"``.
+    spacy_model:
+        A spaCy NER pipeline (installed package name or folder, loaded offline) whose
+        person, place, organisation and date entities are added to the spans (union); see
+        :mod:`healthnn.privacy.spacy_finder`. Needs the ``deid-spacy`` extra.
+    finders:
+        Further :class:`SpanFinder` objects (``find_many(texts)`` gives per text a list of
+        ``(start, end, label, score)``), such as
+        :class:`healthnn.privacy.spacy_finder.SpacyFinder`; their spans are united with the
+        others (after ``ner`` and its combination).
     """
 
     def __init__(
@@ -154,9 +172,11 @@ class Deidentifier:
         *,
         keep_year: bool = True,
         terms: Mapping[str, Iterable[str]] | None = None,
-        ner: str | os.PathLike | NerTagger | None = None,
+        ner: str | os.PathLike | SpanFinder | None = None,
         ner_min_score: float | None = None,
         ner_combine: str | None = None,
+        spacy_model: str | os.PathLike | None = None,
+        finders: Iterable[SpanFinder] = (),
     ) -> None:
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
@@ -165,7 +185,11 @@ class Deidentifier:
         self._surrogates = None
         if mode == "surrogate":
             if key is None:
-                key = load_key()
+                key = load_key(required=False)
+            if key is None:
+                raise DataError("surrogate mode needs a secret key",
+                                hint=f"pass --key-file KEY or set {KEY_ENV}; create one with "
+                                     "'healthnn keygen KEY'")
             if isinstance(key, str):
                 key = key.encode("utf-8")
             if len(key) < MIN_KEY_BYTES:
@@ -187,13 +211,14 @@ class Deidentifier:
         lexicon()  # load the dictionaries now, not inside the first note
         self.ner = None  # issue 3: a trained NER model adds its spans to the rules'
         self.ner_combine = "union"
-        if isinstance(ner, (str, os.PathLike)):
-            from healthnn.tasks.ner import NerTagger
+        if isinstance(ner, (str, os.PathLike)):  # a bundle: its task gives the span finder
+            from healthnn.bundle import load_bundle
 
             if ner_min_score is not None and not ner_min_score >= 0.0:
                 raise DataError("--ner-min-score must be 0 or more (scores lie in 0 to 1)")
-            self.ner = NerTagger(ner, deid=True, min_score=ner_min_score)
-        elif ner is not None:  # a loaded NerTagger(..., deid=True), shared (by a server, say)
+            bundle = load_bundle(ner)
+            self.ner = bundle.task.span_finder(bundle, deid=True, min_score=ner_min_score)
+        elif ner is not None:  # a loaded span finder (NerTagger(..., deid=True)), shared
             self.ner = ner
         if self.ner is not None:
             op = self.ner.operating_point
@@ -201,6 +226,11 @@ class Deidentifier:
             if self.ner_combine not in ("union", "ner"):
                 raise DataError(f"unknown NER combination {self.ner_combine!r}",
                                 hint="use union or ner")
+        self.finders = list(finders)  # issue 18: more signals, united with the rules'
+        if spacy_model is not None:
+            from healthnn.privacy.spacy_finder import SpacyFinder
+
+            self.finders.append(SpacyFinder(spacy_model, keep_year=keep_year))
 
     def find(self, text: str) -> list[Span]:
         """PHI spans in ``text``, sorted and non-overlapping, with offsets into ``text``."""
@@ -232,6 +262,9 @@ class Deidentifier:
             else:
                 found = [union_spans(list(hits) + nf)
                          for hits, nf in zip(found, ner_found, strict=True)]
+        for finder in self.finders if texts else ():
+            more = finder.find_many(list(texts))
+            found = [union_spans(list(hits) + list(m)) for hits, m in zip(found, more, strict=True)]
         return [[Span(s, e, label, round(score, 3)) for s, e, label, score in hits] for hits in found]
 
     def replace(self, text: str, spans: Iterable[Span], patient: str | None = None) -> str:
@@ -283,3 +316,4 @@ def union_spans(hits: Iterable[tuple[int, int, str, float]]) -> list[tuple[int, 
         else:
             out.append([s, e, lab, sc, e - s])
     return [(s, e, lab, float(sc)) for s, e, lab, sc, _ in out]
+

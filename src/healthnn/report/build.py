@@ -18,6 +18,7 @@ import torch
 from healthnn import __version__
 from healthnn.errors import HealthnnError
 from healthnn.report.tables import describe_split, flag_gaps, shift, subgroup_levels
+from healthnn.tasks.base import take
 
 __all__ = ["build_train_report", "build_evaluation_report", "REPORT_FORMAT"]
 
@@ -30,10 +31,6 @@ _SUBGROUP_METRICS = ("auroc", "auroc_macro", "auprc", "accuracy", "brier",
                      "c_index", "td_auc", "ibs")
 _MECHANISMS = {"mlp": "feed-forward neural network (multilayer perceptron)"}
 _LOWER_IS_BETTER = {"rmse", "mae", "brier", "log_loss", "ibs", "ece"}
-
-
-def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: v[idx] for k, v in y.items()}
 
 
 def _safe(what: str, fn: Callable[[], Any], notes: list[str], log: Log) -> Any:
@@ -124,12 +121,12 @@ def _subgroups(task: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: t
         for level in order:
             idx = np.flatnonzero((levels == level).to_numpy())
             entry: dict[str, Any] = {"level": str(level), "n": int(idx.size), "metrics": None}
-            entry["events"] = _events(task, task.subset(outputs, idx), _take(y, idx))
+            entry["events"] = _events(task, task.subset(outputs, idx), take(y, idx))
             if idx.size < min_size:
                 entry["note"] = f"fewer than {min_size} rows: not estimated"
             else:
                 try:
-                    entry["metrics"] = task.evaluate(task.subset(outputs, idx), _take(y, idx),
+                    entry["metrics"] = task.evaluate(task.subset(outputs, idx), take(y, idx),
                                                      seed=seed)
                 except Exception as exc:  # noqa: BLE001 - e.g. a single class in this level
                     entry["note"] = f"not estimable: {exc}"
@@ -169,7 +166,7 @@ def _sections(task: Any, outputs: torch.Tensor, y: dict, config: Any, seed: int,
     sections = task.report_sections(outputs, y, seed=seed)
     probs = task.class_probabilities(outputs, y) if sections is None else None
     sections = list(sections or [])
-    op = getattr(task, "operating_point_", None)  # [eval] operating_point: its row too
+    op = task.operating_point_  # [eval] operating_point: its row too
     extra = [op["threshold"]] if op is not None and 0.0 < op["threshold"] < 1.0 else []
     kw = {"thresholds": sorted({*config.report.thresholds, config.eval.threshold, *extra}),
           "n_resamples": min(max(config.eval.bootstrap, 20), 200), "ci": config.eval.ci,
@@ -202,13 +199,14 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
     order = np.argsort(score, kind="stable")
     picked = list(dict.fromkeys(order[np.linspace(0, n - 1, min(k, n)).round().astype(int)]))
     rows = df.iloc[picked].reset_index(drop=True)
-    labels = task.label_frame(_take(y, np.asarray(picked))).reset_index(drop=True)
+    labels = task.label_frame(take(y, np.asarray(picked))).reset_index(drop=True)
     preds = task.predictions(outputs[torch.as_tensor(picked)]).reset_index(drop=True)
     plots = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         written = task.explain(bundle.model, rows, Path(tmp), file=Path(file))
         drawn = [p for p in written if p.suffix in (".png", ".svg")]
-        tokens = next((p for p in written if p.name == "tokens.csv"), None)
+        # text: the note's own words (healthnn.explain.spans), not the model's tokens
+        tokens = next((p for p in written if p.name == "words.csv"), None)
         per_row: list[dict[str, Any]]
         if len(drawn) == len(rows):
             per_row = []
@@ -216,11 +214,11 @@ def _examples(bundle: Any, df: pd.DataFrame, y: dict[str, np.ndarray], outputs: 
                 key = "png_base64" if path.suffix == ".png" else "svg_base64"
                 per_row.append({"kind": "image",
                                 key: base64.b64encode(path.read_bytes()).decode("ascii")})
-        elif tokens is not None:  # text: highlighted tokens (token, attribution) per row
+        elif tokens is not None:  # text: highlighted words (word, attribution) per row
             t = pd.read_csv(tokens, keep_default_na=False)
             per_row = [{"kind": "tokens",
                         "tokens": [[str(a), float(b)] for a, b in
-                                   t.loc[t["row"] == j + 1, ["token", "attribution"]].values]}
+                                   t.loc[t["row"] == j + 1, ["word", "attribution"]].values]}
                        for j in range(len(rows))]
             if any(not p["tokens"] for p in per_row):
                 return []
@@ -280,6 +278,17 @@ def _common(bundle: Any) -> dict[str, Any]:
     }
 
 
+def _data_checks(config: Any, task: Any, frames: dict) -> list[dict[str, Any]] | None:
+    """The leakage check's findings on the training split (None when ``[data] leakage =
+    "off"`` or the task is not a table)."""
+    from healthnn.checks import leakage_findings
+
+    if getattr(config.data, "leakage", "off") == "off" or task.name not in (
+            "classification", "regression", "survival"):
+        return None
+    return leakage_findings(config, task, frames)
+
+
 def build_train_report(
     bundle: Any,
     *,
@@ -323,10 +332,18 @@ def build_train_report(
         from healthnn.report.sections import learning_curve_section
 
         rep["sections"] += learning_curve_section(bundle.manifest["learning_curve"])
+    if bundle.manifest.get("sample_size"):  # checks.sample_size (TRIPOD+AI item 10)
+        from healthnn.report.sample_size import sample_size_section
+
+        rep["sample_size"] = bundle.manifest["sample_size"]
+        rep["sections"] += sample_size_section(rep["sample_size"])
     if bundle.manifest.get("operating_point"):  # [eval] operating_point
         from healthnn.report.sections import operating_point_section
 
         rep["sections"].append(operating_point_section(bundle.manifest["operating_point"]))
+    checks = _safe("data checks", lambda: _data_checks(config, task, frames), notes, log)
+    if checks is not None:  # healthnn.checks: leakage findings, rendered after Table 1
+        rep["data_checks"] = checks
     rep["subgroups"] = _safe("subgroups", lambda: _subgroups(
         task, df_test.reset_index(drop=True), y_test, test_out, bundle.metrics["test"],
         config.report.subgroups, config.report.min_subgroup_size, seed, notes),

@@ -58,9 +58,14 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def fmt_metric(m: dict[str, Any] | None) -> str:
-    """A metric with its interval: ``0.812 (0.751 to 0.869)``."""
+    """A metric with its interval: ``0.812 (0.751 to 0.869)``, or why the test rows cannot
+    estimate it (:mod:`healthnn.metrics.estimable`)."""
     if not m:
         return "n/a"
+    if m.get("estimable") is False:
+        return f"not estimable: {m['note']}" if m.get("note") else "not estimable"
+    if m.get("note"):
+        return f"{fmt(m.get('value'))} (interval not estimable: {m['note']})"
     text = fmt(m.get("value"))
     if m.get("ci_low") is not None and m.get("ci_high") is not None:
         text += f" ({fmt(m['ci_low'])} to {fmt(m['ci_high'])})"
@@ -140,12 +145,15 @@ def _section(s: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _events(split: dict[str, Any]) -> int | None:
+def _events(split: dict[str, Any], task: str | None = None) -> int | None:
+    """Events (survival) or the size of the smallest outcome class of a split."""
     for o in split.get("outcome", {}).values():
         if o["kind"] == "binary":
-            return o["positive"]
+            if task == "survival":
+                return o["positive"]
+            return min(o["positive"], o["n"] - o["positive"])
         if o["kind"] == "categorical" and o["counts"]:
-            return min(o["counts"].values())
+            return o.get("smallest", min(o["counts"].values()))
     return None
 
 
@@ -163,9 +171,11 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     w = []
     test = rep.get("splits", {}).get("test") or rep.get("splits", {}).get("evaluation")
     if test:
-        ev = _events(test)
+        ev = _events(test, rep.get("task"))
         if ev is not None and ev < 100:
-            w.append(f"Only {ev} events (smallest outcome class) in the test data: performance "
+            what = ("events" if rep.get("task") == "survival" else
+                    f"row{'s' if ev != 1 else ''} in the smallest outcome class")
+            w.append(f"Only {ev} {what} in the test data: performance "
                      "estimates are imprecise (see the interval widths).")
         if test["rows"] < 200:
             w.append(f"The test data has {test['rows']} rows: this is a small validation.")
@@ -180,14 +190,49 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
                      + ", ".join(flagged) + " (interval excludes the overall value).")
     shifted = [r for r in (rep.get("shift") or {}).get("rows", []) if r.get("flag")]
     if shifted:
-        names = sorted({r["variable"] for r in shifted})
-        w.append(f"{len(shifted)} characteristic(s) differ between training and "
-                 f"{rep['shift']['other']} data (|SMD| > {SMD_FLAG}): " + ", ".join(names[:8])
-                 + ("..." if len(names) > 8 else ""))
+        names = [f"{r['variable']} " + (str(r["level"]) if str(r["level"]).startswith("(")
+                                        else f"({r['level']})") for r in shifted]
+        w.append(f"{len(shifted)} characteristic{'s' if len(shifted) != 1 else ''} "
+                 f"differ{'s' if len(shifted) == 1 else ''} between training and "
+                 f"{rep['shift']['other']} data (|SMD| > {SMD_FLAG}): " + ", ".join(names[:12])
+                 + (f" and {len(names) - 12} more" if len(names) > 12 else ""))
+    for x in (rep.get("evaluation") or {}).get("warnings", []):  # training data evaluated
+        w.append(f"Evaluation data: {x}.")
+    for f in rep.get("data_checks") or []:  # healthnn.checks: leakage
+        w.append(f"Possible leakage: {f['text']} (see Data checks).")
     for d in rep.get("facts", {}).get("dropped", []):
         w.append(f"Column dropped during preprocessing: {d}.")
     w.extend(rep.get("notes", []))
     return w
+
+
+def _from_predictors(f: dict[str, Any]) -> str:
+    """' from 13 predictors', or the one input itself (a note's tokens, say).
+
+    >>> _from_predictors({"predictors": ["age (numeric)", "sex (categorical, 2 levels)"]})
+    ' from 2 predictors'
+    >>> _from_predictors({"predictors": ["wordpiece subword tokens of the note"]})
+    ' from wordpiece subword tokens of the note'
+    """
+    predictors = f.get("predictors") or []
+    if isinstance(predictors, str):
+        predictors = [predictors]
+    if len(predictors) == 1:
+        return f" from {predictors[0]}"
+    return f" from {len(predictors)} predictors" if predictors else ""
+
+
+def _decision_aids(rep: dict[str, Any]) -> str:
+    """Which of the decision curve and the threshold table this report has."""
+    ids = {s.get("id") for s in rep.get("sections", [])}
+    have = [name for key, name in (("decision_curve", "the decision curve"),
+                                   ("survival_decision_curve", "the decision curves"),
+                                   ("thresholds", "the threshold table"),
+                                   ("operating_point", "the operating point")) if key in ids]
+    if not have:
+        return "not assessed in this report; "
+    return "see " + (" and ".join(have) if len(have) < 3 else
+                     ", ".join(have[:-1]) + " and " + have[-1]) + "; "
 
 
 def _facts(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -198,9 +243,7 @@ def _facts(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
     key_metrics = [(n, test[n]) for n in _KEY_METRICS if n in test][:6] or \
         list(test.items())[:6]
     splits = rep.get("splits", {})
-    n_pred = len(f.get("predictors") or [])
-    summary = (f"Predicts the {f.get('output', 'outcome')}"
-               + (f" from {n_pred} predictors" if n_pred else "")
+    summary = (f"Predicts the {f.get('output', 'outcome')}{_from_predictors(f)}"
                + f". Outcome: {f.get('outcome', '?')}.")
     if rep.get("kind") == "evaluation":
         valid = (f"Evaluated on {splits['evaluation']['rows']} rows of new labelled data "
@@ -234,8 +277,8 @@ Output: {_e(f.get('output', ''))}.</p>
 <h3>Validation and performance</h3><p>{_e(valid)}</p>
 <ul>{perf}</ul>
 <h3>Uses and directions</h3><p>Target population, setting and intended users: {_todo()}.
-Benefits and appropriate decision thresholds: see the decision curve and threshold table;
-clinical choice: {_todo()}.</p>
+Benefits and appropriate decision thresholds: {_e(_decision_aids(rep))}clinical choice:
+{_todo()}.</p>
 <h3>Warnings</h3><ul class="warn">{warn or '<li>none found automatically</li>'}
 <li>Known risks, out-of-scope use and clinical limitations: {_todo()}</li></ul>
 <h3>Other information</h3><ul><li>healthnn {_e(rep.get('healthnn'))}; bundle created
@@ -259,13 +302,15 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return _table(["metric", *splits], rows, ' id="metrics"')
 
 
-def _split_cell(st: dict[str, Any], kind: str) -> str:
+def _split_cell(st: dict[str, Any], kind: str, binary: bool = False) -> str:
     if st is None:
         return "n/a"
     if kind == "numeric":
         miss = f"; missing {st['missing']} ({st['missing'] / st['n']:.1%})" if st["missing"] else ""
         if st.get("mean") is None:
             return f"all missing ({st['missing']})"
+        if binary and st.get("binary"):  # a 0/1 column: n (%) of the non-missing rows
+            return _pct(st["positive"], st["n"] - st["missing"]) + miss
         return (f"{fmt(st['mean'], 2)} ({fmt(st.get('sd'), 2)}); median {fmt(st['median'], 2)} "
                 f"[{fmt(st['q1'], 2)}, {fmt(st['q3'], 2)}]{miss}")
     return ""
@@ -291,8 +336,12 @@ def _table1(rep: dict[str, Any]) -> str:
                     _pct(splits[s]["outcome"][var]["counts"].get(lv, 0),
                          splits[s]["outcome"][var]["n"]) for s in names]])
     for var in first.get("numeric", {}):
-        rows.append([var, "mean (SD); median [IQR]", *[
-            _split_cell(splits[s]["numeric"].get(var), "numeric") for s in names]])
+        stats = [splits[s]["numeric"].get(var) for s in names]
+        # a 0/1 column (in every split that has values): n (%) of ones
+        binary = (all(st is None or st.get("mean") is None or st.get("binary") for st in stats)
+                  and any(st and st.get("binary") for st in stats))
+        rows.append([var, "= 1, n (%)" if binary else "mean (SD); median [IQR]", *[
+            _split_cell(st, "numeric", binary) for st in stats]])
     for var, st in first.get("categorical", {}).items():
         for lv in list(st["counts"])[:12]:
             rows.append([var, f"{lv}, n (%)", *[
@@ -362,6 +411,15 @@ def _subgroups(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
                    "Flagged: levels whose interval excludes the overall test value.</p>")
         out.append(_table(["level", "n", "events", *shown, "note"], rows))
     return "".join(out)
+
+
+def _data_checks(rep: dict[str, Any]) -> str:
+    """The leakage check of the training split (:mod:`healthnn.checks`), when it ran."""
+    if rep.get("data_checks") is None:
+        return ""
+    from healthnn.checks import leakage_section
+
+    return _section({**leakage_section(rep["data_checks"]), "id": "data-checks"})
 
 
 def _importance(rep: dict[str, Any]) -> str:
@@ -438,6 +496,7 @@ percentile bootstrap intervals, as in metrics.json.</p>
 {_table1(rep)}
 <h3>Shift between training and {_e((rep.get('shift') or {}).get('other', 'test'))} data</h3>
 {_shift(rep)}
+{_data_checks(rep)}
 <h2 id="explanations">Explanations: global feature importance</h2>
 {_importance(rep)}
 <h2 id="recal">Recalibration</h2>

@@ -36,12 +36,36 @@ from healthnn.metrics.curves import (
     threshold_table,
 )
 
-__all__ = ["probability_sections", "regression_sections", "survival_sections", "wilson"]
+__all__ = ["probability_sections", "regression_sections", "survival_sections", "wilson",
+           "time_label", "interval_label"]
 
 
 def _l(a: Any) -> list:
     return [None if (isinstance(v, float) and not np.isfinite(v)) else v
             for v in np.asarray(a, dtype=float).tolist()]
+
+
+def time_label(t: float, unit: str | None = None) -> str:
+    """A time as a reader writes it, with its unit (``[data] time_unit``).
+
+    >>> time_label(1180.4, "days"), time_label(110.0), time_label(20.5), time_label(0.25, "years")
+    ('1,180 days', '110', '20.5', '0.25 years')
+    """
+    t = float(t)
+    text = f"{t:,.0f}" if abs(t) >= 100 else f"{t:.3g}"
+    return f"{text} {unit}" if unit else text
+
+
+def interval_label(lo: float, hi: float, digits: int = 3) -> str:
+    """An interval of a proportion: ``[0.000, 0.215]`` (never ``-0.000-0.215``).
+
+    >>> interval_label(-1e-17, 0.2149)
+    '[0.000, 0.215]'
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "n/a"
+    lo, hi = min(max(float(lo), 0.0), 1.0), min(max(float(hi), 0.0), 1.0)
+    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def wilson(k: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
@@ -126,8 +150,8 @@ def _binary_sections(y, p, positive, *, thresholds, n_resamples, ci, seed, suffi
                    "hist": _hist(p, np.linspace(0, 1, 21), "predictions")}],
         "tables": [{"title": "Calibration bins",
                     "columns": ["bin", "n", "mean predicted", "observed", "95% CI"],
-                    "rows": [[f"{a:.1f}-{b:.1f}", int(n), float(mp), float(ob),
-                              f"{lw:.3f}-{hg:.3f}"]
+                    "rows": [[f"{a:.1f} to {b:.1f}", int(n), float(mp), float(ob),
+                              interval_label(lw, hg)]
                              for a, b, n, mp, ob, lw, hg in zip(
                                  bins["lower"], bins["upper"], bins["count"],
                                  bins["mean_predicted"], bins["observed"], lo, hi, strict=True)]}],
@@ -248,7 +272,7 @@ def regression_sections(y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]
     }]
 
 
-def _survival_decision(time, event, horizons, surv_at_horizons) -> dict[str, Any]:
+def _survival_decision(time, event, horizons, surv_at_horizons, unit=None) -> dict[str, Any]:
     """Decision curves at each horizon: acting when the predicted risk by then is >= t."""
     plots, rows = [], []
     marks = [0.05, 0.1, 0.2, 0.3, 0.5]
@@ -257,7 +281,7 @@ def _survival_decision(time, event, horizons, surv_at_horizons) -> dict[str, Any
         dc = survival_decision_curve(time, event, risk, float(h))
         top = max(float(np.nanmax(dc["model"])), float(dc["treat_all"][0]), 0.02)
         x = _l(dc["threshold"])
-        plots.append({"kind": "lines", "title": f"Decision curve at t = {h:g}",
+        plots.append({"kind": "lines", "title": f"Decision curve at t = {time_label(h, unit)}",
                       "xlabel": "threshold risk by t", "ylabel": "net benefit", "xlim": [0, 1],
                       "ylim": [-0.05 * max(top, 0.1), top * 1.1 + 0.01], "diagonal": False,
                       "series": [{"label": "model", "x": x, "y": _l(dc["model"]),
@@ -267,7 +291,7 @@ def _survival_decision(time, event, horizons, surv_at_horizons) -> dict[str, Any
                                  {"label": "treat none", "x": x, "y": _l(dc["treat_none"]),
                                   "style": "dashed"}]})
         at = survival_decision_curve(time, event, risk, float(h), marks)
-        rows += [[float(h), t, float(m), float(a)]
+        rows += [[time_label(h, unit), t, float(m), float(a)]
                  for t, m, a in zip(marks, at["model"], at["treat_all"], strict=True)]
     return {
         "id": "survival_decision_curve", "title": "Decision curves at horizons",
@@ -282,9 +306,11 @@ def _survival_decision(time, event, horizons, surv_at_horizons) -> dict[str, Any
 
 
 def survival_sections(time, event, risk, horizons, surv_at_horizons, times, train_time,
-                      train_event, n_groups: int = 3) -> list[dict[str, Any]]:
+                      train_event, n_groups: int = 3, unit: str | None = None
+                      ) -> list[dict[str, Any]]:
     """Kaplan-Meier curves by predicted risk group, calibration at the horizons and the
-    time-dependent AUC."""
+    time-dependent AUC; times shown with ``unit`` (``[data] time_unit``), if given."""
+    xlabel = f"time ({unit})" if unit else "time"
     time, event, risk = np.asarray(time, float), np.asarray(event, bool), np.asarray(risk, float)
     sections = []
     cuts = np.quantile(risk, np.linspace(0, 1, n_groups + 1)[1:-1])
@@ -310,12 +336,12 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
         "id": "km_risk_groups", "title": "Kaplan-Meier curves by predicted risk group",
         "text": f"Test rows split into {n_groups} equal-sized groups by predicted risk; "
                 "well-separated curves mean good discrimination.",
-        "plots": [{"kind": "lines", "title": "Kaplan-Meier by risk group", "xlabel": "time",
+        "plots": [{"kind": "lines", "title": "Kaplan-Meier by risk group", "xlabel": xlabel,
                    "ylabel": "survival probability", "xlim": None, "ylim": [0, 1.01],
                    "diagonal": False, "series": series}],
         "tables": [{"title": "Numbers at risk",
                     "columns": ["risk group", "n", "events",
-                                *[f"at risk t={m:.3g}" for m in marks]],
+                                *[f"at risk at {time_label(m, unit)}" for m in marks]],
                     "rows": at_risk_rows}],
     })
     if len(horizons):
@@ -334,8 +360,8 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
                     obs = float("nan")  # follow-up of this group ends before the horizon
                 xs.append(float(s[sel].mean()))
                 ys.append(obs)
-                rows.append([float(h), int(k) + 1, int(sel.sum()), xs[-1], obs])
-            cal_series.append({"label": f"t = {h:g}", "x": _l(xs), "y": _l(ys),
+                rows.append([time_label(h, unit), int(k) + 1, int(sel.sum()), xs[-1], obs])
+            cal_series.append({"label": f"t = {time_label(h, unit)}", "x": _l(xs), "y": _l(ys),
                                "style": "points"})
         sections.append({
             "id": "survival_calibration", "title": "Calibration at horizons",
@@ -351,7 +377,7 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
         })
     if len(horizons):
         sections.append(_survival_decision(time, event, horizons,
-                                           np.asarray(surv_at_horizons, float)))
+                                           np.asarray(surv_at_horizons, float), unit))
     times = np.asarray(times, float)
     if times.size >= 1 and event.any():
         try:
@@ -366,7 +392,7 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
                         "controls: still event-free at t; inverse-probability-of-censoring "
                         "weights from the training data). Its weighted mean is td_auc in the "
                         "metrics table.",
-                "plots": [{"kind": "lines", "title": "Time-dependent AUC", "xlabel": "time",
+                "plots": [{"kind": "lines", "title": "Time-dependent AUC", "xlabel": xlabel,
                            "ylabel": "AUC(t)", "xlim": None, "ylim": [0, 1.01],
                            "diagonal": False,
                            "series": [{"label": "model", "x": _l(times), "y": _l(aucs),
@@ -374,8 +400,8 @@ def survival_sections(time, event, risk, horizons, surv_at_horizons, times, trai
                                       {"label": "chance", "x": [float(times[0]), float(times[-1])],
                                        "y": [0.5, 0.5], "style": "dashed"}]}],
                 "tables": [{"title": "AUC(t)", "columns": ["time", "AUC"],
-                            "rows": [[float(t), float(a)] for t, a in zip(times, aucs,
-                                                                          strict=True)]}],
+                            "rows": [[time_label(t, unit), float(a)]
+                                     for t, a in zip(times, aucs, strict=True)]}],
             })
     return sections
 

@@ -39,6 +39,8 @@ def _numeric_stats(v: np.ndarray) -> dict[str, Any]:
         q1, med, q3 = np.quantile(ok, [0.25, 0.5, 0.75])
         out.update(mean=_f(ok.mean()), sd=_f(ok.std(ddof=1)) if ok.size > 1 else None,
                    median=_f(med), q1=_f(q1), q3=_f(q3))
+        if set(np.unique(ok)) <= {0.0, 1.0}:  # a 0/1 column: Table 1 shows n (%) of 1s
+            out.update(binary=True, positive=int(ok.sum()))
     return out
 
 
@@ -72,6 +74,9 @@ def describe_split(df: pd.DataFrame | None, y: dict[str, np.ndarray],
         else:
             out["outcome"][name] = {"kind": "categorical",
                                     **_categorical_stats(pd.Series(arr))}
+            sizes = pd.Series(arr).value_counts()
+            # a count only, never a level: the events warning needs the smallest class
+            out["outcome"][name]["smallest"] = int(sizes.min()) if len(sizes) else 0
     if df is not None:
         for col in columns.get("numeric", []):
             if col in df.columns:

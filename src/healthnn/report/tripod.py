@@ -20,6 +20,19 @@ def _fmt_counts(split: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _curves_in(rep: dict[str, Any]) -> str:
+    """'; calibration curve and decision curve in this report' for the sections it has."""
+    ids = {s.get("id") for s in rep.get("sections", [])}
+    have = [name for keys, name in (({"calibration", "survival_calibration"}, "calibration curve"),
+                                    ({"decision_curve", "survival_decision_curve"},
+                                     "decision curve"),
+                                    ({"thresholds"}, "threshold table")) if keys & ids]
+    if not have:
+        return ""
+    return "; " + (", ".join(have[:-1]) + " and " if len(have) > 1 else "") + have[-1] + \
+        " in this report"
+
+
 def checklist(rep: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, str]]:
     """Rows ``{"item", "topic", "status": "filled" | "partly" | "to complete", "text"}``."""
     facts = rep.get("facts", {})
@@ -68,8 +81,11 @@ def checklist(rep: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, st
     add("9a", "Predictors", (f"{len(preds)} predictors: " + ", ".join(preds)) if preds else None)
     add("9b", "Predictor measurement and blinding", None)
     sizes = "; ".join(f"{name}: {_fmt_counts(s)}" for name, s in splits.items())
-    add("10", "Sample size", f"{sizes}. Justification of the sample size: {TO_COMPLETE}.",
-        "partly")
+    from healthnn.report.sample_size import justification
+
+    why = justification(rep.get("sample_size"))
+    add("10", "Sample size", f"{sizes}. Justification of the sample size: "
+        f"{why + ' (see Sample size)' if why else TO_COMPLETE}.", "filled" if why else "partly")
     add("11", "Missing data", facts.get("missing_data"))
     split = cfg.get("split", {})
     if evaluation:
@@ -104,8 +120,7 @@ def checklist(rep: dict[str, Any], metrics: dict[str, Any]) -> list[dict[str, st
     names = ", ".join(next(iter(metrics.values()), {}).keys()) if metrics else ""
     add("12e", "Performance measures",
         f"{names}; {ev.get('ci', 0.95):.0%} percentile bootstrap intervals "
-        f"({ev.get('bootstrap')} resamples, stratified by outcome); calibration curve, "
-        "decision curve and threshold table in this report")
+        f"({ev.get('bootstrap')} resamples, stratified by outcome)" + _curves_in(rep))
     rc = cfg.get("report", {}).get("recalibrate", "none")
     add("12f", "Model updating / recalibration",
         "none" if rc == "none" else f"{rc} recalibration fitted on the validation split; test "

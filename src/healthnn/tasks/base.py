@@ -11,12 +11,22 @@ import torch
 from torch import nn
 
 from healthnn.config import Config
+from healthnn.errors import ConfigError
 from healthnn.models import build_model, get_model_spec
 from healthnn.training import TensorBatches
 
-__all__ = ["Task", "Labels", "rescale_outputs"]
+__all__ = ["Task", "Labels", "take", "rescale_outputs"]
 
 Labels = dict[str, np.ndarray]
+
+
+def take(y: Labels, idx: np.ndarray) -> Labels:
+    """The labels of the rows at positions ``idx``.
+
+    >>> take({"y": np.array([10, 20, 30])}, np.array([2, 0]))
+    {'y': array([30, 10])}
+    """
+    return {k: v[idx] for k, v in y.items()}
 
 
 class Task:
@@ -50,6 +60,8 @@ class Task:
     workers: int = 1
     explanation_formats: ClassVar[tuple[str, ...]] = ()  # choices of ``explain --format``
     image_format: str | None = None  # the chosen one (tasks with explanation_formats)
+    pretraining: ClassVar[str | None] = None  # 'healthnn pretrain': "simclr", "masked_tokens"
+    path_fields: ClassVar[tuple[str, ...]] = ("train", "test")  # [data] keys holding paths
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -163,6 +175,35 @@ class Task:
     def out_features(self) -> int:
         raise NotImplementedError
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        """Encoded inputs as a numeric matrix (rows, features) for out-of-domain scores
+        (:mod:`healthnn.domain`); None where the inputs are not one (images, text, graphs)."""
+        return None
+
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        """Methods of ``healthnn recalibrate`` for this task (the first is the default);
+        none: it cannot be recalibrated."""
+        return ()
+
+    def use_label_file(self, path: Path) -> None:
+        """Read the labels of later :meth:`read` calls from ``path`` (``healthnn evaluate
+        --outcomes``): for tasks whose labels live apart from their inputs. Others refuse."""
+        raise ConfigError(f"task {self.name!r} reads its labels from the data file itself",
+                          key="--outcomes", hint="leave out --outcomes")
+
+    def candidate_parameters(self) -> int | None:
+        """Candidate predictor parameters after :meth:`fit` (Riley et al.'s ``p`` of the
+        minimum sample size, :mod:`healthnn.checks.sample_size`); None where the inputs are not
+        a fixed set of predictors (images, text, molecules)."""
+        return None
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        """What the minimum sample size needs of the training labels (``{"outcome":
+        "binary", "prevalence": ...}`` or ``"survival"`` with ``rate``, ``mean_follow_up``,
+        ``time_point``); None where the criteria do not apply."""
+        return None
+
     def build_model(self) -> nn.Module:
         model = build_model(self.config.model.name, self.config.model.params,
                             self.in_features(), self.out_features())
@@ -240,6 +281,15 @@ class Task:
     def label_frame(self, y: Labels) -> pd.DataFrame:
         """Observed targets as columns for prediction files."""
         return pd.DataFrame(y)
+
+    def span_finder(self, bundle: Any, *, deid: bool = False,
+                    min_score: float | None = 0.0) -> Any:
+        """``bundle`` (of this task) as a finder of text spans for de-identification
+        (:class:`healthnn.privacy.deid.SpanFinder`); only span-tagging tasks have one."""
+        from healthnn.errors import BundleError
+
+        raise BundleError(f"not an NER bundle (task '{self.name}')", file=str(bundle.path),
+                          hint="train one with task = \"ner\"")
 
     # -- uncertainty (see healthnn.metrics.conformal) -------------------------------------------
     def conformal_outputs(self, outputs: torch.Tensor
@@ -326,12 +376,18 @@ class Task:
         raise NotImplementedError
 
     # -- helpers -----------------------------------------------------------------------------
-    def bootstrap(self, fn, arrays, strata=None, seed: int = 0):
-        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals."""
+    def bootstrap(self, fn, arrays, strata=None, seed: int = 0, min_stratum: int | None = None):
+        """``fn(*arrays)`` (a dict of metrics) with ``[eval]`` bootstrap intervals; with
+        ``strata`` (the classes), a class with fewer than a handful of rows makes its metrics
+        not estimable (``min_stratum``, default
+        :data:`~healthnn.metrics.estimable.MIN_CLASS_ROWS`; 0: no such check)."""
         from healthnn.metrics import bootstrap
+        from healthnn.metrics.estimable import MIN_CLASS_ROWS, POOLED_METRICS
 
         ev = self.config.eval
-        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata)
+        min_stratum = MIN_CLASS_ROWS if min_stratum is None and strata is not None else min_stratum
+        return bootstrap(fn, arrays, n_resamples=ev.bootstrap, ci=ev.ci, seed=seed, strata=strata,
+                         min_stratum=min_stratum or 0, pooled=POOLED_METRICS, strata_name="class")
 
     _bootstrap = bootstrap  # the name the task classes use
 

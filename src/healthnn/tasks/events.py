@@ -82,6 +82,7 @@ class EventClassificationTask(ClassificationTask):
     name = "event_classification"
     DataConfig = EventData
     default_model = "mlp"
+    path_fields = ("train", "test", "outcomes")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -257,6 +258,13 @@ class EventClassificationTask(ClassificationTask):
 
     def read(self, path: Path) -> pd.DataFrame:
         return self._frame(path, outcomes=True)
+
+    def use_label_file(self, path: Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("outcome table not found", file=str(path),
+                            hint="one row per stay: its id and the outcome")
+        self.config.data.outcomes = str(path.resolve())
 
     def read_inputs(self, path: Path) -> pd.DataFrame:
         frame = self._frame(path, outcomes=False)

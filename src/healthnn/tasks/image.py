@@ -39,7 +39,7 @@ from healthnn.data.images import (
 from healthnn.data.tables import read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, _label_text
+from healthnn.tasks.tabular import ClassificationTask
 
 __all__ = ["ImageData", "ImageClassificationTask", "ImageInputs"]
 
@@ -67,6 +67,7 @@ class ImageData:
     nifti_slice: int | None = None   # slice of a 3D NIfTI volume (default: the middle one)
     dicom_frame: int | None = None   # frame of a multi-frame DICOM (default: the middle one)
     window: list[float] | None = None  # DICOM [centre, width], overriding the file's VOI LUT
+    max_pixels: int | None = None    # refuse images declaring more pixels (default 50 M)
     augment: bool = True             # train-time augmentation (below); evaluation never augments
     rotation: float = 10.0           # degrees, uniform in [-rotation, rotation]
     crop_scale: float = 0.85         # random resized crop: smallest area fraction (1 = off)
@@ -135,6 +136,7 @@ class ImageClassificationTask(ClassificationTask):
     name = "image_classification"
     DataConfig = ImageData
     default_model = "resnet18"
+    pretraining = "simclr"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -166,6 +168,8 @@ class ImageClassificationTask(ClassificationTask):
         for key in ("workers", "cache_mb"):
             if getattr(d, key) < 0:
                 raise ConfigError("must be zero or positive", file=src, key=f"data.{key}")
+        if d.max_pixels is not None and d.max_pixels <= 0:
+            raise ConfigError("must be positive", file=src, key="data.max_pixels")
         if config.split.method == "group" and not d.group:
             raise ConfigError("split.method = 'group' needs [data] group (a patient id column)",
                               file=src, key="split.method")
@@ -386,6 +390,7 @@ class ImageClassificationTask(ClassificationTask):
         return notes
 
     def _detect_channels(self, df: pd.DataFrame, file: Path) -> int:
+        """1 (grey) or 3 (colour): what the first readable images of ``df`` hold."""
         base, npz = self._base(file)
         seen = 0
         for src in df[self.config.data.path].head(200):
@@ -407,7 +412,7 @@ class ImageClassificationTask(ClassificationTask):
             return file.parent, self._npz_arrays(file)
         return (file if file.is_dir() else file.parent), None
 
-    def _decode_raw(self, src: Any, base: Path, npz: Any) -> np.ndarray:
+    def _decode_raw(self, src: Any, base: Path, npz: Any, size=None) -> np.ndarray:
         d = self.config.data
         if npz is not None:
             split, i = str(src).split("/")
@@ -419,10 +424,11 @@ class ImageClassificationTask(ClassificationTask):
             raise DataError("no image path in this row")
         p = Path(str(src).strip())
         return load_image(p if p.is_absolute() else base / p, nifti_slice=d.nifti_slice,
-                          window=d.window, dicom_frame=d.dicom_frame)
+                          window=d.window, dicom_frame=d.dicom_frame, max_pixels=d.max_pixels,
+                          size=size)
 
     def _decode(self, src: Any, base: Path, npz: Any) -> torch.Tensor:
-        arr = to_channels(self._decode_raw(src, base, npz), self.channels_)
+        arr = to_channels(self._decode_raw(src, base, npz, self.size), self.channels_)
         return resize(arr, self.size).to(torch.float16)
 
     def encode(self, df: pd.DataFrame, file: Path) -> tuple[ImageInputs, dict[int, str]]:
@@ -468,7 +474,8 @@ class ImageClassificationTask(ClassificationTask):
         d = self.config.data
         df = pd.DataFrame({d.path: [name]})
         try:
-            arr = load_image_bytes(data, name, window=d.window, dicom_frame=d.dicom_frame)
+            arr = load_image_bytes(data, name, window=d.window, dicom_frame=d.dicom_frame,
+                                   max_pixels=d.max_pixels, size=self.size)
             if arr is None:
                 return None
             image, errors = resize(to_channels(arr, self.channels_), self.size).to(
@@ -514,6 +521,12 @@ class ImageClassificationTask(ClassificationTask):
         )
 
     # -- model -------------------------------------------------------------------------------
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
+
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        return None  # no fixed feature columns (embedding statistics: not yet)
+
     def in_features(self) -> int:
         return self.channels_
 

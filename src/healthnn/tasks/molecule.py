@@ -433,7 +433,7 @@ class MoleculePropertyTask(Task):
     def input_schema(self) -> dict[str, Any]:
         col = self.config.data.smiles
         return {"kind": "smiles", "column": col,
-                "columns": [{"name": col, "type": "string"}], "upload": True,
+                "columns": [{"name": col, "type": "string"}], "rows": True, "upload": True,
                 "accept": [".csv", ".tsv", ".parquet"]}
 
     # -- explanations ------------------------------------------------------------------------

@@ -256,8 +256,9 @@ class NerTask(Task):
         if is_brat or name.endswith((".tar.gz", ".tgz", ".tar")):
             df, notes = read_annotations(path)
             df = df.drop(columns=["spans"]).rename(columns={"text": self.config.data.text})
-        else:
+        else:  # span JSONL with annotations: the spans are labels, not inputs (as for BRAT)
             df, notes = read_documents(path, text_column=self.config.data.text)
+            df = df.drop(columns=["spans"], errors="ignore")
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         return df
@@ -344,9 +345,9 @@ class NerTask(Task):
     def rule_spans(self, text: str) -> list[tuple[int, int, str, float]]:
         """The de-identification rules' spans of ``text`` with this model's rule settings
         (the stacked model's input; ``[data] rule_keep_year``)."""
-        from healthnn.privacy._deid_rules import detect
+        from healthnn.privacy.deid import rule_spans
 
-        return detect(text, keep_year=self.config.data.rule_keep_year)
+        return rule_spans(text, keep_year=self.config.data.rule_keep_year)
 
     def _token_features(self, text: str, toks: np.ndarray,
                         rules: list | None = None) -> np.ndarray:
@@ -620,6 +621,11 @@ class NerTask(Task):
         return {**op, "test": {"precision": _r(row["precision"]), "recall": _r(row["recall"]),
                                "documents": len(texts)}}
 
+    def span_finder(self, bundle: Any, *, deid: bool = False,
+                    min_score: float | None = 0.0) -> NerTagger:
+        """The bundle as a span finder for :class:`healthnn.privacy.deid.Deidentifier`."""
+        return NerTagger(bundle, deid=deid, min_score=min_score)
+
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
         """Spans from the windows of the last unshuffled batches (the pipeline's own calls);
@@ -802,9 +808,9 @@ class NerTagger:
     def __init__(self, bundle: str | Path, *, key: bytes | None = None, deid: bool = False,
                  batch_size: int = 64, o_bias: float = 0.0,
                  min_score: float | None = 0.0) -> None:
-        from healthnn.bundle import load_bundle
+        from healthnn.bundle import Bundle, load_bundle
 
-        self.bundle = load_bundle(bundle, key=key)
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, key=key)
         if not isinstance(self.bundle.task, NerTask):
             from healthnn.errors import BundleError
 
@@ -821,7 +827,7 @@ class NerTagger:
     @property
     def operating_point(self) -> dict[str, Any] | None:
         """The bundle's validation-chosen operating point (``[data] target_precision``)."""
-        op = getattr(self.bundle.task, "operating_point_", None)
+        op = self.bundle.task.operating_point_
         return op if op and op.get("kind") == "ner" else None
 
     @property
@@ -948,9 +954,9 @@ def _operating_table(texts: list[str], gold: list[list], rules: list[list], ner:
 
 
 def _lexicon():
-    from healthnn.privacy._deid_lexicon import lexicon
+    from healthnn.privacy.deid import word_lists
 
-    return lexicon()
+    return word_lists()[0]
 
 
 def _rule_tags(rules: list, toks: np.ndarray) -> np.ndarray:
@@ -983,10 +989,11 @@ def _unknown_word(w: str) -> bool:
     """
     if len(w) < 2 or not w.isalpha():
         return False
-    from healthnn.privacy._deid_lexicon import CLINICAL_KEEP
+    from healthnn.privacy.deid import word_lists
 
+    lex, clinical = word_lists()
     lw = w.lower()
-    return lw not in _lexicon().common and lw not in CLINICAL_KEEP
+    return lw not in lex.common and lw not in clinical
 
 
 def _shape(w: str, line_start: bool) -> int:

@@ -68,6 +68,17 @@ class SurvivalTask(TableTask):
     def strata(self, y: Labels) -> np.ndarray:
         return y[self.config.data.event].astype(int)
 
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        return ("baseline",) if self.objective == "cox" else ()  # Breslow on the site's rows
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        time, event = self._te(y)
+        horizons = self.config.eval.horizons
+        return {"outcome": "survival", "rate": float(event.sum() / max(time.sum(), 1e-12)),
+                "mean_follow_up": float(time.mean()),
+                "time_point": float(max(horizons) if horizons else np.median(time))}
+
     def _te(self, y: Labels) -> tuple[np.ndarray, np.ndarray]:
         return (y[self.config.data.time].astype(np.float64),
                 y[self.config.data.event].astype(bool))
@@ -88,11 +99,16 @@ class SurvivalTask(TableTask):
         self.horizons_ = [float(f"{h:.3g}") for h in horizons]
         # evaluation grid for time-dependent AUC and integrated Brier score
         self.eval_times_ = np.unique(np.quantile(ev_times, np.linspace(0.1, 0.8, 10))).tolist()
+        unit = f" {self.config.data.time_unit}" if self.config.data.time_unit else ""
+        notes = [f"time-dependent metrics (Uno's C, time-dependent AUC, integrated Brier score) "
+                 f"are truncated at tau = {self.eval_times_[-1]:.4g}{unit} (the 80th percentile "
+                 f"of training event times, within the training follow-up of "
+                 f"{time.max():.4g}{unit}), as scikit-survival's tau"]
         if self.objective == "discrete":
             m = int(self.config.model.params["n_durations"])
             qs = np.unique(np.quantile(ev_times, np.linspace(0, 1, m + 1)[1:]))
             self.cuts_ = [0.0, *[float(q) for q in qs]]
-        return super().fit(df, y, file)
+        return notes + super().fit(df, y, file)
 
     def out_features(self) -> int:
         return len(self.cuts_) - 1 if self.objective == "discrete" else 1
@@ -164,36 +180,56 @@ class SurvivalTask(TableTask):
         return {"c_index": harrell_c(targets["time"].numpy().astype(np.float64), ev,
                                      self.risk(outputs))}
 
+    def metric_times(self, time: np.ndarray) -> np.ndarray:
+        """The evaluation grid for time-dependent metrics on test times ``time``: inside the
+        test follow-up and truncated at the training follow-up (the censoring distribution
+        is unknown beyond it), as scikit-survival's ``tau``."""
+        times = np.asarray(self.eval_times_)
+        last_train = max(self.train_time_)
+        return times[(times < time.max()) & (times > time.min()) & (times < last_train)]
+
     def evaluate(self, outputs: torch.Tensor, y: Labels, *, seed: int = 0):
-        from healthnn.metrics import survival_metrics
+        from healthnn.metrics import harrell_c, survival_metrics
+        from healthnn.metrics.estimable import MIN_CLASS_ROWS, not_estimable
 
         time, event = self._te(y)
         train_time = np.asarray(self.train_time_)
         train_event = np.asarray(self.train_event_, dtype=bool)
-        times = np.asarray(self.eval_times_)
-        times = times[(times < time.max()) & (times > time.min())]
+        times = self.metric_times(time)
         risk = self.risk(outputs)
-        if not event.any():
-            raise DataError("no events in the evaluation data: survival metrics are undefined",
-                            column=self.config.data.event)
+        names = ("c_index", "uno_c", "td_auc", "ibs")
+        n_events = int(event.sum())
+        if n_events < MIN_CLASS_ROWS:  # never lose the model: say why instead
+            note = (f"{n_events} event{'s' if n_events != 1 else ''} in the evaluation rows; "
+                    f"at least {MIN_CLASS_ROWS} are needed")
+            return {name: not_estimable(note) for name in names}
         if len(times) < 2:
-            raise DataError("follow-up in the evaluation data is too short to evaluate",
-                            column=self.config.data.time)
+            out = self._bootstrap(lambda t, e, r: {"c_index": harrell_c(t, e, r)},
+                                  [time, event, risk], strata=event.astype(int), seed=seed,
+                                  min_stratum=0)
+            note = ("the follow-up of the evaluation rows is too short for time-dependent "
+                    "metrics (fewer than two evaluation times inside it)")
+            return {**out, **{name: not_estimable(note) for name in names[1:]}}
         surv = self.survival(outputs, times)
 
         def fn(t, e, r, s):
             return survival_metrics(t, e, r, s, times, train_time, train_event)
 
-        return self._bootstrap(fn, [time, event, risk, surv], strata=event.astype(int), seed=seed)
+        # events are checked above; a few censored rows do not make the metrics unestimable
+        return self._bootstrap(fn, [time, event, risk, surv], strata=event.astype(int),
+                               seed=seed, min_stratum=0)
 
     def report_facts(self) -> dict[str, Any]:
+        from healthnn.report.sections import time_label
+
         d = self.config.data
         model = ("Cox proportional hazards neural network (DeepSurv), Breslow baseline hazard"
                  if self.objective == "cox" else "discrete-time logistic-hazard network")
         return {"outcome": f"time to event: time '{d.time}', event indicator '{d.event}' "
                            "(1 = event, 0 = censored)",
                 "output": "risk score (higher = earlier event) and survival probability at "
-                          + ", ".join(f"{h:g}" for h in self.horizons_),
+                          + ", ".join(time_label(h) for h in self.horizons_)
+                          + (f" {d.time_unit}" if d.time_unit else ""),
                 "kind": "survival", "mechanism": model, **super().report_facts()}
 
     def report_sections(self, outputs, y, *, seed: int = 0):
@@ -201,11 +237,11 @@ class SurvivalTask(TableTask):
 
         time, event = self._te(y)
         horizons = [h for h in self.horizons_ if time.min() < h < time.max()]
-        times = np.asarray(self.eval_times_)
-        times = times[(times < time.max()) & (times > time.min())]
+        times = self.metric_times(time)
         return survival_sections(
             time, event, self.risk(outputs), horizons, self.survival(outputs, horizons),
-            times, np.asarray(self.train_time_), np.asarray(self.train_event_, dtype=bool))
+            times, np.asarray(self.train_time_), np.asarray(self.train_event_, dtype=bool),
+            unit=self.config.data.time_unit)
 
     def label_frame(self, y: Labels) -> pd.DataFrame:
         d = self.config.data

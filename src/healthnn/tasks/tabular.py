@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.preprocess import TablePreprocessor, infer_column_kinds
-from healthnn.data.preprocess import _MISSING, _OTHER
+from healthnn.data.columns import check_class_target, check_exclude, require_excluded
+from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
-SPECIAL_LEVELS = (_MISSING, _OTHER)  # not values a user types
+SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
 from healthnn.data.tables import numeric_column, read_table, require_columns
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
@@ -23,9 +23,29 @@ from healthnn.tasks.base import Labels, Task, rescale_outputs
 __all__ = ["TableData", "TableTask", "ClassificationTask", "RegressionTask"]
 
 
+MISSING_VALUES = (".", "NA", "N/A", "-", "?", "")  # read as missing in numeric columns
+
+
 @dataclass
 class TableData:
-    """``[data]`` for table tasks."""
+    """``[data]`` for table tasks (``classification``, ``regression``, ``survival``).
+
+    ``train``: the table (CSV, TSV, Parquet; relative to the config file).
+    ``test``: an optional separate test table; without it ``[split]`` holds out test rows.
+    ``target``: the outcome column (classification and regression).
+    ``time``: the follow-up time column (survival). ``event``: 1 = event, 0 = censored.
+    ``features``: the input columns (default: every column but the outcome, id and group).
+    ``exclude``: columns left out of the features (each must be a column of the table).
+    ``missing_values``: cells read as missing in numeric columns (default ``.``, ``NA``,
+    ``N/A``, ``-``, ``?`` and empty; counted in the training notes; ``[]`` turns it off).
+    ``categorical``: columns read as categories (text columns are, by default).
+    ``group``: a patient id column: one patient's rows never in two splits.
+    ``id``: a column copied into prediction files. ``positive``: the positive class of a
+    binary target (default: the last in natural order).
+    ``leakage``: the leakage check of the training split before training (``warn``: report
+    and train; ``error``: refuse; ``off``). ``time_unit``: the unit of the survival times
+    (``days``), shown with horizons and times in the report.
+    """
 
     train: str
     test: str | None = None
@@ -33,10 +53,15 @@ class TableData:
     time: str | None = None
     event: str | None = None
     features: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)  # columns never used as features
     categorical: list[str] = field(default_factory=list)
+    # placeholders read as missing in numeric columns, counted in the notes; [] turns it off
+    missing_values: list[str] = field(default_factory=lambda: list(MISSING_VALUES))
     group: str | None = None
     id: str | None = None
     positive: str | None = None
+    leakage: Literal["warn", "error", "off"] = "warn"  # leakage check before training
+    time_unit: str | None = None  # the unit of survival times ("days"), shown in the report
 
 
 class TableTask(Task):
@@ -57,6 +82,7 @@ class TableTask(Task):
     def check_config(cls, config: Config) -> None:
         d = config.data
         reserved = {c for c in (d.group, d.id) if c}
+        check_exclude(config)
         for col in d.features or []:
             if col in reserved:
                 raise ConfigError(
@@ -73,13 +99,14 @@ class TableTask(Task):
         needed = [*self.target_columns(), *(d.features or []), *d.categorical]
         needed += [c for c in (d.group, d.id) if c]
         require_columns(df, needed, path)
+        require_excluded(df, d.exclude, path)
         return df
 
     def feature_columns(self, df: pd.DataFrame) -> list[str]:
         d = self.config.data
         if d.features is not None:
-            return list(d.features)
-        excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c)}
+            return [c for c in d.features if c not in d.exclude]
+        excluded = {*self.target_columns(), *(c for c in (d.group, d.id) if c), *d.exclude}
         if self.config.federated is not None:  # the site is where a row lives, not a feature
             excluded.add(self.config.federated.site_column)
         return [c for c in df.columns if c not in excluded]
@@ -102,7 +129,8 @@ class TableTask(Task):
                                   file=self.config.source, key="data.categorical")
         if not features:
             raise DataError("no feature columns", file=str(file), hint="check [data] features")
-        numeric, cats = infer_column_kinds(df, features, d.categorical, file=file)
+        numeric, cats = infer_column_kinds(df, features, d.categorical, file=file,
+                                           missing_values=d.missing_values)
         notes = []
         if d.features is None:
             # a text column with mostly distinct values is an identifier, not a feature
@@ -113,7 +141,8 @@ class TableTask(Task):
                 notes.append(f"column(s) {', '.join(ids)} look like identifiers (mostly distinct "
                              "text) and are not used as features; set [data] id or group, or "
                              "list them in [data] features to use them")
-        self.preprocessor_ = TablePreprocessor(numeric, cats).fit(df, file)
+        self.preprocessor_ = TablePreprocessor(numeric, cats,
+                                               missing_values=d.missing_values).fit(df, file)
         notes += self.preprocessor_.warnings_
         auto = [c for c in cats if c not in d.categorical]
         if auto:
@@ -128,6 +157,14 @@ class TableTask(Task):
 
     def in_features(self) -> int:
         return len(self.preprocessor_.feature_names_)
+
+    def candidate_parameters(self) -> int | None:
+        return self.in_features()
+
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        if isinstance(inputs, torch.Tensor) and inputs.ndim == 2 and inputs.is_floating_point():
+            return inputs.double().numpy()
+        return None  # e.g. an event model that reads the stream itself
 
     @property
     def feature_names(self) -> list[str]:
@@ -144,8 +181,8 @@ class TableTask(Task):
         columns += [{"name": c, "type": "category", "levels": [lv for lv in levels
                                                                 if lv not in SPECIAL_LEVELS]}
                     for c, levels in pre.levels_.items()]
-        return {"kind": "table", "column": None, "columns": columns, "upload": True,
-                "accept": [".csv", ".tsv", ".parquet"]}
+        return {"kind": "table", "column": None, "columns": columns, "rows": True,
+                "upload": True, "accept": [".csv", ".tsv", ".parquet"]}
 
     def explain_column(self, preds: pd.DataFrame, target_class: str | None = None) -> str:
         """The prediction column that :meth:`explain` attributes to the input columns."""
@@ -279,11 +316,17 @@ class ClassificationTask(TableTask):
         col = self.config.data.target
         raw = df[col]
         ok = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-        text = _label_text(raw)
+        text = label_text(raw)
         return {col: text}, ok
 
     def strata(self, y: Labels) -> np.ndarray:
         return y[self.config.data.target]
+
+    def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
+                    file: Path) -> tuple[np.ndarray, list[str]]:
+        col = self.config.data.target  # before the split: a continuous target is refused
+        check_class_target(np.asarray(y[col])[ok], column=col, file=file)
+        return super().usable_rows(df, y, ok, file)
 
     def fit(self, df: pd.DataFrame, y: Labels, file: Path) -> list[str]:
         self._fit_classes(y, file)
@@ -292,7 +335,7 @@ class ClassificationTask(TableTask):
     def _fit_classes(self, y: Labels, file: Path) -> None:
         """The class list (natural order; a binary ``positive`` class last)."""
         col = self.config.data.target
-        classes = sorted(np.unique(y[col]).tolist(), key=_natural_key)
+        classes = sorted(np.unique(y[col]).tolist(), key=natural_key)
         if len(classes) < 2:
             raise DataError(
                 f"the training data has a single class ({classes[0]!r}); "
@@ -311,6 +354,12 @@ class ClassificationTask(TableTask):
 
     def out_features(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def development_outcome(self, y: Labels) -> dict[str, Any] | None:
+        if len(self.classes_) != 2:  # Riley et al.'s criteria are for binary outcomes
+            return None
+        codes = self.codes(y)
+        return {"outcome": "binary", "prevalence": float(np.mean(codes[codes >= 0] == 1))}
 
     def codes(self, y: Labels) -> np.ndarray:
         col = self.config.data.target
@@ -415,6 +464,11 @@ class ClassificationTask(TableTask):
 
     def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
         return self._bootstrap(self._metric_fn(), [codes, probs], strata=codes, seed=seed)
+
+    @property
+    def recalibration_methods(self) -> tuple[str, ...]:
+        binary = ("intercept",) if len(self.classes_) == 2 else ()
+        return (*binary, "logistic", "isotonic")
 
     def class_probabilities(self, outputs, y):
         return self.codes(y), self.probabilities(outputs), list(self.classes_)
@@ -532,13 +586,14 @@ class RegressionTask(TableTask):
         self._load_table_state(state)
 
 
-def _label_text(s: pd.Series) -> np.ndarray:
+def label_text(s: pd.Series) -> np.ndarray:
     """Class labels as strings; 1 and 1.0 are the same class."""
     out = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     return out.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True).to_numpy(dtype=object)
 
 
-def _natural_key(v: str):
+def natural_key(v: str):
+    """Sort key of class labels: numbers in numeric order, then text."""
     try:
         return (0, float(v), v)
     except ValueError:

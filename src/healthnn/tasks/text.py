@@ -33,7 +33,7 @@ from healthnn.config import Config
 from healthnn.data.tables import require_columns
 from healthnn.errors import BundleError, ConfigError, DataError
 from healthnn.tasks.base import Labels
-from healthnn.tasks.tabular import ClassificationTask, _label_text, _natural_key
+from healthnn.tasks.tabular import ClassificationTask, label_text, natural_key
 
 __all__ = ["TextData", "TextClassificationTask"]
 
@@ -73,6 +73,8 @@ class TextClassificationTask(ClassificationTask):
     name = "text_classification"
     DataConfig = TextData
     default_model = "bigru_attention"
+    path_fields = ("train", "test", "deid_ner")
+    pretraining = "masked_tokens"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -178,7 +180,8 @@ class TextClassificationTask(ClassificationTask):
             return df[[self.config.data.id]].copy()
         return pd.DataFrame(index=df.index)
 
-    def _texts(self, df: pd.DataFrame) -> list[str]:
+    def texts_of(self, df: pd.DataFrame) -> list[str]:
+        """The notes of ``df`` (``[data] text``) as strings."""
         from healthnn.text.io import text_values
 
         return text_values(df[self.config.data.text])
@@ -186,7 +189,7 @@ class TextClassificationTask(ClassificationTask):
     def usable_rows(self, df: pd.DataFrame, y: Labels, ok: np.ndarray,
                     file: Path) -> tuple[np.ndarray, list[str]]:
         notes, self._read_notes = list(self._read_notes), []
-        empty = np.array([not t.strip() for t in self._texts(df)], dtype=bool)
+        empty = np.array([not t.strip() for t in self.texts_of(df)], dtype=bool)
         if empty.all():
             raise DataError("every text is empty", file=str(file), column=self.config.data.text,
                             hint="check [data] text names the column that holds the notes")
@@ -197,7 +200,7 @@ class TextClassificationTask(ClassificationTask):
         return ~empty, notes
 
     # -- preprocessing -----------------------------------------------------------------------
-    def _prepared(self, texts: list[str]) -> list[str]:
+    def prepared_texts(self, texts: list[str]) -> list[str]:
         """De-identified texts when ``[data] deidentify`` is on.
 
         The last ``_DEID_CACHE`` texts are memoised (training reads each text several times);
@@ -251,8 +254,8 @@ class TextClassificationTask(ClassificationTask):
         d = self.config.data
         self._fit_classes(y, file)
         notes = []
-        raw = self._texts(df)
-        texts = self._prepared(raw)
+        raw = self.texts_of(df)
+        texts = self.prepared_texts(raw)
         if d.deidentify:
             changed = sum(a != b for a, b in zip(raw, texts, strict=True))
             self.deid_info_ = {"engine": "healthnn.privacy.deid.Deidentifier",
@@ -352,7 +355,7 @@ class TextClassificationTask(ClassificationTask):
             super()._fit_classes(y, file)
             return
         col = self.config.data.target
-        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=_natural_key)
+        classes = sorted({lab for v in y[col] for lab in v.split("|") if lab}, key=natural_key)
         if len(classes) < 2:
             which = f" ({classes[0]!r})" if classes else ""
             raise DataError(f"the training data has {len(classes)} label(s){which}; "
@@ -388,7 +391,7 @@ class TextClassificationTask(ClassificationTask):
         assert self.tokenizer_ is not None, "fit() first"
         col = self.config.data.text
         require_columns(df, [col], file)
-        texts = self._prepared(self._texts(df))
+        texts = self.prepared_texts(self.texts_of(df))
         ids, _, _ = self.tokenizer_.encode(texts, self.config.data.max_length)
         errors = {i: f"column '{col}': empty text" for i, t in enumerate(texts) if not t.strip()}
         return ids, errors
@@ -397,9 +400,15 @@ class TextClassificationTask(ClassificationTask):
         """``truncated``: the text was longer than ``max_length`` tokens, so the model read only
         its beginning (a clinician reading the prediction should know)."""
         assert self.tokenizer_ is not None, "fit() first"
-        _, _, truncated = self.tokenizer_.encode(self._prepared(self._texts(df)),
+        _, _, truncated = self.tokenizer_.encode(self.prepared_texts(self.texts_of(df)),
                                                  self.config.data.max_length)
         return pd.DataFrame({"truncated": truncated.astype(bool)})
+
+    def candidate_parameters(self) -> int | None:
+        return None  # not a fixed set of predictors: the sample-size criteria do not apply
+
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        return None  # no fixed feature columns (embedding statistics: not yet)
 
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
@@ -471,7 +480,7 @@ class TextClassificationTask(ClassificationTask):
         texts of ``df``; None when the bundle has no baseline (``[data] baseline = false``)."""
         if self._baseline is None:
             return None
-        return self._baseline.predict_proba(self._prepared(self._texts(df)))
+        return self._baseline.predict_proba(self.prepared_texts(self.texts_of(df)))
 
     def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
                          seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
@@ -491,7 +500,7 @@ class TextClassificationTask(ClassificationTask):
     @torch.no_grad()
     def embed_texts(self, model, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Pooled document vectors from the trained encoder (for search)."""
-        ids, _, _ = self.tokenizer_.encode(self._prepared(list(texts)),
+        ids, _, _ = self.tokenizer_.encode(self.prepared_texts(list(texts)),
                                            self.config.data.max_length)
         model = model.cpu().eval()
         out = [model.embed(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
@@ -504,12 +513,12 @@ class TextClassificationTask(ClassificationTask):
 
     def explain(self, model, df: pd.DataFrame, out: Path, *, file: Path,
                 target_class: str | None = None) -> list[Path]:
-        """Token attributions (integrated gradients over the token embeddings, baseline: all
-        zeros = padding) as highlighted HTML: red tokens push towards the explained class,
-        blue ones away. One ``explanations.html``, an ``attributions.csv`` with each row's
-        class, probability, top tokens and the completeness gap of the approximation, and a
-        ``tokens.csv`` with every token's character offsets and attribution."""
+        """Integrated gradients over the token embeddings (baseline: padding) as highlighted
+        HTML (red: towards the class, blue: away), ``attributions.csv`` (class, probability,
+        top tokens and words, completeness gap), ``tokens.csv`` (model tokens, offsets,
+        original characters) and ``words.csv`` (the note's words, spans, summed attributions)."""
         from healthnn.explain.integrated_gradients import integrated_gradients
+        from healthnn.explain.spans import explanation_rows
         from healthnn.text.html import attribution_html
 
         if target_class is not None and target_class not in self.classes_:
@@ -517,15 +526,15 @@ class TextClassificationTask(ClassificationTask):
                               hint=f"classes: {', '.join(self.classes_)}")
         df = df.reset_index(drop=True)
         inputs, errors = self.encode(df, file)
-        texts = self._prepared(self._texts(df))
+        texts = self.prepared_texts(self.texts_of(df))
         model = model.cpu().eval()
         L = self.config.data.max_length
-        blocks, rows, token_rows = [], [], []
+        blocks, rows, token_rows, word_rows = [], [], [], []
         binary_single = not self.multilabel and len(self.classes_) == 2
         for i in range(len(df)):
             if i in errors:
                 rows.append({"row": i + 1, "class": "", "probability": np.nan, "top_tokens": "",
-                             "delta": np.nan, "error": errors[i]})
+                             "top_words": "", "delta": np.nan, "error": errors[i]})
                 blocks.append((i + 1, None, None, [], [], errors[i]))
                 continue
             ids = inputs[i:i + 1]
@@ -551,21 +560,20 @@ class TextClassificationTask(ClassificationTask):
             attr, delta = integrated_gradients(fwd, emb, target=col, steps=32)
             scores = attr.sum(-1)[0].numpy()
             tokens, offsets = self.tokenizer_.offsets(texts[i], L)
-            scores = scores[: len(tokens)]
-            top = np.argsort(-scores)[:10]
+            scores = scores[: len(tokens)]  # below: the note's own words (explain.spans)
+            top, toks, words = explanation_rows(i + 1, texts[i], tokens, offsets, scores)
             rows.append({"row": i + 1, "class": self.classes_[k], "probability": probs[k],
-                         "top_tokens": " ".join(tokens[j] for j in top if scores[j] > 0),
-                         "delta": float(delta[0]), "error": ""})
+                         **top, "delta": float(delta[0]), "error": ""})
             blocks.append((i + 1, self.classes_[k], float(probs[k]), offsets, scores, texts[i]))
-            token_rows += [{"row": i + 1, "token": t, "start": int(a), "end": int(b),
-                            "attribution": float(v)}
-                           for t, (a, b), v in zip(tokens, offsets, scores, strict=False)]
+            token_rows, word_rows = token_rows + toks, word_rows + words
         html = attribution_html(blocks, title="Token attributions (integrated gradients)")
         (out / "explanations.html").write_text(html, encoding="utf-8")
         pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
-        pd.DataFrame(token_rows, columns=["row", "token", "start", "end", "attribution"]).to_csv(
-            out / "tokens.csv", index=False)
-        return [out / "explanations.html", out / "attributions.csv", out / "tokens.csv"]
+        for name, table in (("tokens", token_rows), ("words", word_rows)):
+            pd.DataFrame(table, columns=list(table[0]) if table else ["row"]).to_csv(
+                out / f"{name}.csv", index=False)
+        return [out / f for f in ("explanations.html", "attributions.csv", "tokens.csv",
+                                  "words.csv")]
 
     # -- report ------------------------------------------------------------------------------
     def report_facts(self) -> dict[str, Any]:
@@ -686,7 +694,7 @@ def _parse_labels(v: Any, sep: str, *, file: Path, row: int, col: str) -> list[s
             v = s.split(sep)
     if not isinstance(v, (list, tuple)):
         v = [v]
-    labels = _label_text(pd.Series([x for x in v if x is not None], dtype=object))
-    return sorted({x for x in labels if x}, key=_natural_key)
+    labels = label_text(pd.Series([x for x in v if x is not None], dtype=object))
+    return sorted({x for x in labels if x}, key=natural_key)
 
 

@@ -26,8 +26,9 @@ are not entities and are counted in the notes. Nothing here logs document text.
 from __future__ import annotations
 
 import json
+import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +37,7 @@ import pandas as pd
 from healthnn.errors import DataError
 
 __all__ = ["read_annotations", "read_brat_pair", "read_span_lines", "annotation_format",
-           "ANNOTATION_SUFFIXES"]
+           "brat_entities", "ANNOTATION_SUFFIXES"]
 
 ANNOTATION_SUFFIXES = (".jsonl", ".ndjson", ".tar.gz", ".tgz", ".tar")
 _SHOW = 5
@@ -292,3 +293,27 @@ def _non_overlapping(spans: list[tuple[int, int, str, int]]
     kept.sort()
     dropped.sort(key=lambda t: t[3])
     return kept, dropped
+
+
+def brat_entities(text: str, spans: Sequence[Mapping[str, Any]]) -> str:
+    """The ``.ann`` file (BRAT standoff entity lines) for ``spans`` (``{"start", "end",
+    "label"}``) of ``text``, read back by :func:`read_brat_pair`; a span crossing a line break
+    becomes a discontinuous entity (BRAT's text column is one line).
+
+    >>> brat_entities("Dr Smith\\nWard 4", [{"start": 3, "end": 15, "label": "NAME"}])
+    'T1\\tNAME 3 8;9 15\\tSmith Ward 4\\n'
+    """
+    out = []
+    for k, sp in enumerate(spans, start=1):
+        s, e = sp["start"], sp["end"]
+        frags, pos = [], s
+        for m in re.finditer(r"[\r\n]+", text[s:e]):
+            if s + m.start() > pos:
+                frags.append((pos, s + m.start()))
+            pos = s + m.end()
+        if pos < e:
+            frags.append((pos, e))
+        ranges = ";".join(f"{a} {b}" for a, b in frags)
+        shown = " ".join(text[a:b] for a, b in frags)
+        out.append(f"T{k}\t{sp['label']} {ranges}\t{shown}\n")
+    return "".join(out)

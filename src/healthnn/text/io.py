@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from healthnn.data.limits import current_limits
+from healthnn.data.tables import check_parquet, keep_blank_rows
 from healthnn.errors import DataError
 
 __all__ = ["read_documents", "text_values", "DOCUMENT_SUFFIXES"]
@@ -61,6 +63,8 @@ def read_documents(path: str | Path, *, text_column: str = "text",
         raise DataError("file is empty", file=str(path))
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
+        lim = current_limits()  # rows and unpacked size from the footer, before reading
+        check_parquet(path, max_rows=lim.max_rows, max_unpacked_bytes=lim.max_unpacked_bytes)
         try:
             df = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a broken file
@@ -70,7 +74,9 @@ def read_documents(path: str | Path, *, text_column: str = "text",
         text, ok = _decode(path.read_bytes())
         try:
             df = pd.read_csv(io.StringIO(text), sep="\t" if suffix != ".csv" else ",",
-                             dtype=str if as_text else None, keep_default_na=True)
+                             dtype=str if as_text else None, keep_default_na=True,
+                             skip_blank_lines=False)  # a note of blanks is a row
+            df = keep_blank_rows(df, text[-4096:])
         except pd.errors.EmptyDataError:
             raise DataError("file has no header or rows", file=str(path)) from None
         except pd.errors.ParserError as exc:

@@ -1,12 +1,16 @@
 """Extractive summaries: rank a document's sentences and keep the best, with their offsets.
 
-Sentences are split on ``.``, ``!``, ``?``, semicolon-free line breaks and blank lines, not after
-common abbreviations (``Dr.``, ``e.g.``, ``vs.``), inside decimals (``2.5 mg``) or before a
-lower-case word. Sentences are
-ranked by TextRank: PageRank over the graph of TF-IDF cosine similarities between sentences
-(Mihalcea & Tarau 2004), with a small preference for earlier sentences (abstracts and notes state
-their point early). The summary lists the chosen sentences in their original order; each keeps
-``start``/``end`` character offsets so ``text[start:end]`` is exactly the sentence.
+Sentences are split on ``.``, ``!``, ``?``, blank lines, list items (``-``, ``*``, ``•``,
+``1.``, ``2)``) and line breaks, not after common abbreviations (``Dr.``, ``e.g.``, ``vs.``),
+inside decimals (``2.5 mg``) or before a lower-case word. A line break ends a sentence unless
+the next line goes on in lower case or the line is a long one without end punctuation (prose
+wrapped at a fixed width), so a note's header block (``Name: ...``, ``Date: ...``) becomes one
+sentence per line. Sentences are ranked by TextRank: PageRank over the graph of TF-IDF cosine
+similarities between sentences (Mihalcea & Tarau 2004), with a small preference for earlier
+sentences (abstracts and notes state their point early). Administrative sentences (contact
+details, phone numbers, employer, insurance, signatures, header fields) are down-weighted
+(:func:`administrative`). The summary lists the chosen sentences in their original order; each
+keeps ``start``/``end`` character offsets so ``text[start:end]`` is exactly the sentence.
 
 >>> text = ("Patient admitted with chest pain. Troponin was elevated. "
 ...         "ECG showed ST elevation and chest pain persisted. Discharged on aspirin.")
@@ -28,11 +32,27 @@ import numpy as np
 
 from healthnn.errors import DataError
 
-__all__ = ["Sentence", "split_sentences", "summarize", "summarize_file"]
+__all__ = ["Sentence", "split_sentences", "summarize", "summarize_file", "administrative",
+           "ADMIN_WEIGHT"]
 
 _ABBREV = frozenset("""dr mr mrs ms prof st vs e.g i.e etc al fig no approx dept est inc jr sr
 mg ml min max pt pts hr hrs wk wks mo yr yrs b.i.d t.i.d q.d p.o i.v i.m q.i.d a.m p.m""".split())
-_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+|$)|\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)]\s))")
+_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+|$)|\n\s*\n|\n(?=\s*(?:[-*\u2022]|\d+[.)]\s))|\n")
+_ITEM = re.compile(r"[-*\u2022]|\d+[.)]\s")  # a list item starts a new sentence
+_WRAP = 60  # a line this long without end punctuation is prose wrapped at a fixed width
+#: Sentences about the administration of care rather than the patient's condition.
+_ADMIN = re.compile(
+    r"\b(?:phone|telephone|tel|cell|fax|pager|e-?mail)\s*(?:no\.?|number)?\s*[:#]"
+    r"|\b(?:can be reached|contact (?:number|details)|emergency contact|next of kin"
+    r"|home address|lives at|employer|works? (?:at|as|for)|employed (?:at|by|as)"
+    r"|electronically signed|(?:signed|dictated|transcribed) by\s*(?::|dr\b)|cc\s*:"
+    r"|insurance (?:carrier|company|id|number)|policy number|copyright|funded by"
+    r"|grant (?:no|number))\b"
+    r"|\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}|\b[\w.]+@\w+\.\w"
+    r"|^(?:patient )?(?:name|date|dob|mrn|attending|physician|provider|address|phone|service"
+    r"|unit|room|account|insurance|cc|signed by|dictated by|admitted|discharged)\s*:",
+    re.IGNORECASE)
+ADMIN_WEIGHT = 0.3  # an administrative sentence's score is multiplied by this
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,8 @@ def split_sentences(text: str) -> list[Sentence]:
     for m in _END.finditer(text):
         end = m.end()
         piece = text[start:end]
+        if m.group() == "\n" and _wrapped(text, m.start(), end):
+            continue
         if m.group().startswith((".",)) and "\n" not in m.group():
             word = re.search(r"([A-Za-z][A-Za-z.]*)\.+[\"')\]]*$", piece)
             if word and word.group(1).lower().rstrip(".") in _ABBREV:
@@ -64,6 +86,34 @@ def split_sentences(text: str) -> list[Sentence]:
         start = end
     _add(out, text, start, len(text))
     return [Sentence(s.start, s.end, s.text, position=i) for i, s in enumerate(out)]
+
+
+def _wrapped(text: str, at: int, end: int) -> bool:
+    """Whether the line break at ``at`` continues a sentence (not a new line of a list or
+    header): the next line goes on in lower case, or this line is long prose without end
+    punctuation."""
+    line = text[text.rfind("\n", 0, at) + 1:at].rstrip()
+    nxt = text[end:].lstrip(" \t")[:1]
+    if not line or not nxt or nxt == "\n" or _ITEM.match(text, end + len(text[end:]) -
+                                                        len(text[end:].lstrip(" \t"))):
+        return False
+    if nxt.islower():
+        return True
+    return len(line) >= _WRAP and not line.endswith((".", ":", ";", "!", "?"))
+
+
+def administrative(sentence: str) -> bool:
+    """Whether a sentence is about the administration of care (contact details, employer,
+    family phone numbers, signatures, header fields) rather than the patient's condition.
+
+    >>> administrative("His wife can be reached at 555-123-4567.")
+    True
+    >>> administrative("He works at the shipyard as a welder.")
+    True
+    >>> administrative("Troponin was elevated and ECG showed ST elevation.")
+    False
+    """
+    return bool(_ADMIN.search(sentence.strip()))
 
 
 def _add(out: list[Sentence], text: str, start: int, end: int) -> None:
@@ -108,6 +158,7 @@ def summarize(text: str, *, n_sentences: int = 3, ratio: float | None = None,
             break
         r = new
     score = (1 - position_weight) * r / r.max() + position_weight * prior / prior.max()
+    score *= np.where([administrative(x.text) for x in sents], ADMIN_WEIGHT, 1.0)
     best = sorted(np.argsort(-score, kind="stable")[:k])
     return [Sentence(sents[i].start, sents[i].end, sents[i].text, float(score[i]), int(i))
             for i in best]

@@ -60,8 +60,9 @@ class EpochLines:
     ...            best_epoch=1, patience_left=5)
     >>> out[0].startswith("epoch 1/10: train loss 0.5000, val loss 0.4000, val auroc 0.8000, ")
     True
-    >>> "left (at most" in out[0]
-    True
+    >>> out[0].split("; ")[-1]
+    'at most 0 s left (stops after 5 more without improvement)'
+
     """
 
     def __init__(self, epochs: int, monitor: str, log: Callable[[str], None], *,
@@ -89,17 +90,16 @@ class EpochLines:
         key = f"val_{self.monitor}"
         if self.monitor != "val_loss" and key in row:
             parts.append(f"val {self.monitor} {row[key]:.4f}")
-        best = "" if best_epoch == epoch else f", best epoch {best_epoch}"
-        self.log(f"epoch {epoch}/{self.epochs}: {', '.join(parts)}, "
-                 f"{self._seconds[-1]:.1f} s{best}; {left}")
+        best = "" if best_epoch == epoch else f" (best: epoch {best_epoch})"
+        self.log(f"epoch {epoch}/{self.epochs}: {', '.join(parts)}{best}, "
+                 f"{self._seconds[-1]:.1f} s; {left}")
 
     def _left(self, epoch: int, patience_left: int) -> str:
         remaining = self.epochs - epoch
         if remaining <= 0:
             return "last epoch"
         per_epoch = sum(self._seconds) / len(self._seconds)
-        most = format_seconds(per_epoch * remaining)
-        if patience_left < remaining:  # early stopping may end it sooner
-            return (f"about {most} left (at most; sooner if {patience_left} more epochs "
-                    "bring no improvement)")
-        return f"about {most} left (at most {remaining} epochs)"
+        most = f"at most {format_seconds(per_epoch * remaining)} left"
+        if 0 < patience_left < remaining:  # early stopping may end it sooner
+            return f"{most} (stops after {patience_left} more without improvement)"
+        return most

@@ -4,7 +4,7 @@
   cross-validation, then the best configuration trained into a normal bundle.
 * :func:`cross_validate` (``healthnn train`` with ``[split] method = "kfold"``): one bundle per
   fold, per-fold and pooled out-of-fold metrics with intervals (a stage of
-  :mod:`healthnn.pipeline.resample`, re-exported here).
+  :mod:`healthnn.pipeline.cv`, re-exported here).
 * :func:`learning_curve` (``[report] learning_curve = [0.1, 0.25, 0.5]``): the test metric
   against training-set size, in the report (also :mod:`healthnn.pipeline.resample`).
 
@@ -13,7 +13,8 @@ Optuna is imported only when a search runs.
 
 from __future__ import annotations
 
-from healthnn.pipeline.resample import cross_validate, learning_curve
+from healthnn.pipeline.cv import cross_validate
+from healthnn.pipeline.resample import learning_curve
 from healthnn.report.sections import learning_curve_section
 from healthnn.tuning._search import parse_space, tune
 

@@ -272,8 +272,14 @@ def _fit_trial(config: Config, out: Path, idx: dict[str, np.ndarray] | None,
                on_epoch: Callable[[int, dict[str, float]], None]) -> Any:
     """One trial's bundle: on ``[split]``'s rows, or on the rows at ``idx`` (an outer fold's
     training rows in nested cross-validation)."""
-    from healthnn.pipeline import make_splits, read_training, run_at, run_split, training_rows
-    from healthnn.pipeline.run import new_task
+    from healthnn.pipeline import (
+        make_splits,
+        new_task,
+        read_training,
+        run_at,
+        run_split,
+        training_rows,
+    )
 
     if idx is None:
         task = new_task(config)
@@ -298,7 +304,7 @@ def _storage(path: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
-def _run_worker(objective: Objective, storage_path: str, study_name: str, total: int,
+def run_worker(objective: Objective, storage_path: str, study_name: str, total: int,
                 seed: int) -> int:
     """One worker: pull trials from the shared study until ``total`` trials exist."""
     import optuna
@@ -431,7 +437,7 @@ def _run_ray(objective: Objective, storage_path: Path, study_name: str, total: i
                                 f"({type(exc).__name__})", hint="start one with 'ray start "
                                 "--head' or pass --ray local for a local instance") from None
     try:
-        worker = ray.remote(num_cpus=1)(_run_worker)
+        worker = ray.remote(num_cpus=1)(run_worker)
         n = max(1, jobs if jobs > 1 else int(ray.cluster_resources().get("CPU", 1)))
         refs = [worker.remote(objective, str(storage_path), study_name, total, seed + 1 + w)
                 for w in range(n)]
@@ -515,7 +521,7 @@ def _nested_cv(config: Config, out: Path, *, trials: int, jobs: int, ray_address
     on the outer fold (which played no part in choosing it)."""
     from healthnn.pipeline import fold_indices, run_at, training_rows
     from healthnn.pipeline.data import strata_of
-    from healthnn.pipeline.resample import pooled_metrics
+    from healthnn.pipeline.cv import pooled_metrics
 
     if config.data.test:
         raise ConfigError("nested cross-validation uses [data] train only", file=config.source,

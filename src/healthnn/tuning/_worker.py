@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from healthnn.errors import HealthnnError
-from healthnn.tuning._search import Objective, _run_worker
+from healthnn.tuning._search import Objective, run_worker
 
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     try:
-        _run_worker(Objective.from_json(spec["objective"]), spec["storage"], spec["study"],
+        run_worker(Objective.from_json(spec["objective"]), spec["storage"], spec["study"],
                     spec["total"], int(argv[1]))
     except HealthnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
