@@ -84,7 +84,10 @@ def create_app(models: dict[str, ServedModel], keys: KeyStore, audit: AuditLog,
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HealthnnError)
     async def _user_error(request: Request, exc: HealthnnError) -> JSONResponse:
-        return JSONResponse({"detail": hide_internals(str(exc))}, status_code=422)
+        from healthnn.data.limits import TooLargeError
+
+        status = 413 if isinstance(exc, TooLargeError) else 422
+        return JSONResponse({"detail": hide_internals(str(exc))}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -101,7 +101,7 @@ def _child(conn: Any, setup: Callable | None, setup_args: tuple) -> None:
         except HTTPException as exc:
             result = ("http", (exc.status_code, str(exc.detail)))
         except HealthnnError as exc:
-            result = ("user", (type(exc).__name__, str(exc)))
+            result = ("user", (f"{type(exc).__module__}:{type(exc).__qualname__}", str(exc)))
         except Exception as exc:  # noqa: BLE001 - the type and place only (no message)
             tb = exc.__traceback__
             while tb is not None and tb.tb_next is not None:
@@ -229,17 +229,27 @@ def _result(status: str, value: Any) -> Any:
     if status == "http":
         raise HTTPException(value[0], value[1])
     if status == "user":
-        import healthnn.errors as errors
-
-        cls = getattr(errors, value[0], HealthnnError)
-        if not (isinstance(cls, type) and issubclass(cls, HealthnnError)):
-            cls = HealthnnError
+        cls = _error_class(value[0])
         err = cls.__new__(cls)
         HealthnnError.__init__(err, value[1])
         raise err
     print(f"healthnn serve: internal error in a work process: {value}", file=sys.stderr,
           flush=True)
     raise _Remote("work process error")
+
+
+def _error_class(name: str) -> type:
+    """The HealthnnError subclass ``module:qualname`` (else HealthnnError itself)."""
+    import importlib
+
+    module, _, qualname = name.partition(":")
+    try:
+        cls: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError, ValueError):
+        return HealthnnError
+    return cls if isinstance(cls, type) and issubclass(cls, HealthnnError) else HealthnnError
 
 
 def _echo(x: Any) -> Any:

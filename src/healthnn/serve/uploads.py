@@ -71,7 +71,8 @@ def check_upload(schema: dict[str, Any], model: str, filename: str, data: bytes,
         head = check_gzip(data, max_unpacked)
     if suffix == ".parquet":
         check_parquet(data, max_unpacked)
-    check_pixels(suffix, head, data, max_unpacked=max_unpacked, max_pixels=max_pixels)
+    check_pixels(suffix, head, data, max_unpacked=max_unpacked, max_pixels=max_pixels,
+                 name=client_name(filename))
     return suffix
 
 
@@ -131,34 +132,42 @@ def check_parquet(data: bytes, limit: int, max_rows: int | None = None) -> None:
 
 
 def check_pixels(suffix: str, head: bytes, data: bytes, *, max_unpacked: int,
-                 max_pixels: int) -> None:
-    """Refuse an image whose header declares more than ``max_pixels`` pixels, and a deflated
-    DICOM file that inflates past ``max_unpacked`` bytes. Headers that cannot be parsed are
-    left to the image reader, which reports them."""
+                 max_pixels: int, name: str = "upload") -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` pixels (the readers'
+    own check, :func:`healthnn.data.limits.check_pixels`, with the same message), and a
+    deflated DICOM file that inflates past ``max_unpacked`` bytes. Headers that cannot be
+    parsed are left to the image reader, which reports them."""
+    from healthnn.data.limits import TooLargeError
+    from healthnn.data.limits import check_pixels as check_shape
+
     if suffix in _IMAGES:
-        n = _pillow_pixels(data)
+        shape = _pillow_shape(data)
     elif suffix == ".dcm":
-        n = _dicom_pixels(data, max_unpacked)
+        shape = _dicom_shape(data, max_unpacked)
     elif suffix.startswith(".nii"):
-        n = _nifti_pixels(head)
+        shape = _nifti_shape(head)
     else:
         return
-    if n is not None and n > max_pixels:
-        raise HTTPException(413, f"the image has {n:,} pixels; at most {max_pixels:,} "
-                            "(--max-pixels)")
+    if shape is not None:
+        try:
+            check_shape(shape, max_pixels, file=name)
+        except TooLargeError as exc:
+            raise HTTPException(413, str(exc)) from None
 
 
-def _pillow_pixels(data: bytes) -> int | None:
+def _pillow_shape(data: bytes) -> tuple[int, ...] | None:
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:  # reads the header only
-            return int(im.size[0]) * int(im.size[1]) * int(getattr(im, "n_frames", 1) or 1)
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            shape = (int(im.size[1]), int(im.size[0]))
+            return shape + (frames,) if frames > 1 else shape
     except Exception:  # noqa: BLE001 - not an image Pillow knows: the reader says why
         return None
 
 
-def _dicom_pixels(data: bytes, max_unpacked: int) -> int | None:
+def _dicom_shape(data: bytes, max_unpacked: int) -> tuple[int, ...] | None:
     if data[128:132] == b"DICM" and data[132:134] == b"\x02\x00" and data[136:138] == b"UL":
         meta_end = 144 + struct.unpack("<I", data[140:144])[0]
         if DEFLATED_DICOM in data[132:meta_end]:
@@ -175,20 +184,18 @@ def _dicom_pixels(data: bytes, max_unpacked: int) -> int | None:
         ds = pydicom.dcmread(io.BytesIO(data[:_DICOM_HEAD]), stop_before_pixels=True,
                              force=True, specific_tags=["Rows", "Columns", "NumberOfFrames"])
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        return int(ds.Rows) * int(ds.Columns) * frames
+        shape = (int(ds.Rows), int(ds.Columns))
+        return shape + (frames,) if frames > 1 else shape
     except Exception:  # noqa: BLE001 - the image reader reports an unreadable file
         return None
 
 
-def _nifti_pixels(head: bytes) -> int | None:
+def _nifti_shape(head: bytes) -> tuple[int, ...] | None:
     if len(head) < 348:
         return None
     for order in ("<", ">"):
         if struct.unpack(order + "i", head[:4])[0] == 348:
             dims = struct.unpack(order + "8h", head[40:56])
             ndim = max(0, min(int(dims[0]), 7))
-            n = 1
-            for d in dims[1:1 + ndim]:
-                n *= max(int(d), 1)
-            return n
+            return tuple(max(int(d), 1) for d in dims[1:1 + ndim]) or None
     return None

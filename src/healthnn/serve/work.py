@@ -40,6 +40,21 @@ class WorkState:
 _STATE: WorkState | None = None
 
 
+def _limited(fn: Any) -> Any:
+    """Run ``fn(st, ...)`` with the server's limits applied to every reader inside it
+    (:func:`healthnn.data.limits.read_limits`: pixels, unpacked bytes, rows)."""
+    from functools import wraps
+
+    @wraps(fn)
+    def run(st: WorkState, *args: Any) -> Any:
+        from healthnn.data.limits import read_limits
+
+        with read_limits(max_pixels=st.limits.get("max_pixels"),
+                         max_unpacked_bytes=st.limits.get("max_unpacked"), max_rows=MAX_ROWS):
+            return fn(st, *args)
+    return run
+
+
 def setup(dirs: dict[str, str], key: bytes | None, runtime: str, ner: tuple | None,
           limits: dict[str, int]) -> None:
     """In a child process: load the bundles (``{name: folder}``) and the NER model."""
@@ -79,6 +94,7 @@ def deid(st: WorkState, mode: str, text: str, patient: str | None
 
 
 @quietly
+@_limited
 def encode_upload(st: WorkState, name: str, filename: str, data: bytes) -> Any:
     """An upload decoded in memory by the model's task (images), or None."""
     m = st.model(name)
@@ -86,6 +102,7 @@ def encode_upload(st: WorkState, name: str, filename: str, data: bytes) -> Any:
 
 
 @quietly
+@_limited
 def predict_upload(st: WorkState, name: str, filename: str, data: bytes
                    ) -> list[dict[str, Any]]:
     """Predict an uploaded file through a temporary file; the records of its rows."""
@@ -104,6 +121,7 @@ def predict_upload(st: WorkState, name: str, filename: str, data: bytes
 
 
 @quietly
+@_limited
 def explain_rows(st: WorkState, name: str, df: pd.DataFrame,
                  target_class: str | None) -> list[dict[str, Any]]:
     """The explanation files for JSON rows."""
@@ -111,6 +129,7 @@ def explain_rows(st: WorkState, name: str, df: pd.DataFrame,
 
 
 @quietly
+@_limited
 def explain_upload(st: WorkState, name: str, filename: str, data: bytes,
                    target_class: str | None) -> list[dict[str, Any]]:
     """The explanation files for an uploaded file (its first 20 rows)."""
