@@ -23,8 +23,9 @@ def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
         out = set()
         for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("healthnn"):
-                out.add(n.module)
-                out |= {f"{n.module}.{a.name}" for a in n.names}
+                subs = {f"{n.module}.{a.name}" for a in n.names} & set(mods)
+                # `from pkg import submodule` needs the submodule; other names need pkg itself
+                out |= subs if len(subs) == len(n.names) else subs | {n.module}
             elif isinstance(n, ast.Import):
                 out |= {a.name for a in n.names}
         graph[name] = {d for d in out if d in mods and d != name}

@@ -154,7 +154,7 @@ def _restart_or_fail(i: int, p: Any, restarts: collections.deque[float]) -> str 
 def _worker(sock: Any, dirs: list[Path], kwargs: dict[str, Any]) -> None:
     import uvicorn
 
-    from healthnn.serve import build_app, close_app, settle
+    from healthnn.serve.build import build_app, close_app, settle
     from healthnn.serve.isolation import die_with_parent
 
     die_with_parent(signal.SIGTERM)  # uvicorn stops gracefully on SIGTERM
