@@ -172,7 +172,7 @@ def bootstrap(
         if math.isnan(value):
             out[name] = not_estimable("cannot be computed on these rows")
             continue
-        if small is not None and name not in pooled:
+        if small is not None and name not in pooled and not name.startswith("confusion_"):
             out[name] = not_estimable(small, point=value)
             continue
         if n_resamples and (n_resamples - ok.size) > n_resamples / 2:
