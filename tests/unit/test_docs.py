@@ -31,7 +31,8 @@ def test_generated_reference_pages_are_up_to_date(name):
 
 def test_site_builds_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+    # no -q: it hides the warnings (a broken link or anchor) from the count that --strict fails on
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                           "-d", str(tmp_path / "site")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
