@@ -110,6 +110,14 @@ class Bundle:
             for col in preds.select_dtypes("floating").columns:
                 stacked = np.stack([p[col].to_numpy(dtype=float) for p in per_member])
                 preds[f"{col}_sd"] = stacked.std(0, ddof=1)
+        domain = self.manifest.get("domain")
+        x = self.task.domain_features(inputs) if domain and len(inputs) else None
+        if x is not None:  # healthnn.domain: distance to the training rows, and the flag
+            from healthnn.domain import domain_scores
+
+            scores = domain_scores(domain, x)
+            preds["domain"] = scores
+            preds["out_of_domain"] = scores > domain["threshold"]
         got = self.task.conformal_outputs(outputs) if self.conformal else None
         if got is not None:
             from healthnn.metrics.conformal import conformal_columns

@@ -768,6 +768,34 @@ def _run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monitor", help="drift and out-of-domain report of new data against a "
+                       "bundle's training reference (PSI, KS, out-of-domain share, performance)")
+    p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
+    p.add_argument("data", type=Path, help="new rows (labels optional)")
+    p.add_argument("--out", type=Path, required=True, help="directory for report.html and "
+                   "monitor.json")
+    _key_arg(p)
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    from healthnn.monitor import monitor
+
+    r = monitor(args.bundle, args.data, args.out, key=_key(args))
+    o = r["out_of_domain"]
+    print(f"out of domain: {o['rows']} of {r['rows'] - r['rows_unusable']} rows "
+          f"({o['share']:.1%}, 95% CI {o['ci'][0]:.1%} to {o['ci'][1]:.1%}; "
+          f"expected {o['expected']:.0%})")
+    shifted = [f for f in r["features"] if f["shift"]]
+    print(f"features shifted (PSI > 0.1): {len(shifted)} of {len(r['features'])}"
+          + (": " + ", ".join(f"{f['feature']} {f['psi']:.2f}" for f in shifted[:5])
+             if shifted else ""))
+    if r["rows_unusable"]:
+        print(f"{r['rows_unusable']} row(s) could not be encoded", file=sys.stderr)
+    print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
 def _add_recalibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recalibrate", help="recalibrate a bundle on a site's own labelled data "
                        "into a new bundle (calibration before and after on held-out rows)")
@@ -811,6 +839,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
     "recalibrate": (_add_recalibrate, _run_recalibrate),
+    "monitor": (_add_monitor, _run_monitor),
     "predict": (_add_predict, _run_predict),
     "explain": (_add_explain, _run_explain),
     "keygen": (_add_keygen, _run_keygen),

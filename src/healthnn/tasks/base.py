@@ -175,6 +175,11 @@ class Task:
     def out_features(self) -> int:
         raise NotImplementedError
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        """Encoded inputs as a numeric matrix (rows, features) for out-of-domain scores
+        (:mod:`healthnn.domain`); None where the inputs are not one (images, text, graphs)."""
+        return None
+
     @property
     def recalibration_methods(self) -> tuple[str, ...]:
         """Methods of ``healthnn recalibrate`` for this task (the first is the default);

@@ -158,6 +158,11 @@ class TableTask(Task):
     def candidate_parameters(self) -> int | None:
         return self.in_features()
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        if isinstance(inputs, torch.Tensor) and inputs.ndim == 2 and inputs.is_floating_point():
+            return inputs.double().numpy()
+        return None  # e.g. an event model that reads the stream itself
+
     @property
     def feature_names(self) -> list[str]:
         return list(self.preprocessor_.feature_names_)

@@ -407,6 +407,9 @@ class TextClassificationTask(ClassificationTask):
     def candidate_parameters(self) -> int | None:
         return None  # not a fixed set of predictors: the sample-size criteria do not apply
 
+    def domain_features(self, inputs: Any) -> np.ndarray | None:
+        return None  # no fixed feature columns (embedding statistics: not yet)
+
     def in_features(self) -> int:
         return self.tokenizer_.vocab_size
 
