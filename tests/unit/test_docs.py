@@ -91,3 +91,12 @@ def test_every_config_in_the_docs_loads():
                 load_config(tomllib.loads(body), base_dir=DOCS)
                 seen += 1
     assert seen >= 5
+
+
+def test_results_page_numbers_come_from_the_history():
+    """BENCHMARKS.md summarises docs/benchmarks/history.md: it may drop numbers, never invent one."""
+    number = re.compile(r"\d+(?:[.,]\d+)*")
+    history = set(number.findall((DOCS / "benchmarks" / "history.md").read_text(encoding="utf-8")))
+    results = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    missing = sorted(set(number.findall(results)) - history)
+    assert not missing, f"numbers in BENCHMARKS.md that are not in history.md: {missing}"
