@@ -66,6 +66,12 @@ def load_synth(path: Path):
     return notes, gold
 
 
+def altered(gold, pred, keys) -> list[int]:
+    """[PHI-free notes with at least one span found, PHI-free notes] (over-redaction)."""
+    free = [k for k in keys if not gold.get(k)]
+    return [sum(1 for k in free if pred[k]), len(free)]
+
+
 def model_dir(name: str) -> str:
     """The folder spaCy loads for an installed pipeline package (or ``name`` if a folder)."""
     if Path(name).is_dir():
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, engine in engines.items():
         found, secs, cpu = timed(engine, texts)
         pred = dict(zip(keys, found, strict=True))
-        result["engines"][name] = {"seconds": secs, "cpu_seconds": cpu, **{
+        result["engines"][name] = {"seconds": secs, "cpu_seconds": cpu,
+                                   "phi_free_altered": altered(gold, pred, keys), **{
             h: dp.score(notes, gold, pred, ks) for h, ks in halves.items()}}
     if a.presidio:
         folder = model_dir(a.spacy_model)
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 for k, sp in zip(keys, res["spans"], strict=True)}
         result["engines"]["Presidio + same spaCy model"] = {
             "seconds": res["seconds"], "cpu_seconds": res["cpu_seconds"],
+            "phi_free_altered": altered(gold, pred, keys),
             "recognizers": res["recognizers"],
             **{h: dp.score(notes, gold, pred, ks) for h, ks in halves.items()}}
     report(result)
@@ -158,6 +166,9 @@ def report(result: dict) -> None:
     for name, (r, p) in (dp.PUBLISHED if part == "held-out" else {}).items():
         print(f"| {name}, published (instance level) | | | | | | {r:.3f} | {p:.3f} |")
     eng = result["engines"]
+    for name, r in eng.items():
+        a, f = r["phi_free_altered"]
+        print(f"{name}: {a} of {f} PHI-free notes altered ({a / f if f else float('nan'):.1%})")
     if "Presidio + same spaCy model" in eng:
         pr, ours = eng["Presidio + same spaCy model"], eng["rules + spaCy"]
         print(f"speed ratio, healthnn rules + spaCy vs Presidio + the same model: "

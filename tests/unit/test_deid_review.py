@@ -221,6 +221,15 @@ def test_score_reads_brat_and_names_its_file(tmp_path):
     rev, docs = _review(tmp_path)
     r = score_review(rev, rev / "brat", n_resamples=0)
     assert r["metrics"]["token_recall"]["value"] == 1.0 and r["leaked_spans"] == 0
+    # nothing missed: exact intervals instead of the bootstrap's degenerate zero width
+    r1 = score_review(rev, rev / "brat", n_resamples=100)
+    lk, rc = r1["metrics"]["leaks_per_100k_words"], r1["metrics"]["token_recall"]
+    assert lk["ci_low"] == 0.0 and lk["ci_high"] == pytest.approx(1e5 * 3.6889 / r1["words"],
+                                                                   rel=1e-4)
+    tokens = sum(len(re.findall(r"[A-Za-z]+|\d+", d["text"][s["start"]:s["end"]]))
+                 for d in docs for s in d["spans"])
+    assert rc["ci_low"] == pytest.approx(0.025 ** (1 / tokens)) and rc["ci_high"] == 1.0
+    assert "exact" in lk["note"] and "exact" in rc["note"]
     assert r["unchanged"]  # the prefilled file, not reviewed: the CLI warns
     import tarfile
 

@@ -85,11 +85,13 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(m: dict) -> str:
-    def f(v: float) -> str:
-        return "n/a" if v != v else f"{v:.3f}"
+def _fmt(m: dict, digits: int = 3) -> str:
+    from healthnn.metrics.estimable import format_metric
 
-    return f"{f(m['value'])} [{f(m['ci_low'])}, {f(m['ci_high'])}]"
+    if m.get("note") and m.get("ci_low") == m.get("ci_low"):  # an exact interval, with a note
+        v, lo, hi = m["value"], m["ci_low"], m["ci_high"]
+        return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] ({m['note']})"
+    return format_metric(m, digits)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -111,10 +113,10 @@ def _score(args: argparse.Namespace) -> int:
           f"{r['detections']} detections, {r['leaked_spans']} leaked")
     for name in ("token_recall", "token_precision", "span_recall", "span_precision",
                  "span_removed", "leaks_per_100k_words"):
-        print(f"{name:<22} {_fmt(m[name])}")
-    print("leaks per 100,000 words by type (95% bootstrap interval):")
+        print(f"{name:<22} {_fmt(m[name], 1 if name.startswith('leaks') else 3)}")
+    print("leaks per 100,000 words by type (95% interval):")
     for lab, c in r["by_type"].items():
-        print(f"  {lab:<14} {_fmt(m[f'leaks_per_100k_words_{lab}'])}  "
+        print(f"  {lab:<14} {_fmt(m[f'leaks_per_100k_words_{lab}'], 1)}  "
               f"({c['leaked']} of {c['reviewer_spans']} spans leaked)")
     print(f"scores: {r['files']['score']}")
     print(f"worst leaks (for the reviewer only): {r['files']['worst_leaks']}")

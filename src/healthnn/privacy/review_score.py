@@ -15,7 +15,9 @@ them, note by note:
 * **leaks per 100,000 words**, by PHI type: reviewer spans with at least one token left.
 
 Intervals are 95% percentile bootstrap intervals over notes, resampled within the sample's
-strata (:func:`healthnn.metrics.bootstrap.bootstrap`). The worst leaks (whole values first)
+strata (:func:`healthnn.metrics.bootstrap.bootstrap`); where nothing was missed (every
+resample the same), exact intervals instead: Poisson for a type without leaks, Clopper-Pearson
+for a token recall of 1. The worst leaks (whole values first)
 go to ``REVIEW/worst_leaks.html`` for the reviewer's eyes; the scores (numbers only) to
 ``REVIEW/score.json``. Nothing here logs or prints note text.
 """
@@ -228,6 +230,7 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
     metrics = bootstrap(fn, [np.arange(len(det))], n_resamples=n_resamples, seed=seed,
                         strata=np.array([str(d.get("stratum", "")) for d in det]))
     leak = stacked["leak"].sum(0)
+    _exact_when_degenerate(metrics, {k: v.sum(0) for k, v in stacked.items()}, labels)
     by_type = {lab: {"reviewer_spans": int(leak[k][0]), "removed": int(leak[k][1]),
                      "leaked": int(leak[k][2])} for k, lab in enumerate(labels) if leak[k][0]}
     examples = _worst(det, gold, pred, worst)
@@ -244,6 +247,27 @@ def score_review(review: str | os.PathLike, annotations: str | os.PathLike, *,
                         "worst_leaks": str(review / "worst_leaks.html")}}
     write_private(review / "score.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _exact_when_degenerate(metrics: dict, totals: dict[str, np.ndarray], labels: list[str]
+                           ) -> None:
+    """Exact 95% intervals where every bootstrap resample gave the same value because nothing
+    was missed: no leak of a type (Poisson over the words reviewed: 0 to 3.69 per ``words``)
+    and a token recall of 1 (Clopper-Pearson over the reviewer's tokens: 0.025^(1/n) to 1,
+    counting tokens as independent). A site that finds no leak learns how few it has shown."""
+    words = float(totals["words"][0])
+    tp, _, fn = (int(x) for x in totals["token"])
+    upper = float(-np.log(0.025))  # chi2.ppf(0.975, 2) / 2, the exact bound for 0 events
+    names = ["leaks_per_100k_words", *(f"leaks_per_100k_words_{lab}" for lab in labels)]
+    for name in names:
+        m = metrics.get(name)
+        if m and m.get("value") == 0.0 and m.get("note") and words:
+            m.update(ci_low=0.0, ci_high=1e5 * upper / words,
+                     note=f"no leak seen: exact Poisson interval over {int(words)} words")
+    m = metrics.get("token_recall")
+    if m and m.get("value") == 1.0 and m.get("note") and tp and not fn:
+        m.update(ci_low=float(0.025 ** (1.0 / tp)), ci_high=1.0,
+                 note=f"none missed: exact binomial interval over {tp} tokens")
 
 
 def _worst(det: list[dict], gold: Sequence[list], pred: Sequence[list], k: int) -> list[dict]:
