@@ -2,7 +2,8 @@
 
 The site's Benchmarks page is ``BENCHMARKS.md`` at the repository root, so that the results a
 user reads on GitHub and on the site are one file and cannot drift apart. The page
-``docs/benchmarks/index.md`` holds a marker; this hook replaces it with the file's text and turns
+``docs/benchmarks/index.md`` starts with a marker (the rest of it is a pointer for readers of the
+repository); this hook replaces that page with the file's text and turns
 its repository-relative links to the history page (``docs/benchmarks/history.md#...``) into
 links relative to the page, which the strict build then checks, anchors included.
 """
@@ -33,7 +34,7 @@ def results_page(root: Path) -> str:
 
 
 def on_page_markdown(markdown, page, config, files, **kwargs):  # noqa: ARG001 (MkDocs API)
-    """Put the results page in place of the marker on ``benchmarks/index.md``."""
-    if page.file.src_uri != PAGE or MARKER not in markdown:
+    """Show the results page in place of ``benchmarks/index.md`` when it starts with the marker."""
+    if page.file.src_uri != PAGE or not markdown.startswith(MARKER):
         return markdown
-    return markdown.replace(MARKER, results_page(Path(config.config_file_path).parent))
+    return results_page(Path(config.config_file_path).parent)
