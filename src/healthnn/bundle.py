@@ -95,7 +95,7 @@ class Bundle:
         deviation across members of each numeric prediction; with ``conformal.json``, the
         conformal set (``set``) or interval (``lo``/``hi``) columns.
         """
-        members = self.model.members if isinstance(self.model, Ensemble) else None
+        members = getattr(self.model, "members", None)  # an Ensemble, or ONNX members
         each = None
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output

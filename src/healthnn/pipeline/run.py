@@ -73,9 +73,8 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
                               notes=notes + fitted.notes, started=started, curve=curve)
     if size is not None:
         manifest["sample_size"] = size
-    domain = domain_reference(task, encoded)
-    if domain is not None:
-        manifest["domain"] = domain
+    if scored.domain is not None:
+        manifest["domain"] = scored.domain
     bundle = save_bundle(out, config=config, task=task, model=fitted.model,
                          metrics=scored.metrics, manifest=manifest,
                          predictions=scored.predictions, conformal=scored.conformal)
@@ -101,18 +100,6 @@ def run_at(config: Config, data: Labelled, idx: dict[str, Any], out: Path, *,
     if run is None:  # pragma: no cover - resampling runs in one process
         raise RuntimeError("resampling runs in the main process")
     return run
-
-
-def domain_reference(task: Any, encoded: dict[str, Any]) -> dict[str, Any] | None:
-    """The training reference of out-of-domain scores (:mod:`healthnn.domain`), for tasks whose
-    encoded inputs are feature columns; its threshold chosen on the validation rows."""
-    train, val = (task.domain_features(encoded[s][0]) for s in ("train", "val"))
-    if train is None or val is None or len(train) < 10:
-        return None
-    from healthnn.domain import fit_reference
-
-    names = list(task.feature_names or [f"x{i}" for i in range(train.shape[1])])
-    return fit_reference(train, val, names)
 
 
 def sample_size(task: Any, y_train: dict[str, Any], rows: int, notes: list[str], log: Log
