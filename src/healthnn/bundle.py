@@ -218,6 +218,10 @@ def save_bundle(
     task_state = task.state_dict()
     if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
+    if getattr(task, "baselines_", None):  # [baseline] models, as JSON (healthnn.baselines)
+        from healthnn.baselines.run import baseline_state
+
+        task_state["baselines"] = baseline_state(task)
     write_json(path / "task.json", task_state)
     write_json(path / "metrics.json", metrics)
     if predictions is not None:
@@ -275,6 +279,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     task.load_state_dict(task_state)
     if task_state.get("operating_point") is not None:
         task.operating_point_ = task_state["operating_point"]
+    if task_state.get("baselines"):
+        from healthnn.baselines.run import load_baseline_state
+
+        load_baseline_state(task, task_state["baselines"])
     model = task.build_model()
     if config.train.ensemble > 1:
         model = Ensemble([model, *(task.build_model() for _ in range(config.train.ensemble - 1))])

@@ -609,6 +609,13 @@ def _print_cv(out: Path, cv: dict) -> None:
     print(f"pooled ({cv['rows']} rows, {cv['folds']} folds): " + ", ".join(
         f"{n} {_num(cv['pooled'][n]['value'])} [{_num(cv['pooled'][n]['ci_low'])}, "
         f"{_num(cv['pooled'][n]['ci_high'])}]" for n in names))
+    for name, b in cv.get("baselines", {}).items():  # issue 20: mean over the folds
+        shown = [n for n in names if n in b["difference"]]
+        print(f"baseline {name}: " + ", ".join(
+            f"{n} {_num(b['baseline'][n]['mean'])} (network - baseline "
+            f"{b['difference'][n]['mean']:+.3f} +/- {b['difference'][n]['sd']:.3f})"
+            for n in shown) + f"; better than the network in {b['folds_baseline_better']} "
+            f"of {cv['folds']} folds")
     print(f"cross-validation: {out / 'cv.json'}; one bundle per fold in {out}/fold_<k>")
 
 
@@ -886,6 +893,10 @@ def _print_summary(path: Path, metrics: dict) -> None:
             print(f"uncertainty: conformal {what} held the outcome for {_num(cov['value'])} "
                   f"[{_num(cov['ci_low'])}, {_num(cov['ci_high'])}] of {split} rows (mean "
                   f"{'size' if what == 'sets' else 'width'} {_num(size['value'])}{target})")
+    from healthnn.baselines.compare import comparison_lines
+
+    for line in comparison_lines(metrics):  # issue 20: each baseline beside the network
+        print(line)
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
     if (Path(path) / "report.html").is_file():
         print(f"report: {Path(path) / 'report.html'}")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from healthnn.baselines.options import BaselineConfig, parse_baseline
 from healthnn.errors import ConfigError
 
 __all__ = [
@@ -250,6 +251,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     federated: FederatedConfig | None = None
     tune: TuneConfig | None = None
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<config>"
 
@@ -271,12 +273,13 @@ class Config:
             "train": _asdict(self.train),
             "eval": _asdict(self.eval),
             "report": _asdict(self.report),
+            "baseline": _asdict(self.baseline),
             **({"federated": _asdict(self.federated)} if self.federated else {}),
             **extra,
         }
 
 
-SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated", "tune")
+SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated", "tune", "baseline")
 
 
 def load_config(
@@ -340,6 +343,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
     evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
     report = parse_section(ReportConfig, raw.get("report", {}), "report", name)
+    baseline = parse_baseline(raw.get("baseline", {}), task, name)  # healthnn.baselines
     federated = (parse_section(FederatedConfig, raw["federated"], "federated", name)
                  if "federated" in raw else None)
     model_raw = dict(raw.get("model", {}))
@@ -359,6 +363,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
         train=train,
         eval=evalc,
         report=report,
+        baseline=baseline,
         federated=federated,
         base_dir=folder,
         source=name,

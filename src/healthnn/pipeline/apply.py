@@ -66,9 +66,9 @@ def evaluate(
     outputs, preds = b.score_inputs(task.subset(inputs, keep))
     y_good = take(y, keep)
     metrics = {"test": evaluate_or_not_estimable(task.evaluate, outputs, y_good, seed=seed)}
-    # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
+    # the baselines saved in the bundle ([baseline] models) on the same rows, paired
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, rows.file)},
-                                         seed=seed))
+                                         seed=seed, outputs=outputs))
     if b.conformal and task.conformal_outputs(outputs[:0]) is not None:
         metrics["test"].update(conformal_metrics(task, b.conformal, outputs, y_good, seed=seed))
     preds.index = keep

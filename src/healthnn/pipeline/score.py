@@ -75,7 +75,8 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
         metrics["test"].update(conformal_metrics(task, bundle.conformal, test_out, test.y,
                                                  seed=seed))
     table = labelled_table(task, test.df, test.rows, test.y, preds)
-    metrics.update(task.baseline_metrics(splits.frames(), seed=seed))
+    metrics.update(task.baseline_metrics(splits.frames(), seed=seed,  # [baseline] models
+                                         outputs=test_out, log=log))
     privacy = fitted.result.privacy
     if privacy is not None:
         eps = privacy["epsilon_spent"]

@@ -42,6 +42,9 @@ class TableData:
     ``group``: a patient id column: one patient's rows never in two splits.
     ``id``: a column copied into prediction files. ``positive``: the positive class of a
     binary target (default: the last in natural order).
+    ``leakage``: the leakage check of the training split before training (``warn``: report
+    and train; ``error``: refuse; ``off``). ``time_unit``: the unit of the survival times
+    (``days``), shown with horizons and times in the report.
     """
 
     train: str
@@ -57,8 +60,8 @@ class TableData:
     group: str | None = None
     id: str | None = None
     positive: str | None = None
-    leakage: Literal["warn", "error", "off"] = "warn"  # healthnn.checks: before training
-    time_unit: str | None = None  # survival: shown with horizons and times in the report
+    leakage: Literal["warn", "error", "off"] = "warn"  # leakage check before training
+    time_unit: str | None = None  # the unit of survival times ("days"), shown in the report
 
 
 class TableTask(Task):

@@ -301,12 +301,18 @@ class TextClassificationTask(ClassificationTask):
             counts = np.bincount(codes[codes >= 0], minlength=len(self.classes_))
         self.class_counts_ = [int(c) for c in counts]
         self._baseline = None
-        if d.baseline:
+        from healthnn.baselines.run import selected_baselines
+
+        if "tfidf" in selected_baselines(self):  # [data] baseline; none under DP / federated
             from healthnn.text.baseline import TfidfBaseline
 
-            self._baseline = TfidfBaseline(multilabel=self.multilabel,
-                                           seed=self.config.train.seed).fit(
-                texts, codes, n_classes=len(self.classes_))
+            try:  # a baseline never fails the network's training (too sparse texts, say)
+                self._baseline = TfidfBaseline(multilabel=self.multilabel,
+                                               seed=self.config.train.seed).fit(
+                    texts, codes, n_classes=len(self.classes_))
+            except ValueError:
+                notes.append("the TF-IDF baseline could not be fitted on the training texts "
+                             "(too few words or one class); it is left out")
         return notes
 
     def _load_checkpoint_files(self) -> None:
@@ -481,17 +487,6 @@ class TextClassificationTask(ClassificationTask):
         if self._baseline is None:
             return None
         return self._baseline.predict_proba(self.prepared_texts(self.texts_of(df)))
-
-    def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
-                         seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
-        """The TF-IDF + logistic regression baseline on the same test rows as the model (at
-        training, and in ``healthnn evaluate`` on new data)."""
-        if self._baseline is None:
-            return {}
-        df, y, _ = frames["test"]
-        probs = self.baseline_probabilities(df)
-        return {"test_baseline_tfidf": self.evaluate_probabilities(self.codes(y), probs,
-                                                                    seed=seed)}
 
     def label_frame(self, y: Labels) -> pd.DataFrame:
         return pd.DataFrame({self.config.data.target: y[self.config.data.target]})

@@ -188,7 +188,8 @@ def direction_of(config: Config) -> str:
 
 def _trial_config(config: Config, values: dict[str, Any]) -> Config:
     return with_values(config, values, report={"enabled": False, "learning_curve": []},
-                       eval={"bootstrap": 0}, train={"progress": False})
+                       eval={"bootstrap": 0}, train={"progress": False},
+                       baseline={"models": []})  # trials compare on val; no baselines
 
 
 def score_of(bundle: Any, metric: str, source: str, split: str = "val") -> float:
