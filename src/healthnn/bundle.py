@@ -10,6 +10,7 @@
       predictions_test.csv  test rows: id, observed outcome, predictions
       conformal.json        split-conformal calibration (sets / intervals), when the task has one
       manifest.json         data fingerprints, split sizes, versions, seed, training history
+      integrity.json        SHA-256 of every other file, checked at load (healthnn.bundle_files)
 
 Nothing in a bundle is pickled: weights are safetensors, everything else is JSON or TOML, so
 loading a bundle from elsewhere cannot run code.
@@ -18,7 +19,6 @@ loading a bundle from elsewhere cannot run code.
 from __future__ import annotations
 
 import json
-import math
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ from torch import nn
 from healthnn import __version__
 from healthnn.config import Config, load_config, to_toml
 from healthnn.errors import BundleError, DataError
+from healthnn.io import json_ready, write_json
 from healthnn.models.ensemble import Ensemble
 
 __all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "write_json",
@@ -53,6 +54,7 @@ class Bundle:
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     conformal: dict[str, Any] | None = None  # conformal.json: see healthnn.metrics.conformal
+    key: bytes | None = field(default=None, repr=False)  # an encrypted bundle's key (memory only)
 
     @torch.no_grad()
     def outputs(self, inputs: Any, batch_size: int | None = None,
@@ -207,14 +209,29 @@ def save_bundle(
     manifest: dict[str, Any],
     predictions: pd.DataFrame | None = None,
     conformal: dict[str, Any] | None = None,
+    key: bytes | None = None,
 ) -> Bundle:
-    from safetensors.torch import save_file
+    """Write a bundle's files into ``path``, each atomically, and its integrity list last.
+
+    A ``path`` made an encrypted bundle by :func:`healthnn.bundle_files.staged_bundle` gets
+    every file sealed with ``key`` as it is written (no integrity list: the encrypted index
+    authenticates the files).
+    """
+    from safetensors.torch import save
+
+    from healthnn.bundle_files import write_bundle_file, write_integrity
+    from healthnn.privacy.encryption import is_encrypted
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, data: bytes | str) -> None:
+        write_bundle_file(path, name, data.encode("utf-8") if isinstance(data, str) else data,
+                          key)
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path / "model.safetensors"))
-    (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
+    put("model.safetensors", save(state))
+    put("config.toml", to_toml(absolute_paths(config)))
     task_state = task.state_dict()
     if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
@@ -222,12 +239,12 @@ def save_bundle(
         from healthnn.baselines.run import baseline_state
 
         task_state["baselines"] = baseline_state(task)
-    write_json(path / "task.json", task_state)
-    write_json(path / "metrics.json", metrics)
+    put("task.json", _json_text(task_state))
+    put("metrics.json", _json_text(metrics))
     if predictions is not None:
-        predictions.to_csv(path / "predictions_test.csv", index=False)
+        put("predictions_test.csv", predictions.to_csv(index=False))
     if conformal is not None:
-        write_json(path / "conformal.json", conformal)
+        put("conformal.json", _json_text(conformal))
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -235,22 +252,33 @@ def save_bundle(
         "model": {"name": config.model.name, "params": config.model.params,
                   "in_features": task.in_features(), "out_features": task.out_features()},
         "versions": library_versions(),
+        "integrity": INTEGRITY_NOTE,
         **manifest,
     }
-    write_json(path / "manifest.json", manifest)
-    return Bundle(path, config, task, model.eval(), manifest, metrics, conformal)
+    put("manifest.json", _json_text(manifest))
+    if not is_encrypted(path):
+        write_integrity(path)
+    return Bundle(path, config, task, model.eval(), manifest, metrics, conformal, key=key)
 
 
-def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
+INTEGRITY_NOTE = "integrity.json (plain) or encrypted.json (encrypted) lists every file"
+
+
+def load_bundle(path: str | Path, *, key: bytes | None = None,
+                allow_modified: bool = False) -> Bundle:
     """Load a bundle written by :func:`save_bundle` (or ``healthnn train``).
 
     An encrypted bundle (see :mod:`healthnn.privacy.encryption`) needs its ``key``; it is
-    decrypted in memory only.
+    decrypted in memory only. A ``key`` given for a bundle that is not encrypted is refused
+    (a plaintext copy put in place of an encrypted bundle). The bundle's files are checked
+    against its integrity list (:func:`healthnn.bundle_files.verify_bundle`); a modified,
+    missing or added file is an error unless ``allow_modified``.
     """
     import tomllib
 
     from safetensors.torch import load as load_safetensors
 
+    from healthnn.bundle_files import verify_bundle
     from healthnn.privacy.encryption import is_encrypted, read_bundle_file
     from healthnn.tasks import get_task_class
 
@@ -259,6 +287,11 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         raise BundleError("bundle directory not found", file=str(path),
                           hint="pass the --out directory of 'healthnn train'")
     encrypted = is_encrypted(path)
+    if key is not None and not encrypted:
+        raise BundleError("a key was given but this bundle is not encrypted", file=str(path),
+                          hint="a plaintext copy may have replaced an encrypted bundle; to "
+                          "load a plaintext bundle give no --key-file (and unset "
+                          "HEALTHNN_KEY_FILE), or encrypt it with 'healthnn encrypt'")
     for name in _REQUIRED:
         if not (path / (name + ".enc" if encrypted else name)).is_file():
             raise BundleError(f"incomplete bundle: {name} is missing", file=str(path),
@@ -267,7 +300,12 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     def read(name: str) -> bytes:
         return read_bundle_file(path, name, key)
 
+    if encrypted:
+        verify_bundle(path, key=key)
     manifest = _parse_json(read("manifest.json"), path / "manifest.json")
+    if not encrypted:
+        verify_bundle(path, allow_modified=allow_modified,
+                      expects_list=isinstance(manifest, dict) and "integrity" in manifest)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"bundle format {manifest.get('format_version')} is not supported by healthnn "
@@ -301,7 +339,7 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         conformal = _parse_json(read("conformal.json"), path / "conformal.json")
     except FileNotFoundError:
         conformal = None
-    return Bundle(path, config, task, model, manifest, metrics, conformal)
+    return Bundle(path, config, task, model, manifest, metrics, conformal, key=key)
 
 
 def absolute_paths(config: Config) -> dict[str, Any]:
@@ -317,26 +355,8 @@ def absolute_paths(config: Config) -> dict[str, Any]:
     return d
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """``obj`` as indented JSON (NaN and infinity as null, numpy scalars as numbers)."""
-    path.write_text(json.dumps(_clean(obj), indent=2) + "\n", encoding="utf-8")
+def _json_text(obj: Any) -> str:
+    return json.dumps(json_ready(obj), indent=2) + "\n"
 
 
 def _parse_json(data: bytes, path: Path) -> Any:

@@ -311,7 +311,28 @@ def load_config(
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     for item in overrides or []:
         _apply_override(raw, item, name)
-    return _build_config(raw, name, folder)
+    try:
+        return _build_config(raw, name, folder)
+    except ConfigError as exc:
+        raise _as_set_error(exc, overrides or []) from None
+
+
+def _as_set_error(exc: ConfigError, overrides: list[str]) -> ConfigError:
+    """An error about a key that came from ``--set`` names ``--set``, not the config file.
+
+    >>> e = _as_set_error(ConfigError("unknown key", file="c.toml", key="train.epoch"),
+    ...                   ["train.epoch=3"])
+    >>> str(e)
+    "--set train.epoch=3, key 'train.epoch': unknown key (the key comes from --set, not from c.toml)"
+    """
+    for item in overrides:
+        dotted = item.split("=", 1)[0].strip()
+        if exc.key is not None and (exc.key == dotted or exc.key.startswith(dotted + ".")):
+            where = f"not from {exc.file}" if exc.file and exc.file != "<config>" else ""
+            hint = "; ".join(h for h in (exc.hint, f"the key comes from --set, {where}"
+                                         if where else "") if h) or None
+            return ConfigError(exc.message, file=f"--set {item}", key=exc.key, hint=hint)
+    return exc
 
 
 def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:

@@ -660,7 +660,9 @@ class NerTask(Task):
             super().write_predictions(result, out)
             return
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
+        from healthnn.io import atomic_write
+
+        with atomic_write(out) as fh:
             for i, rec in enumerate(result.to_dict("records")):
                 line: dict[str, Any] = {"row": i + 1}
                 if "id" in rec:

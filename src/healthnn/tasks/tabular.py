@@ -16,7 +16,7 @@ from healthnn.data.columns import check_class_target, check_exclude, require_exc
 from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
 SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
-from healthnn.data.tables import numeric_column, read_table, require_columns
+from healthnn.data.tables import numeric_column, read_table, require_columns, write_table
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
 
@@ -229,7 +229,7 @@ class TableTask(Task):
         table = pd.DataFrame(rows, columns=["row", "output", "prediction", "feature",
                                             "contribution", "error"])
         path = Path(out) / "contributions.csv"
-        table.sort_values("row", kind="stable").to_csv(path, index=False)
+        write_table(table.sort_values("row", kind="stable"), path)
         return [path]
 
     # -- report --------------------------------------------------------------------------------

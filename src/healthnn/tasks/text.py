@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.tables import require_columns
+from healthnn.data.tables import require_columns, write_table
 from healthnn.errors import BundleError, ConfigError, DataError
+from healthnn.io import write_text
 from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask, label_text, natural_key
 
@@ -562,11 +563,11 @@ class TextClassificationTask(ClassificationTask):
             blocks.append((i + 1, self.classes_[k], float(probs[k]), offsets, scores, texts[i]))
             token_rows, word_rows = token_rows + toks, word_rows + words
         html = attribution_html(blocks, title="Token attributions (integrated gradients)")
-        (out / "explanations.html").write_text(html, encoding="utf-8")
-        pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
+        write_text(out / "explanations.html", html)
+        write_table(pd.DataFrame(rows), out / "attributions.csv")
         for name, table in (("tokens", token_rows), ("words", word_rows)):
-            pd.DataFrame(table, columns=list(table[0]) if table else ["row"]).to_csv(
-                out / f"{name}.csv", index=False)
+            write_table(pd.DataFrame(table, columns=list(table[0]) if table else ["row"]),
+                        out / f"{name}.csv")
         return [out / f for f in ("explanations.html", "attributions.csv", "tokens.csv",
                                   "words.csv")]
 
