@@ -37,7 +37,7 @@ from healthnn.io import json_ready, write_json
 from healthnn.models.ensemble import Ensemble
 
 __all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "write_json",
-           "absolute_paths", "FORMAT_VERSION"]
+           "recalibrated_outputs", "absolute_paths", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _REQUIRED = ("model.safetensors", "config.toml", "task.json", "manifest.json")
@@ -84,8 +84,6 @@ class Bundle:
         maps = self.manifest.get("recalibration", {}).get("maps")
         if not maps:
             return outputs
-        from healthnn.recalibrate import recalibrated_outputs
-
         return recalibrated_outputs(maps, outputs)
 
     def score_inputs(self, inputs: Any, *, batch_size: int | None = None,
@@ -183,6 +181,32 @@ class Bundle:
             out[col] = flags[col].to_numpy()
         out["error"] = [errors.get(i, "") for i in range(len(df))]
         return out
+
+
+def recalibrated_outputs(maps: list[dict[str, Any]], outputs: torch.Tensor) -> torch.Tensor:
+    """Raw classification outputs mapped through a bundle's recalibration maps, in order.
+
+    The result is again a logit (one output: binary) or log-probabilities (several), so every
+    consumer of outputs sees recalibrated risks.
+    """
+    from healthnn.metrics.recalibration import apply_recalibration
+
+    for m in maps:
+        if m.get("kind") != "probabilities" or len(outputs) == 0:
+            continue
+        z = outputs.double()
+        if z.shape[1] == 1:
+            p1 = torch.sigmoid(z[:, 0]).numpy()
+            p = apply_recalibration(m["state"], np.column_stack([1 - p1, p1]))[:, 1]
+            p = np.clip(p, _RECAL_EPS, 1 - _RECAL_EPS)
+            outputs = torch.from_numpy(np.log(p / (1 - p))[:, None]).to(outputs.dtype)
+        else:
+            p = apply_recalibration(m["state"], torch.softmax(z, 1).numpy())
+            outputs = torch.from_numpy(np.log(np.clip(p, _RECAL_EPS, 1))).to(outputs.dtype)
+    return outputs
+
+
+_RECAL_EPS = 1e-7
 
 
 def library_versions() -> dict[str, str]:
