@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+from healthnn.bundle_names import INTEGRITY, bundle_file_names, bundle_id_of
 from healthnn.errors import BundleError
 from healthnn.io import OutputError, folder_lock, write_bytes, write_text
 from healthnn.privacy.encryption import (MARKER, add_sealed_file, check_sealed_complete,
@@ -38,7 +39,6 @@ __all__ = ["INTEGRITY", "bundle_file_names", "bundle_id_of", "write_integrity",
            "verify_bundle", "write_bundle_file", "staged_bundle", "train_output",
            "holds_bundle", "save_checkpoint", "load_checkpoint", "sealing", "sealing_key"]
 
-INTEGRITY = "integrity.json"
 _STAGING = ".staging-"
 
 
@@ -48,29 +48,6 @@ def _hash_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _is_bundle_file(p: Path) -> bool:
-    name = p.name
-    return (p.is_file() and not name.startswith(".") and not name.startswith("checkpoint")
-            and not name.endswith(".partial"))
-
-
-def bundle_file_names(path: str | Path) -> list[str]:
-    """The names of a plain bundle's files (top level; not hidden files, checkpoints or
-    temporary files), the integrity list included."""
-    return sorted(p.name for p in Path(path).iterdir() if _is_bundle_file(p))
-
-
-def bundle_id_of(path: str | Path) -> str:
-    """The bundle's id from its integrity list, or a new random one."""
-    try:
-        bid = json.loads((Path(path) / INTEGRITY).read_text())["bundle_id"]
-        if isinstance(bid, str) and bid:
-            return bid
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return secrets.token_hex(16)
 
 
 def write_integrity(path: str | Path, bundle_id: str | None = None) -> None:

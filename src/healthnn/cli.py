@@ -16,6 +16,7 @@ from pathlib import Path
 
 from healthnn import __version__
 from healthnn.errors import HealthnnError
+from healthnn.serve.audit_cli import add_audit, run_audit
 
 EXIT_USER_ERROR = 2
 
@@ -532,7 +533,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request's model work may take")
     p.add_argument("--max-unpacked-mb", type=float, default=512.0,
-                   help="largest size a gzip upload (.nii.gz) may unpack to")
+                   help="largest size a compressed upload (gzip, Parquet, deflated DICOM) "
+                   "may unpack to")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, metavar="N",
+                   help="largest image upload (width x height x frames, from its header)")
+    p.add_argument("--work-processes", type=int, default=1, metavar="N",
+                   help="processes for CPU-heavy work (deid, decoding, explain), killed at "
+                   "the timeout (default 1; 0: in threads, not stoppable)")
+    p.add_argument("--anon-rate-limit", type=int, default=60, metavar="N",
+                   help="requests a minute per client address without a valid key")
     p.add_argument("--deid-ner", type=Path, default=None, metavar="DIR",
                    help="a task = \"ner\" bundle: /deid adds its spans to the rules'")
     p.add_argument("--deid-ner-min-score", type=float, default=None, metavar="T",
@@ -552,9 +561,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 64:
         raise HealthnnError(f"--workers {args.workers}: give 1 to 64 processes",
                             key="--workers", hint="about one per CPU core")
-    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
-        raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
-                            "--rate-limit >= 0")
+    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb, args.max_pixels) <= 0 or \
+            min(args.rate_limit, args.anon_rate_limit, args.work_processes) < 0:
+        raise HealthnnError("--max-body-mb, --max-unpacked-mb, --max-pixels and --timeout must "
+                            "be positive; --rate-limit, --anon-rate-limit, --work-processes "
+                            ">= 0")
     from healthnn.serve.app import Limits
 
     import os
@@ -568,7 +579,9 @@ def _run_serve(args: argparse.Namespace) -> int:
           deid_ner_min_score=args.deid_ner_min_score,
           audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
-                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))
+                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb,
+                        max_pixels=args.max_pixels, work_processes=args.work_processes,
+                        anon_rate_per_minute=args.anon_rate_limit))
     return 0
 
 
@@ -909,6 +922,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
     "keys": (_add_keys, _run_keys),
+    "audit": (add_audit, run_audit),
     "tune": (_add_tune, _run_tune),
     "pretrain": (_add_pretrain, _run_pretrain),
     "index": (_add_index, _run_index),

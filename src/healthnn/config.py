@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from healthnn.baselines.options import BaselineConfig, parse_baseline
+from healthnn.baselines.options import BaselineConfig, check_baseline_config
 from healthnn.errors import ConfigError
 
 __all__ = [
@@ -364,7 +364,8 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
     evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
     report = parse_section(ReportConfig, raw.get("report", {}), "report", name)
-    baseline = parse_baseline(raw.get("baseline", {}), task, name)  # healthnn.baselines
+    baseline = parse_section(BaselineConfig, raw.get("baseline", {}), "baseline", name)
+    check_baseline_config(task, baseline, name)  # healthnn.baselines
     federated = (parse_section(FederatedConfig, raw["federated"], "federated", name)
                  if "federated" in raw else None)
     model_raw = dict(raw.get("model", {}))

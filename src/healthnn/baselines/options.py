@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["BaselineConfig", "default_baselines", "available_baselines", "check_baseline_config",
-           "parse_baseline",
            "resamples", "DEFAULT_RESAMPLES"]
 
 DEFAULT_RESAMPLES = 200
@@ -62,16 +61,6 @@ def default_baselines(task: str) -> list[str]:
 def available_baselines(task: str) -> list[str]:
     """Every baseline ``[baseline] models`` may name for ``task``."""
     return [*_DEFAULTS.get(task, []), *_EXTRA.get(task, [])]
-
-
-def parse_baseline(raw: dict, task: str, source: str) -> BaselineConfig:
-    """The ``[baseline]`` section of a config, validated (strict keys and types, then
-    :func:`check_baseline_config`)."""
-    from healthnn.config import parse_section
-
-    cfg = parse_section(BaselineConfig, raw, "baseline", source)
-    check_baseline_config(task, cfg, source)
-    return cfg
 
 
 def check_baseline_config(task: str, cfg: BaselineConfig, source: str) -> None:

@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+from healthnn.bundle_names import bundle_file_names, bundle_id_of
 from healthnn.errors import BundleError
 from healthnn.io import write_bytes, write_text
 from healthnn.privacy.keys import key_id
@@ -130,8 +131,6 @@ def sealed_files(path: str | Path, key: bytes | None) -> list[str]:
 
 def encrypt_bundle(path: str | Path, key: bytes) -> list[str]:
     """Encrypt every file of the bundle in place; return the encrypted names."""
-    from healthnn.bundle_files import bundle_file_names, bundle_id_of
-
     path = Path(path)
     if is_encrypted(path):
         raise BundleError("bundle is already encrypted", file=str(path),
