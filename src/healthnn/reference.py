@@ -74,6 +74,13 @@ def _md(text: str) -> str:
     return re.sub(r"``([^`]+)``", r"`\1`", text).replace("|", "\\|").replace("::", ":")
 
 
+def _plain_brackets(text: str) -> str:
+    """Escape ``[`` outside code spans, so ``[--n 200] [--worst 50]`` is not read as a link."""
+    parts = text.split("`")
+    parts[::2] = [part.replace("[", "\\[") for part in parts[::2]]
+    return "`".join(parts)
+
+
 def _section(name: str, cls: type) -> list[str]:
     doc = (cls.__doc__ or "").strip()
     first = doc.split("\n\n")[0]
@@ -142,7 +149,7 @@ def cli_reference() -> str:
     helps = {c.dest: c.help for c in sub._choices_actions}
     for name, p in sub.choices.items():
         p.formatter_class = _Fixed  # the same page on every terminal width
-        out += [f"## healthnn {name}", "", _md(helps.get(name) or ""), "", "```",
+        out += [f"## healthnn {name}", "", _plain_brackets(_md(helps.get(name) or "")), "", "```",
                 p.format_usage().replace("usage: ", "").strip(), "```", "",
                 "| option | meaning |", "|---|---|"]
         for a in p._actions:
@@ -150,7 +157,7 @@ def cli_reference() -> str:
                 continue
             flags = ", ".join(a.option_strings) or a.dest
             meaning = (a.help or "").replace("%(default)s", str(a.default))
-            out.append(f"| `{flags}` | {_md(meaning)} |")
+            out.append(f"| `{flags}` | {_plain_brackets(_md(meaning))} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -31,7 +31,8 @@ def test_generated_reference_pages_are_up_to_date(name):
 
 def test_site_builds_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+    # no -q: it hides the warnings (a broken link or anchor) from the count that --strict fails on
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                           "-d", str(tmp_path / "site")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -90,3 +91,12 @@ def test_every_config_in_the_docs_loads():
                 load_config(tomllib.loads(body), base_dir=DOCS)
                 seen += 1
     assert seen >= 5
+
+
+def test_results_page_numbers_come_from_the_history():
+    """BENCHMARKS.md summarises docs/benchmarks/history.md: it may drop numbers, never invent one."""
+    number = re.compile(r"\d+(?:[.,]\d+)*")
+    history = set(number.findall((DOCS / "benchmarks" / "history.md").read_text(encoding="utf-8")))
+    results = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    missing = sorted(set(number.findall(results)) - history)
+    assert not missing, f"numbers in BENCHMARKS.md that are not in history.md: {missing}"
