@@ -298,7 +298,8 @@ def main(argv=None) -> dict:
     results = {"benchmark": "ehr_external_b", "command": command_line(), "quick": args.quick,
                "threads": args.threads, "configs": args.configs, "published": PUBLISHED,
                "machine": machine(),
-               "versions": versions("healthnn", "torch", "scikit-learn", "numpy", "xgboost"),
+               "versions": versions("healthnn", "torch", "scikit-learn", "numpy", "xgboost",
+                                    "xgboost-cpu"),
                "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
     results.update(run(args))
     path = write_json("ehr_external_b" + ("_timing" if args.timing_only else "")
