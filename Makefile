@@ -31,6 +31,7 @@ demo: $(DEMO_STAMP)
 	$(VENV)/bin/healthnn demo --out demo-output
 
 test: $(TEST_STAMP)
+	$(PY) -m ruff check src tests
 	$(PY) -m pytest -q
 
 docs: $(TEST_STAMP)

@@ -31,6 +31,7 @@ BENCHMARKS = {
     "federated": "federated_pima",
     "serve": "serve_load",
     "serve_fuzz": "serve_fuzz",
+    "serve_soak": "serve_soak",  # issue 23: extended fuzz with memory, soak with a killed worker
     "conformal": "conformal",  # issue 10
     "transfer": "transfer_pneumoniamnist",  # issue 9
     "tune": "tune_table",  # issue 9

@@ -10,6 +10,7 @@
       predictions_test.csv  test rows: id, observed outcome, predictions
       conformal.json        split-conformal calibration (sets / intervals), when the task has one
       manifest.json         data fingerprints, split sizes, versions, seed, training history
+      integrity.json        SHA-256 of every other file, checked at load (healthnn.bundle_files)
 
 Nothing in a bundle is pickled: weights are safetensors, everything else is JSON or TOML, so
 loading a bundle from elsewhere cannot run code.
@@ -18,7 +19,6 @@ loading a bundle from elsewhere cannot run code.
 from __future__ import annotations
 
 import json
-import math
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,10 +33,11 @@ from torch import nn
 from healthnn import __version__
 from healthnn.config import Config, load_config, to_toml
 from healthnn.errors import BundleError, DataError
+from healthnn.io import json_ready, write_json
 from healthnn.models.ensemble import Ensemble
 
 __all__ = ["Bundle", "load_bundle", "save_bundle", "library_versions", "write_json",
-           "absolute_paths", "FORMAT_VERSION"]
+           "recalibrated_outputs", "absolute_paths", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _REQUIRED = ("model.safetensors", "config.toml", "task.json", "manifest.json")
@@ -53,6 +54,7 @@ class Bundle:
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     conformal: dict[str, Any] | None = None  # conformal.json: see healthnn.metrics.conformal
+    key: bytes | None = field(default=None, repr=False)  # an encrypted bundle's key (memory only)
 
     @torch.no_grad()
     def outputs(self, inputs: Any, batch_size: int | None = None,
@@ -82,8 +84,6 @@ class Bundle:
         maps = self.manifest.get("recalibration", {}).get("maps")
         if not maps:
             return outputs
-        from healthnn.recalibrate import recalibrated_outputs
-
         return recalibrated_outputs(maps, outputs)
 
     def score_inputs(self, inputs: Any, *, batch_size: int | None = None,
@@ -95,7 +95,7 @@ class Bundle:
         deviation across members of each numeric prediction; with ``conformal.json``, the
         conformal set (``set``) or interval (``lo``/``hi``) columns.
         """
-        members = self.model.members if isinstance(self.model, Ensemble) else None
+        members = getattr(self.model, "members", None)  # an Ensemble, or ONNX members
         each = None
         if members is not None and len(inputs):
             # each member runs once; their mean is exactly the ensemble's output
@@ -183,6 +183,32 @@ class Bundle:
         return out
 
 
+def recalibrated_outputs(maps: list[dict[str, Any]], outputs: torch.Tensor) -> torch.Tensor:
+    """Raw classification outputs mapped through a bundle's recalibration maps, in order.
+
+    The result is again a logit (one output: binary) or log-probabilities (several), so every
+    consumer of outputs sees recalibrated risks.
+    """
+    from healthnn.metrics.recalibration import apply_recalibration
+
+    for m in maps:
+        if m.get("kind") != "probabilities" or len(outputs) == 0:
+            continue
+        z = outputs.double()
+        if z.shape[1] == 1:
+            p1 = torch.sigmoid(z[:, 0]).numpy()
+            p = apply_recalibration(m["state"], np.column_stack([1 - p1, p1]))[:, 1]
+            p = np.clip(p, _RECAL_EPS, 1 - _RECAL_EPS)
+            outputs = torch.from_numpy(np.log(p / (1 - p))[:, None]).to(outputs.dtype)
+        else:
+            p = apply_recalibration(m["state"], torch.softmax(z, 1).numpy())
+            outputs = torch.from_numpy(np.log(np.clip(p, _RECAL_EPS, 1))).to(outputs.dtype)
+    return outputs
+
+
+_RECAL_EPS = 1e-7
+
+
 def library_versions() -> dict[str, str]:
     import sklearn
 
@@ -207,23 +233,42 @@ def save_bundle(
     manifest: dict[str, Any],
     predictions: pd.DataFrame | None = None,
     conformal: dict[str, Any] | None = None,
+    key: bytes | None = None,
 ) -> Bundle:
-    from safetensors.torch import save_file
+    """Write a bundle's files into ``path``, each atomically, and its integrity list last.
+
+    A ``path`` made an encrypted bundle by :func:`healthnn.bundle_files.staged_bundle` gets
+    every file sealed with ``key`` as it is written (no integrity list: the encrypted index
+    authenticates the files).
+    """
+    from safetensors.torch import save
+
+    from healthnn.bundle_files import write_bundle_file, write_integrity
+    from healthnn.privacy.encryption import is_encrypted
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, data: bytes | str) -> None:
+        write_bundle_file(path, name, data.encode("utf-8") if isinstance(data, str) else data,
+                          key)
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path / "model.safetensors"))
-    (path / "config.toml").write_text(to_toml(absolute_paths(config)), encoding="utf-8")
+    put("model.safetensors", save(state))
+    put("config.toml", to_toml(absolute_paths(config)))
     task_state = task.state_dict()
     if task.operating_point_ is not None:  # [eval] operating_point
         task_state["operating_point"] = task.operating_point_
-    write_json(path / "task.json", task_state)
-    write_json(path / "metrics.json", metrics)
+    if getattr(task, "baselines_", None):  # [baseline] models, as JSON (healthnn.baselines)
+        from healthnn.baselines.run import baseline_state
+
+        task_state["baselines"] = baseline_state(task)
+    put("task.json", _json_text(task_state))
+    put("metrics.json", _json_text(metrics))
     if predictions is not None:
-        predictions.to_csv(path / "predictions_test.csv", index=False)
+        put("predictions_test.csv", predictions.to_csv(index=False))
     if conformal is not None:
-        write_json(path / "conformal.json", conformal)
+        put("conformal.json", _json_text(conformal))
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -231,22 +276,33 @@ def save_bundle(
         "model": {"name": config.model.name, "params": config.model.params,
                   "in_features": task.in_features(), "out_features": task.out_features()},
         "versions": library_versions(),
+        "integrity": INTEGRITY_NOTE,
         **manifest,
     }
-    write_json(path / "manifest.json", manifest)
-    return Bundle(path, config, task, model.eval(), manifest, metrics, conformal)
+    put("manifest.json", _json_text(manifest))
+    if not is_encrypted(path):
+        write_integrity(path)
+    return Bundle(path, config, task, model.eval(), manifest, metrics, conformal, key=key)
 
 
-def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
+INTEGRITY_NOTE = "integrity.json (plain) or encrypted.json (encrypted) lists every file"
+
+
+def load_bundle(path: str | Path, *, key: bytes | None = None,
+                allow_modified: bool = False) -> Bundle:
     """Load a bundle written by :func:`save_bundle` (or ``healthnn train``).
 
     An encrypted bundle (see :mod:`healthnn.privacy.encryption`) needs its ``key``; it is
-    decrypted in memory only.
+    decrypted in memory only. A ``key`` given for a bundle that is not encrypted is refused
+    (a plaintext copy put in place of an encrypted bundle). The bundle's files are checked
+    against its integrity list (:func:`healthnn.bundle_files.verify_bundle`); a modified,
+    missing or added file is an error unless ``allow_modified``.
     """
     import tomllib
 
     from safetensors.torch import load as load_safetensors
 
+    from healthnn.bundle_files import verify_bundle
     from healthnn.privacy.encryption import is_encrypted, read_bundle_file
     from healthnn.tasks import get_task_class
 
@@ -255,6 +311,11 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         raise BundleError("bundle directory not found", file=str(path),
                           hint="pass the --out directory of 'healthnn train'")
     encrypted = is_encrypted(path)
+    if key is not None and not encrypted:
+        raise BundleError("a key was given but this bundle is not encrypted", file=str(path),
+                          hint="a plaintext copy may have replaced an encrypted bundle; to "
+                          "load a plaintext bundle give no --key-file (and unset "
+                          "HEALTHNN_KEY_FILE), or encrypt it with 'healthnn encrypt'")
     for name in _REQUIRED:
         if not (path / (name + ".enc" if encrypted else name)).is_file():
             raise BundleError(f"incomplete bundle: {name} is missing", file=str(path),
@@ -263,7 +324,12 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     def read(name: str) -> bytes:
         return read_bundle_file(path, name, key)
 
+    if encrypted:
+        verify_bundle(path, key=key)
     manifest = _parse_json(read("manifest.json"), path / "manifest.json")
+    if not encrypted:
+        verify_bundle(path, allow_modified=allow_modified,
+                      expects_list=isinstance(manifest, dict) and "integrity" in manifest)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"bundle format {manifest.get('format_version')} is not supported by healthnn "
@@ -275,6 +341,10 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
     task.load_state_dict(task_state)
     if task_state.get("operating_point") is not None:
         task.operating_point_ = task_state["operating_point"]
+    if task_state.get("baselines"):
+        from healthnn.baselines.run import load_baseline_state
+
+        load_baseline_state(task, task_state["baselines"])
     model = task.build_model()
     if config.train.ensemble > 1:
         model = Ensemble([model, *(task.build_model() for _ in range(config.train.ensemble - 1))])
@@ -293,7 +363,7 @@ def load_bundle(path: str | Path, *, key: bytes | None = None) -> Bundle:
         conformal = _parse_json(read("conformal.json"), path / "conformal.json")
     except FileNotFoundError:
         conformal = None
-    return Bundle(path, config, task, model, manifest, metrics, conformal)
+    return Bundle(path, config, task, model, manifest, metrics, conformal, key=key)
 
 
 def absolute_paths(config: Config) -> dict[str, Any]:
@@ -309,26 +379,8 @@ def absolute_paths(config: Config) -> dict[str, Any]:
     return d
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """``obj`` as indented JSON (NaN and infinity as null, numpy scalars as numbers)."""
-    path.write_text(json.dumps(_clean(obj), indent=2) + "\n", encoding="utf-8")
+def _json_text(obj: Any) -> str:
+    return json.dumps(json_ready(obj), indent=2) + "\n"
 
 
 def _parse_json(data: bytes, path: Path) -> Any:

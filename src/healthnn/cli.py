@@ -16,6 +16,7 @@ from pathlib import Path
 
 from healthnn import __version__
 from healthnn.errors import HealthnnError
+from healthnn.serve.audit_cli import add_audit, run_audit
 
 EXIT_USER_ERROR = 2
 
@@ -33,6 +34,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="override a config value, e.g. --set train.epochs=20 (repeatable)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a bundle already in --out (its files are deleted first)")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes on this machine (torch.distributed; gloo on "
                    "CPU, NCCL on GPU)")
@@ -46,13 +49,25 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from healthnn.config import load_config
-    from healthnn.pipeline import train
-
-    import os
 
     if args.ensemble is not None:
         args.overrides = [*args.overrides, f"train.ensemble={args.ensemble}"]
     config = load_config(args.config, overrides=args.overrides)
+    if "WORLD_SIZE" in os.environ:  # a worker of --nproc N: the launcher holds the lock
+        return _train_into(args, config)
+    from healthnn.bundle_files import train_output
+
+    if args.encrypt:
+        _key(args, required=True)  # a missing key is reported before anything is written
+    # one run at a time per folder; an existing bundle only with --overwrite (issue 23, 19)
+    with train_output(args.out, overwrite=args.overwrite, resume=args.resume,
+                      private=args.encrypt):
+        return _train_into(args, config)
+
+
+def _train_into(args: argparse.Namespace, config) -> int:
+    from healthnn.pipeline import train
+
     if args.nproc < 1:
         raise HealthnnError("--nproc must be at least 1")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -132,13 +147,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outcomes", type=Path, default=None, metavar="FILE",
                    help="event streams: the outcome table of DATA (one row per stay), instead "
                    "of the training config's, e.g. set-b/ --outcomes Outcomes-b.txt")
+    p.add_argument("--allow-modified", action="store_true", help=_ALLOW_MODIFIED)
     _key_arg(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from healthnn.pipeline import evaluate
 
-    result = evaluate(args.bundle, args.data, args.out, key=_key(args), outcomes=args.outcomes)
+    result = evaluate(_bundle(args), args.data, args.out, outcomes=args.outcomes)
     _print_summary(args.out, result.metrics)
     if result.n_errors:
         print(
@@ -150,14 +166,25 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="add prediction columns to a CSV or Parquet file",
-                       description="Add prediction columns to a CSV or Parquet file (or event "
-                       "files). A binary classifier trained with [eval] operating_point also "
-                       "writes 'decision': the class at the threshold chosen on its "
-                       "validation split.")
+    p = sub.add_parser("predict", help="add prediction columns to a table, or predict a "
+                       "folder of images or notes",
+                       description="Predict with a bundle. Inputs, as the bundle's task "
+                       "reads them: a CSV or Parquet table (every task); images: a CSV "
+                       "manifest, a folder of PNG/JPEG/DICOM/NIfTI files (searched "
+                       "recursively), an .npz or one image; notes: a CSV/Parquet/JSONL table, "
+                       "a .txt file or a folder of .txt files; molecules: a table of SMILES; "
+                       "ICU stays: event files. The output has the input's rows in order, "
+                       "the prediction columns and 'error' (empty, or why that row could not "
+                       "be predicted); row numbers in messages (and the 'row' column of a "
+                       "bundle's predictions_test.csv) are 1-based, the header not counted. "
+                       "A binary classifier trained with [eval] operating_point also writes "
+                       "'decision': the class at the threshold chosen on its validation split.")
     p.add_argument("bundle", type=Path, help="bundle directory written by 'healthnn train'")
-    p.add_argument("input", type=Path, help="rows to predict (CSV or Parquet)")
-    p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
+    p.add_argument("input", type=Path, help="rows to predict (a table, or a folder of images "
+                   "or notes: see above)")
+    p.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet); "
+                   "never the input itself")
+    p.add_argument("--allow-modified", action="store_true", help=_ALLOW_MODIFIED)
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                    help="processes for RDKit parsing and featurisation of large molecule "
                    "libraries (default 1; other tasks ignore it)")
@@ -175,9 +202,11 @@ def _positive_int(text: str) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    from healthnn.io import refuse_overwriting_input
     from healthnn.pipeline import predict_file
 
-    n_rows, n_errors = predict_file(args.bundle, args.input, args.out, key=_key(args),
+    refuse_overwriting_input(args.input, args.out)  # before any work (issue 23)
+    n_rows, n_errors = predict_file(_bundle(args), args.input, args.out, key=None,
                                     workers=args.workers)
     print(f"predicted {n_rows - n_errors} of {n_rows} rows -> {args.out}")
     if n_errors:
@@ -198,14 +227,15 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=50, help="explain at most this many inputs")
     p.add_argument("--format", dest="image_format", choices=["svg", "png"], default=None,
                    help="molecule models: draw atom attributions as SVG (default) or PNG")
+    p.add_argument("--allow-modified", action="store_true", help=_ALLOW_MODIFIED)
     _key_arg(p)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
     from healthnn.pipeline import explain
 
-    written = explain(args.bundle, args.input, args.out, target_class=args.target_class,
-                      limit=args.limit, key=_key(args), image_format=args.image_format)
+    written = explain(_bundle(args), args.input, args.out, target_class=args.target_class,
+                      limit=args.limit, image_format=args.image_format)
     print(f"wrote {len(written)} explanation file(s) to {args.out}")
     return 0
 
@@ -234,8 +264,14 @@ def _run_encrypt(args: argparse.Namespace) -> int:
     from healthnn.bundle import load_bundle
     from healthnn.privacy.encryption import decrypt_bundle, encrypt_bundle
 
+    from healthnn.errors import BundleError
+    from healthnn.privacy.encryption import is_encrypted
+
     key = _key(args, required=True)
     if args.command == "encrypt":
+        if is_encrypted(args.bundle):  # issue 23: say so, not "no key was given"
+            raise BundleError("this bundle is already encrypted", file=str(args.bundle),
+                              hint="nothing to do; 'healthnn decrypt' first to change its key")
         load_bundle(args.bundle)  # refuse to encrypt something that is not a complete bundle
         names = encrypt_bundle(args.bundle, key)
         print(f"encrypted {len(names)} files in {args.bundle}")
@@ -288,6 +324,18 @@ def _run_pseudonymize(args: argparse.Namespace) -> int:
 
 def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
+
+
+_ALLOW_MODIFIED = ("load the bundle even if its files differ from its integrity list "
+                   "(each difference is printed as a note)")
+
+
+def _bundle(args: argparse.Namespace):
+    """The bundle named on the command line, with --key-file and --allow-modified."""
+    from healthnn.bundle import load_bundle
+
+    return load_bundle(args.bundle, key=_key(args),
+                       allow_modified=getattr(args, "allow_modified", False))
 
 
 def _key_arg(p: argparse.ArgumentParser) -> None:
@@ -485,7 +533,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request's model work may take")
     p.add_argument("--max-unpacked-mb", type=float, default=512.0,
-                   help="largest size a gzip upload (.nii.gz) may unpack to")
+                   help="largest size a compressed upload (gzip, Parquet, deflated DICOM) "
+                   "may unpack to")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, metavar="N",
+                   help="largest image upload (width x height x frames, from its header)")
+    p.add_argument("--work-processes", type=int, default=1, metavar="N",
+                   help="processes for CPU-heavy work (deid, decoding, explain), killed at "
+                   "the timeout (default 1; 0: in threads, not stoppable)")
+    p.add_argument("--anon-rate-limit", type=int, default=60, metavar="N",
+                   help="requests a minute per client address without a valid key")
     p.add_argument("--deid-ner", type=Path, default=None, metavar="DIR",
                    help="a task = \"ner\" bundle: /deid adds its spans to the rules'")
     p.add_argument("--deid-ner-min-score", type=float, default=None, metavar="T",
@@ -505,9 +561,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 64:
         raise HealthnnError(f"--workers {args.workers}: give 1 to 64 processes",
                             key="--workers", hint="about one per CPU core")
-    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb) <= 0 or args.rate_limit < 0:
-        raise HealthnnError("--max-body-mb, --max-unpacked-mb and --timeout must be positive, "
-                            "--rate-limit >= 0")
+    if min(args.max_body_mb, args.timeout, args.max_unpacked_mb, args.max_pixels) <= 0 or \
+            min(args.rate_limit, args.anon_rate_limit, args.work_processes) < 0:
+        raise HealthnnError("--max-body-mb, --max-unpacked-mb, --max-pixels and --timeout must "
+                            "be positive; --rate-limit, --anon-rate-limit, --work-processes "
+                            ">= 0")
     from healthnn.serve.app import Limits
 
     import os
@@ -521,7 +579,9 @@ def _run_serve(args: argparse.Namespace) -> int:
           deid_ner_min_score=args.deid_ner_min_score,
           audit_db=audit_db, runtime=args.runtime, key=_key(args),
           limits=Limits(max_body_mb=args.max_body_mb, rate_per_minute=args.rate_limit,
-                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb))
+                        timeout_s=args.timeout, max_unpacked_mb=args.max_unpacked_mb,
+                        max_pixels=args.max_pixels, work_processes=args.work_processes,
+                        anon_rate_per_minute=args.anon_rate_limit))
     return 0
 
 
@@ -609,6 +669,13 @@ def _print_cv(out: Path, cv: dict) -> None:
     print(f"pooled ({cv['rows']} rows, {cv['folds']} folds): " + ", ".join(
         f"{n} {_num(cv['pooled'][n]['value'])} [{_num(cv['pooled'][n]['ci_low'])}, "
         f"{_num(cv['pooled'][n]['ci_high'])}]" for n in names))
+    for name, b in cv.get("baselines", {}).items():  # issue 20: mean over the folds
+        shown = [n for n in names if n in b["difference"]]
+        print(f"baseline {name}: " + ", ".join(
+            f"{n} {_num(b['baseline'][n]['mean'])} (network - baseline "
+            f"{b['difference'][n]['mean']:+.3f} +/- {b['difference'][n]['sd']:.3f})"
+            for n in shown) + f"; better than the network in {b['folds_baseline_better']} "
+            f"of {cv['folds']} folds")
     print(f"cross-validation: {out / 'cv.json'}; one bundle per fold in {out}/fold_<k>")
 
 
@@ -758,9 +825,9 @@ def _run_init(args: argparse.Namespace) -> int:
         return 0
     if args.out.exists() and not args.force:
         raise HealthnnError(f"{args.out} exists", hint="choose another --out, or add --force")
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, args.out)
+    from healthnn.io import write_text
+
+    write_text(args.out, text)  # whole or not at all
     for line in text.splitlines():
         if line.startswith("# guessed "):
             print(line[2:], file=sys.stderr)
@@ -855,6 +922,7 @@ COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "federate": (_add_federate, _run_federate),
     "serve": (_add_serve, _run_serve),
     "keys": (_add_keys, _run_keys),
+    "audit": (add_audit, run_audit),
     "tune": (_add_tune, _run_tune),
     "pretrain": (_add_pretrain, _run_pretrain),
     "index": (_add_index, _run_index),
@@ -886,6 +954,10 @@ def _print_summary(path: Path, metrics: dict) -> None:
             print(f"uncertainty: conformal {what} held the outcome for {_num(cov['value'])} "
                   f"[{_num(cov['ci_low'])}, {_num(cov['ci_high'])}] of {split} rows (mean "
                   f"{'size' if what == 'sets' else 'width'} {_num(size['value'])}{target})")
+    from healthnn.baselines.compare import comparison_lines
+
+    for line in comparison_lines(metrics):  # issue 20: each baseline beside the network
+        print(line)
     print(f"bundle: {path}  (metrics: {Path(path) / 'metrics.json'})")
     if (Path(path) / "report.html").is_file():
         print(f"report: {Path(path) / 'report.html'}")
@@ -958,6 +1030,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"healthnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk met outside healthnn.io's writers: still one line
+        import errno
+
+        if args.debug or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from healthnn.io import output_error
+
+        print(f"healthnn {args.command}: error: {output_error(exc, exc.filename or '?')}",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from healthnn.baselines.options import BaselineConfig, check_baseline_config
 from healthnn.errors import ConfigError
 
 __all__ = [
@@ -250,6 +251,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     federated: FederatedConfig | None = None
     tune: TuneConfig | None = None
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "<config>"
 
@@ -271,12 +273,13 @@ class Config:
             "train": _asdict(self.train),
             "eval": _asdict(self.eval),
             "report": _asdict(self.report),
+            "baseline": _asdict(self.baseline),
             **({"federated": _asdict(self.federated)} if self.federated else {}),
             **extra,
         }
 
 
-SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated", "tune")
+SECTIONS = ("data", "split", "model", "train", "eval", "report", "federated", "tune", "baseline")
 
 
 def load_config(
@@ -308,7 +311,28 @@ def load_config(
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     for item in overrides or []:
         _apply_override(raw, item, name)
-    return _build_config(raw, name, folder)
+    try:
+        return _build_config(raw, name, folder)
+    except ConfigError as exc:
+        raise _as_set_error(exc, overrides or []) from None
+
+
+def _as_set_error(exc: ConfigError, overrides: list[str]) -> ConfigError:
+    """An error about a key that came from ``--set`` names ``--set``, not the config file.
+
+    >>> e = _as_set_error(ConfigError("unknown key", file="c.toml", key="train.epoch"),
+    ...                   ["train.epoch=3"])
+    >>> str(e)
+    "--set train.epoch=3, key 'train.epoch': unknown key (the key comes from --set, not from c.toml)"
+    """
+    for item in overrides:
+        dotted = item.split("=", 1)[0].strip()
+        if exc.key is not None and (exc.key == dotted or exc.key.startswith(dotted + ".")):
+            where = f"not from {exc.file}" if exc.file and exc.file != "<config>" else ""
+            hint = "; ".join(h for h in (exc.hint, f"the key comes from --set, {where}"
+                                         if where else "") if h) or None
+            return ConfigError(exc.message, file=f"--set {item}", key=exc.key, hint=hint)
+    return exc
 
 
 def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
@@ -340,6 +364,8 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
     train = parse_section(TrainConfig, raw.get("train", {}), "train", name)
     evalc = parse_section(EvalConfig, raw.get("eval", {}), "eval", name)
     report = parse_section(ReportConfig, raw.get("report", {}), "report", name)
+    baseline = parse_section(BaselineConfig, raw.get("baseline", {}), "baseline", name)
+    check_baseline_config(task, baseline, name)  # healthnn.baselines
     federated = (parse_section(FederatedConfig, raw["federated"], "federated", name)
                  if "federated" in raw else None)
     model_raw = dict(raw.get("model", {}))
@@ -359,6 +385,7 @@ def _build_config(raw: dict[str, Any], name: str, folder: Path) -> Config:
         train=train,
         eval=evalc,
         report=report,
+        baseline=baseline,
         federated=federated,
         base_dir=folder,
         source=name,

@@ -1,10 +1,16 @@
-"""``healthnn demo``: train, evaluate and predict end to end on the bundled data sets."""
+"""``healthnn demo``: train, evaluate and predict end to end on the bundled data sets.
+
+Each model is printed beside its ``[baseline]`` models (same training and test rows) with the
+paired comparison; today the notes GRU, DeepSurv on WHAS and the ESOL D-MPNN lose to theirs
+(BENCHMARKS.md, issue 20).
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
+from healthnn.baselines.compare import comparison_lines
 from healthnn.config import load_config
 from healthnn.pipeline import explain, predict_file, train
 
@@ -20,7 +26,7 @@ DEMOS = (
      ("auroc", "accuracy", "sensitivity", "specificity")),
     ("esol", "esol.toml", "aqueous solubility of molecules (D-MPNN on SMILES, ESOL)",
      ("rmse", "mae", "r2")),
-    ("notes", "notes.toml", "topic of medical abstracts (GRU on text, TF-IDF baseline beside it)",
+    ("notes", "notes.toml", "topic of medical abstracts (GRU on text)",
      ("accuracy", "f1_macro", "auroc_macro")),
 )
 N_HEATMAPS = 4
@@ -44,13 +50,18 @@ def run_demo(out: str | Path, *, overrides: list[str] | None = None, echo=print)
             echo("  skipped: needs the text extra (pip install 'healthnn[text]')")
             continue
         bundle = train(config, out / name)
-        for split in ("test", "test_baseline_tfidf"):  # the baseline: text tasks only
+        # the network, then each [baseline] model on the same test rows (issue 20)
+        splits = ["test", *(s for s in bundle.metrics if s.startswith("test_baseline_"))]
+        for split in splits:
             for metric in shown:
                 if metric in bundle.metrics.get(split, {}):
                     m = bundle.metrics[split][metric]
-                    label = metric if split == "test" else f"{metric} (TF-IDF)"
-                    echo(f"  test {label:<18} {_fmt(m['value'])}  (95% CI {_fmt(m['ci_low'])} "
+                    label = metric if split == "test" else \
+                        f"{metric} ({split[len('test_baseline_'):]})"
+                    echo(f"  test {label:<28} {_fmt(m['value'])}  (95% CI {_fmt(m['ci_low'])} "
                          f"to {_fmt(m['ci_high'])})")
+        for line in comparison_lines(bundle.metrics):
+            echo(f"  {line}")
         scored = out / f"{name}_predictions.csv"
         data = config.resolve(config.data.test or config.data.train)
         n, errors = predict_file(bundle, data, scored)

@@ -269,13 +269,15 @@ def _quantize(data: bytes) -> bytes:
 
 
 def _write(bundle_dir: Path, out: Path, data: bytes, key: bytes | None) -> None:
-    from healthnn.privacy.encryption import add_sealed_file, is_encrypted
+    """Into the bundle: sealed, or recorded in its integrity list; elsewhere: atomically."""
+    from healthnn.bundle_files import write_bundle_file
+    from healthnn.io import write_bytes
 
-    if is_encrypted(bundle_dir):
-        add_sealed_file(bundle_dir, out.name, data, key)
+    if out.parent.resolve() == Path(bundle_dir).resolve():
+        write_bundle_file(bundle_dir, out.name, data, key)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
+        write_bytes(out, data)
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +100,9 @@ def monitor(bundle: str | Path | Bundle, data: str | Path, out: str | Path, *,
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from healthnn.io import write_text
+
+    write_text(path, text)  # synced, renamed into place, no partial file left on an error
 
 
 def _write(out: Path, r: dict[str, Any]) -> None:

@@ -122,6 +122,8 @@ def pretrain(
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
+    from healthnn.io import atomic_path
+
     from healthnn.data.images import Augment
     from healthnn.tasks import get_task_class
     from healthnn.training import resolve_device, seed_everything
@@ -174,7 +176,8 @@ def pretrain(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "encoder.safetensors"))
+    with atomic_path(out / "encoder.safetensors") as tmp:
+        save_file(state, str(tmp))
     info = _write_info(
         out, config, params, history, started, method="simclr",
         channels=task.channels_, image_size=list(task.size),
@@ -258,6 +261,8 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
+    from healthnn.io import atomic_path, write_text
+
     from healthnn.tasks import get_task_class
     from healthnn.text.tokenizer import TextTokenizer
     from healthnn.training import resolve_device, seed_everything
@@ -320,8 +325,9 @@ def _pretrain_text(config: Config, out: Path, *, epochs: int, batch_size: int | 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
              if not k.startswith("head.")}  # the classifier head is fitted when training
-    save_file(state, str(out / "encoder.safetensors"))
-    (out / "tokenizer.json").write_text(tok.to_json(), encoding="utf-8")
+    with atomic_path(out / "encoder.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_text(out / "tokenizer.json", tok.to_json())
     info = _write_info(
         out, config, params, history, started, method="masked-token",
         tokenizer={"kind": d.tokenizer, "vocab_size": vocab, "lowercase": d.lowercase},

@@ -26,36 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from healthnn.bundle import Bundle, load_bundle, save_bundle
+from healthnn.bundle import Bundle, load_bundle, recalibrated_outputs, save_bundle
 from healthnn.errors import ConfigError, DataError
-from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
+from healthnn.metrics.recalibration import fit_recalibration
 
 __all__ = ["recalibrate", "recalibrated_outputs", "METHODS"]
 
 METHODS = ("intercept", "logistic", "isotonic", "baseline")
 _FIT = {"intercept": "intercept", "logistic": "platt", "isotonic": "isotonic"}
-_EPS = 1e-7
-
-
-def recalibrated_outputs(maps: list[dict[str, Any]], outputs: torch.Tensor) -> torch.Tensor:
-    """Raw classification outputs mapped through a bundle's recalibration maps, in order.
-
-    The result is again a logit (one output: binary) or log-probabilities (several), so every
-    consumer of outputs sees recalibrated risks.
-    """
-    for m in maps:
-        if m.get("kind") != "probabilities" or len(outputs) == 0:
-            continue
-        z = outputs.double()
-        if z.shape[1] == 1:
-            p1 = torch.sigmoid(z[:, 0]).numpy()
-            p = apply_recalibration(m["state"], np.column_stack([1 - p1, p1]))[:, 1]
-            p = np.clip(p, _EPS, 1 - _EPS)
-            outputs = torch.from_numpy(np.log(p / (1 - p))[:, None]).to(outputs.dtype)
-        else:
-            p = apply_recalibration(m["state"], torch.softmax(z, 1).numpy())
-            outputs = torch.from_numpy(np.log(np.clip(p, _EPS, 1))).to(outputs.dtype)
-    return outputs
 
 
 def _take(y: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:

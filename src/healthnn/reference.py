@@ -19,6 +19,7 @@ import re
 import typing
 from typing import Any
 
+from healthnn.baselines.options import BaselineConfig
 from healthnn.config import (
     EvalConfig,
     FederatedConfig,
@@ -35,7 +36,7 @@ __all__ = ["config_reference", "cli_reference", "PAGES"]
 
 _SHARED = [("split", SplitConfig), ("train", TrainConfig), ("train.privacy", PrivacyConfig),
            ("eval", EvalConfig), ("report", ReportConfig), ("federated", FederatedConfig),
-           ("tune", TuneConfig)]
+           ("tune", TuneConfig), ("baseline", BaselineConfig)]
 _DOC_KEY = re.compile(r"``(\w+)``\s*:\s*")
 
 

@@ -42,12 +42,18 @@ def test_train_predict_evaluate_round_trip(data, capsys):
     assert code == 0, err
     assert "auroc" in out and "metrics.json" in out
     assert (data / "b" / "metrics.json").is_file()
+    # issue 20: one line per baseline, beside the network, with the paired difference
+    lines = [x for x in out.splitlines() if x.startswith("baseline ")]
+    assert [x.split(":")[0] for x in lines] == ["baseline logistic", "baseline xgboost"]
+    assert all("vs network" in x and "network - baseline" in x and "DeLong p =" in x
+               for x in lines)
     new = pd.read_csv(data / "d.csv").drop(columns="outcome").head(20)
     new.to_csv(data / "new.csv", index=False)
     code, out, err = run_cli(capsys, "predict", data / "b", data / "new.csv", "--out", data / "p.csv")
     assert code == 0 and "predicted 20 of 20 rows" in out
     code, out, err = run_cli(capsys, "evaluate", data / "b", data / "d.csv", "--out", data / "ev")
     assert code == 0 and (data / "ev" / "metrics.json").is_file()
+    assert "baseline xgboost: auroc" in out  # the saved baselines scored on the new rows
 
 
 def bad(capsys, *args):

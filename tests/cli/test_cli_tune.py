@@ -68,6 +68,7 @@ def test_train_kfold_command(root, capsys, one_thread):
     code, out, err = run(capsys, "train", root / "c.toml", "--out", root / "cv")
     assert code == 0, err
     assert out.count("fold ") >= 3 and "pooled (120 rows, 3 folds): auroc" in out
+    assert "baseline logistic: auroc" in out and "of 3 folds" in out  # issue 20
     assert all((root / "cv" / f"fold_{k}" / "model.safetensors").is_file() for k in (1, 2, 3))
 
 

@@ -13,6 +13,7 @@ from helpers import MOLECULES, config_dict, make_table, molecule_config
 from image_helpers import image_config, manifest
 
 from healthnn import load_bundle, load_config, train
+from healthnn.bundle_files import write_integrity
 from healthnn.errors import BundleError, DataError
 
 pytest.importorskip("onnxruntime")
@@ -93,6 +94,7 @@ def test_retrained_weights_refuse_a_stale_export(table, tmp_path):
     sd = {k: v.clone() + 0.01 if v.is_floating_point() else v
           for k, v in other.model.state_dict().items()}
     save_file(sd, copy / "model.safetensors")
+    write_integrity(copy)  # as a retraining into the folder would
     with pytest.raises(BundleError, match="different weights"):
         onnx_predictor(copy)
 
@@ -101,6 +103,9 @@ def test_missing_export_and_missing_data_say_what_to_do(table, tmp_path):
     path, _, _ = table
     copy = shutil.copytree(path, tmp_path / "b")
     (copy / "model.onnx").unlink()
+    with pytest.raises(BundleError, match="model.onnx: this bundle file is missing"):
+        onnx_predictor(copy)  # the integrity list notices first
+    write_integrity(copy)
     with pytest.raises(BundleError, match="no ONNX export") as e:
         onnx_predictor(copy)
     assert "healthnn export" in e.value.hint

@@ -35,7 +35,10 @@ def test_train_reload_predict(tmp_path, table_csv, task, model):
     assert "checkpoint.pt" not in files
 
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert set(metrics) == {"val", "test"}
+    base = {"classification": ["logistic", "xgboost"], "regression": ["linear", "xgboost"],
+            "survival": ["cox", "xgboost_cox"]}[task]  # issue 20: [baseline] defaults
+    assert set(metrics) == {"val", "test", *(f"test_{w}_{b}" for b in base
+                                             for w in ("baseline", "vs_baseline"))}
     assert list(metrics["test"]) == METRICS[task]
     for m in metrics["test"].values():
         assert set(m) == {"value", "ci_low", "ci_high"}

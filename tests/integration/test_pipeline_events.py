@@ -61,6 +61,11 @@ def test_physionet_archive_train_reload_predict(tmp_path, model):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert sum(manifest["splits"][s]["rows"] for s in ("train", "val", "test")) == 60
     assert "auroc" in bundle.metrics["test"]
+    for name in ("logistic", "xgboost"):  # issue 20: on the per-window aggregates
+        assert "auroc" in bundle.metrics[f"test_baseline_{name}"]
+        assert "auroc_delong" in bundle.metrics[f"test_vs_baseline_{name}"]
+    cols = bundle.task.baselines_[0].columns  # the stays' aggregates and statics only
+    assert len(cols) > 10 and not {"In-hospital_death", "RecordID", "events"} & set(cols)
     again = load_bundle(tmp_path / "b")
     frame = again.task.read_inputs(ARCHIVE)
     pd.testing.assert_frame_equal(bundle.predict(frame), again.predict(frame))

@@ -29,6 +29,12 @@ def test_train_reload_predict(tmp_path, data, target, model, first_metric):
     bundle = train(cfg, tmp_path / "b", log=lambda m: None)
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert list(metrics["test"])[0] == first_metric
+    # issue 20: a random forest on Morgan counts beside the network, paired on the test rows
+    assert list(metrics["test_baseline_random_forest"]) == list(metrics["test"])[
+        :len(metrics["test_baseline_random_forest"])]
+    assert first_metric in metrics["test_vs_baseline_random_forest"]
+    assert ("auroc_delong" in metrics["test_vs_baseline_random_forest"]) == (model ==
+                                                                            "fingerprint_mlp")
     if isinstance(target, list):  # macro mean first, then one entry per target
         assert {f"auroc_{t}" for t in target} <= set(metrics["test"])
     df = pd.read_csv(MOLECULES / data)

@@ -36,7 +36,10 @@ def test_learns_the_obvious_pattern_on_unseen_notes(trained):
     for lab in ("NAME", "DATE", "ID"):
         assert f"span_f1_{lab}" in test
     lo, hi = test["span_f1"]["ci_low"], test["span_f1"]["ci_high"]
-    assert lo <= test["span_f1"]["value"] <= hi
+    if "note" in test["span_f1"]:  # every resample gave the same value: no fake-precise interval
+        assert lo != lo and hi != hi and "every resample" in test["span_f1"]["note"]
+    else:
+        assert lo <= test["span_f1"]["value"] <= hi
 
 
 def test_interleaved_predictions_keep_their_own_documents(trained):

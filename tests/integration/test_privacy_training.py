@@ -23,6 +23,10 @@ def test_dp_training_reports_epsilon(tmp_path, table_csv, task):
     eps = bundle.metrics["privacy"]["epsilon"]["value"]
     assert 0 < eps <= 2.0 + 1e-6
     assert any("BatchNorm1d replaced by GroupNorm" in m for m in logs)
+    # issue 20: no baseline is fitted (it would sit in the bundle without DP)
+    assert not any(k.startswith("test_baseline_") for k in bundle.metrics)
+    assert any(m.startswith("baselines skipped: [train] privacy is on") for m in logs)
+    assert "baselines" not in json.loads((tmp_path / "b" / "task.json").read_text())
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["training"]["privacy"]["noise_multiplier"] > 0
     assert "BatchNorm" not in repr(bundle.model) and "GroupNorm" in repr(bundle.model)

@@ -69,7 +69,9 @@ def _spans(path):
 def test_numbers_shown_equal_metrics_json(cls_bundle):
     metrics = json.loads((cls_bundle / "metrics.json").read_text())
     rep = json.loads((cls_bundle / "report.json").read_text())
-    assert set(metrics) == {"val", "test", "test_recalibrated"}
+    assert set(metrics) == {"val", "test", "test_recalibrated", "test_baseline_logistic",
+                            "test_vs_baseline_logistic", "test_baseline_xgboost",
+                            "test_vs_baseline_xgboost"}  # issue 20: [baseline] defaults
     # conformal coverage belongs to the sets of the model as trained, not recalibrated
     assert list(metrics["test_recalibrated"]) == [k for k in metrics["test"]
                                                   if not k.startswith("conformal_")]
@@ -137,7 +139,9 @@ def test_evaluate_writes_a_report_and_cli_regenerates_it(cls_bundle, data, tmp_p
     ext = make_table(150, seed=9)
     ext.to_csv(tmp_path / "ext.csv", index=False)
     res = evaluate(cls_bundle, tmp_path / "ext.csv", tmp_path / "ev")
-    assert set(res.metrics) == {"test", "test_recalibrated"}
+    assert set(res.metrics) == {"test", "test_recalibrated", "test_baseline_logistic",
+                                "test_vs_baseline_logistic", "test_baseline_xgboost",
+                                "test_vs_baseline_xgboost"}  # issue 20: saved baselines
     on_disk = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(res.metrics))
     rep = json.loads((tmp_path / "ev" / "report.json").read_text())

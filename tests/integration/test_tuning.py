@@ -52,6 +52,15 @@ def test_kfold_cv_pooled_metrics_match_sklearn(table, tmp_path, one_thread):
     lo, hi = cv["pooled"]["auroc"]["ci_low"], cv["pooled"]["auroc"]["ci_high"]
     assert lo < cv["pooled"]["auroc"]["value"] < hi
     assert json.loads((tmp_path / "cv" / "cv.json").read_text())["folds"] == 3
+    # issue 20: each baseline across the folds, and the paired difference to the network
+    base = cv["baselines"]["logistic"]
+    folds = [json.loads((tmp_path / "cv" / f"fold_{k}" / "metrics.json").read_text())
+             for k in (1, 2, 3)]
+    assert base["baseline"]["auroc"]["mean"] == pytest.approx(
+        np.mean([f["test_baseline_logistic"]["auroc"]["value"] for f in folds]))
+    assert base["difference"]["auroc"]["mean"] == pytest.approx(
+        np.mean([f["test_vs_baseline_logistic"]["auroc"]["value"] for f in folds]))
+    assert 0 <= base["folds_baseline_better"] <= 3 and "xgboost" in cv["baselines"]
 
 
 @pytest.mark.slow

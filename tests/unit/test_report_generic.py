@@ -52,9 +52,9 @@ def test_task_without_hooks_gets_the_generic_report(tmp_path):
     assert [lv["level"] for lv in rep["subgroups"][0]["levels"]] == ["A", "B"]
     import json
 
-    from healthnn.bundle import _clean
+    from healthnn.io import json_ready
 
-    html = render_html(json.loads(json.dumps(_clean(rep))), metrics)
+    html = render_html(json.loads(json.dumps(json_ready(rep))), metrics)
     for text in ("Model Facts", "TRIPOD+AI", "Table 1", "No task-specific plots",
                  fmt_metric(metrics["test"]["accuracy"]), "site"):
         assert text in html

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from healthnn.data.tables import write_table
 from healthnn.errors import DataError
 
 __all__ = ["build_mimic_cohort"]
@@ -222,8 +223,8 @@ def build_mimic_cohort(folder: str | Path, out: str | Path, *, top_drugs: int = 
         "n_diagnoses": stays["hadm_id"].map(n_dx).fillna(0).astype(int).to_numpy(),
     })
     out.mkdir(parents=True, exist_ok=True)
-    events.to_csv(out / "events.csv", index=False)
-    cohort.to_csv(out / "cohort.csv", index=False)
+    write_table(events, out / "events.csv")
+    write_table(cohort, out / "cohort.csv")
     summary.update(stays=int(len(cohort)), subjects=int(cohort["subject_id"].nunique()),
                    deaths=int(cohort["in_hospital_death"].sum()), events=int(len(events)),
                    variables=int(events["variable"].nunique()),

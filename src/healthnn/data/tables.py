@@ -171,34 +171,53 @@ def tidy_columns(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a DataFrame as CSV or Parquet, chosen by the file's extension."""
+    """Write a DataFrame as CSV or Parquet, chosen by the file's extension.
+
+    The file appears complete or not at all (:func:`healthnn.io.atomic_path`): an
+    interrupted write leaves a previous file of that name untouched.
+    """
+    from healthnn.io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    if suffix in _PARQUET:
-        df.to_parquet(path, index=False)
-    elif suffix in _CSV:
-        df.to_csv(path, index=False)
-    elif suffix in _TSV:
-        df.to_csv(path, index=False, sep="\t")
-    else:
+    if suffix not in _PARQUET | _CSV | _TSV:
         raise DataError(
             f"unsupported output type '{suffix}'", file=str(path), hint="use .csv or .parquet"
         )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        if suffix in _PARQUET:
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, sep="\t" if suffix in _TSV else ",")
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], file: str | Path) -> None:
-    """Raise a :class:`DataError` naming the first column that ``df`` lacks."""
+    """Raise a :class:`DataError` naming every column that ``df`` lacks (all at once, each
+    with a did-you-mean suggestion when a close name exists).
+
+    >>> frame = pd.DataFrame({"age": [1], "sex": ["f"]})
+    >>> require_columns(frame, ["age", "sexx", "bmi"], "x.csv")
+    Traceback (most recent call last):
+    ...
+    healthnn.errors.DataError: x.csv: column not found (2 columns): 'sexx', 'bmi' (did you mean 'sex' for 'sexx'?; the file has: age, sex)
+    """
     import difflib
 
-    for col in columns:
-        if col not in df.columns:
-            close = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"the file has: {', '.join(map(str, df.columns[:12]))}"
-                + (" ..." if len(df.columns) > 12 else "")
-            )
-            raise DataError("column not found", file=str(file), column=col, hint=hint)
+    have = [str(c) for c in df.columns]
+    missing = [c for c in dict.fromkeys(columns) if c not in df.columns]
+    if not missing:
+        return
+    close = {c: difflib.get_close_matches(c, have, n=1) for c in missing}
+    listing = (f"the file has: {', '.join(have[:12])}" + (" ..." if len(have) > 12 else ""))
+    if len(missing) == 1:
+        col = missing[0]
+        hint = f"did you mean '{close[col][0]}'?" if close[col] else listing
+        raise DataError("column not found", file=str(file), column=col, hint=hint)
+    means = [f"'{m[0]}' for '{c}'" for c, m in close.items() if m]
+    hint = "; ".join(([f"did you mean {', '.join(means)}?"] if means else []) + [listing])
+    raise DataError(f"column not found ({len(missing)} columns): "
+                    + ", ".join(f"'{c}'" for c in missing), file=str(file), hint=hint)
 
 
 def numeric_column(

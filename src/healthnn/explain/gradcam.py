@@ -94,4 +94,7 @@ def save_png(rgb: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(rgb)).save(path)
+    from healthnn.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")

@@ -46,6 +46,7 @@ from healthnn.metrics.curves import (
     OPERATING_RULES,
     operating_point,
 )
+from healthnn.metrics.delong import delong_test
 from healthnn.metrics.multilabel import multilabel_metrics
 from healthnn.metrics.recalibration import apply_recalibration, fit_recalibration
 from healthnn.metrics.regression import regression_metrics
@@ -73,6 +74,7 @@ __all__ = [
     "confusion_matrix",
     "per_class_metrics",
     "multilabel_metrics",
+    "delong_test",  # issue 20: paired AUROC comparison
     # curves for the report
     "roc_curve",
     "pr_curve",

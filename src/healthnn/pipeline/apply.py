@@ -12,7 +12,9 @@ import pandas as pd
 
 from healthnn.bundle import Bundle, load_bundle, write_json
 from healthnn.checks.overlap import overlap_warnings
+from healthnn.data.tables import write_table
 from healthnn.errors import DataError
+from healthnn.io import refuse_overwriting_input
 from healthnn.metrics.estimable import evaluate_or_not_estimable
 from healthnn.pipeline.data import read_labelled, take
 from healthnn.pipeline.manifest import data_info
@@ -66,9 +68,9 @@ def evaluate(
     outputs, preds = b.score_inputs(task.subset(inputs, keep))
     y_good = take(y, keep)
     metrics = {"test": evaluate_or_not_estimable(task.evaluate, outputs, y_good, seed=seed)}
-    # a baseline saved in the bundle (text: TF-IDF) is scored on the same rows
+    # the baselines saved in the bundle ([baseline] models) on the same rows, paired
     metrics.update(task.baseline_metrics({"test": (df.iloc[keep], y_good, rows.file)},
-                                         seed=seed))
+                                         seed=seed, outputs=outputs))
     if b.conformal and task.conformal_outputs(outputs[:0]) is not None:
         metrics["test"].update(conformal_metrics(task, b.conformal, outputs, y_good, seed=seed))
     preds.index = keep
@@ -77,7 +79,7 @@ def evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
-    table.to_csv(out / "predictions.csv", index=False)
+    write_table(table, out / "predictions.csv")
     evaluation = {
         "bundle": str(b.path), "data": data_info(task, rows),
         "rows_evaluated": int(good.sum()), "rows_with_errors": int((~good).sum()),
@@ -107,6 +109,7 @@ def predict_file(
     ``workers`` > 1 parses and featurises large molecule libraries in that many processes
     (tasks that declare ``Task.parallel_inputs``; the others read in one process).
     """
+    refuse_overwriting_input(input, out)  # issue 23: the input is never replaced
     b = open_bundle(bundle, key)
     if b.task.parallel_inputs:
         b.task.workers = workers

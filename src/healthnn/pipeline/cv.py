@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from healthnn.bundle import write_json
+from healthnn.baselines.compare import cv_summary
 from healthnn.config import Config
 from healthnn.errors import ConfigError
 from healthnn.pipeline.common import Log, as_config, stderr, training_rows
@@ -51,6 +52,7 @@ def cross_validate(config: Config | str | Path | dict[str, Any], out: str | Path
         "per_fold": per_fold, "mean_sd": _summary(per_fold),
         "pooled": pooled_metrics(runs, config.split.seed),
         "bundles": [f"fold_{k}" for k in range(1, len(folds) + 1)],
+        "baselines": cv_summary([r.bundle.metrics for r in runs]),  # issue 20
     }
     note = task.pooled_note()
     if note:

@@ -69,11 +69,11 @@ def encode_splits(task: Any, splits: Splits) -> Encoded:
 
 def fit_models(config: Config, task: Any, splits: Splits, encoded: Encoded, out: Path, *,
                run_key: str, resume: bool = False, log: Log,
-               on_epoch: EpochCallback | None = None) -> Fitted:
+               on_epoch: EpochCallback | None = None, key: bytes | None = None) -> Fitted:
     """Train ``[train] ensemble`` models (one by default) and return them.
 
     ``on_epoch(epoch, record)`` is called after every epoch; it may raise to stop training
-    (Optuna's pruning signal). Checkpoints go to ``out``.
+    (Optuna's pruning signal). Checkpoints go to ``out`` (sealed with ``key``, if given).
     """
     members: list[nn.Module] = []
     results: list[Any] = []
@@ -98,7 +98,8 @@ def fit_models(config: Config, task: Any, splits: Splits, encoded: Encoded, out:
             results.append(federated_fit(model, task, encoded, splits.frames(), config, log=log))
             continue
         checkpoint = out / ("checkpoint.pt" if member == 0 else f"checkpoint_{member}.pt")
-        trainer = Trainer(config.train, checkpoint=checkpoint, log=log, on_epoch=on_epoch)
+        trainer = Trainer(config.train, checkpoint=checkpoint, log=log, on_epoch=on_epoch,
+                          key=key)
         results.append(trainer.fit(
             model,
             task.loss,

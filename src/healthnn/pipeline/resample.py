@@ -57,6 +57,7 @@ def out_of_fold_outputs(config: Config, data: Labelled, rows: np.ndarray,
                     eval=replace(config.eval, operating_point="none", operating_point_folds=0,
                                  bootstrap=0, conformal_alpha=0.0),
                     report=replace(config.report, enabled=False, learning_curve=[]),
+                    baseline=replace(config.baseline, models=[]),  # the main run has them
                     train=replace(config.train, ensemble=1, progress=False))
     outputs, labels, order = [], [], []
     try:
@@ -93,6 +94,7 @@ def learning_curve(config: Config, splits: Splits, full_metrics: dict[str, Any],
     log = log or stderr
     raw = config.to_dict()
     raw["report"].update(enabled=False, learning_curve=[])
+    raw["baseline"] = {"models": []}  # baselines are fitted once, in the main run
     raw["train"]["progress"] = False
     raw["train"]["ensemble"] = 1
     small = load_config(raw, base_dir=config.base_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from healthnn.bundle import Bundle, save_bundle
+from healthnn.bundle_files import sealing_key, staged_bundle
 from healthnn.checks.sample_size import check_task, warning
 from healthnn.config import Config
 from healthnn.pipeline.common import Log, check_single_process, new_task, quiet, stderr
@@ -52,6 +53,7 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
     from healthnn.training.distributed import cleanup, is_main
 
     started = time.time()
+    encrypt_with = sealing_key(encrypt_with)  # inside train --encrypt: nested runs too
     if config.eval.operating_point_folds:
         check_single_process(config)
     log = log if is_main() else quiet
@@ -62,7 +64,7 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
     out.mkdir(parents=True, exist_ok=True)
     infos = data_infos(task, splits)
     fitted = fit_models(config, task, splits, encoded, out, run_key=run_key(config, infos),
-                        resume=resume, log=log, on_epoch=on_epoch)
+                        resume=resume, log=log, on_epoch=on_epoch, key=encrypt_with)
     if not is_main():  # workers are done; the main process evaluates and writes the bundle
         cleanup()
         return None
@@ -73,18 +75,17 @@ def run_split(config: Config, task: Any, splits: Splits, out: Path, *, resume: b
                               notes=notes + fitted.notes, started=started, curve=curve)
     if size is not None:
         manifest["sample_size"] = size
-    domain = domain_reference(task, encoded)
-    if domain is not None:
-        manifest["domain"] = domain
-    bundle = save_bundle(out, config=config, task=task, model=fitted.model,
-                         metrics=scored.metrics, manifest=manifest,
-                         predictions=scored.predictions, conformal=scored.conformal)
+    if scored.domain is not None:
+        manifest["domain"] = scored.domain
+    # built in a private staging folder (sealed as written with a key), moved into place
+    with staged_bundle(out, encrypt_with) as stage:
+        bundle = save_bundle(stage, config=config, task=task, model=fitted.model,
+                             metrics=scored.metrics, manifest=manifest,
+                             predictions=scored.predictions, conformal=scored.conformal,
+                             key=encrypt_with)
+        write_train_report(bundle, frames=splits.frames(), outputs=scored.outputs, log=log)
+    bundle.path = out
     remove_checkpoints(out, len(fitted.members))
-    write_train_report(bundle, frames=splits.frames(), outputs=scored.outputs, log=log)
-    if encrypt_with is not None:  # after the report, so report files are sealed too
-        from healthnn.privacy.encryption import encrypt_bundle
-
-        encrypt_bundle(out, encrypt_with)
     cleanup()
     return Run(task, splits, fitted, scored, bundle)
 
@@ -101,18 +102,6 @@ def run_at(config: Config, data: Labelled, idx: dict[str, Any], out: Path, *,
     if run is None:  # pragma: no cover - resampling runs in one process
         raise RuntimeError("resampling runs in the main process")
     return run
-
-
-def domain_reference(task: Any, encoded: dict[str, Any]) -> dict[str, Any] | None:
-    """The training reference of out-of-domain scores (:mod:`healthnn.domain`), for tasks whose
-    encoded inputs are feature columns; its threshold chosen on the validation rows."""
-    train, val = (task.domain_features(encoded[s][0]) for s in ("train", "val"))
-    if train is None or val is None or len(train) < 10:
-        return None
-    from healthnn.domain import fit_reference
-
-    names = list(task.feature_names or [f"x{i}" for i in range(train.shape[1])])
-    return fit_reference(train, val, names)
 
 
 def sample_size(task: Any, y_train: dict[str, Any], rows: int, notes: list[str], log: Log

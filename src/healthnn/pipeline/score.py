@@ -37,6 +37,19 @@ class Scored:
     predictions: pd.DataFrame
     conformal: dict[str, Any] | None
     operating: dict[str, Any] | None
+    domain: dict[str, Any] | None = None  # the training reference of healthnn.domain
+
+
+def domain_reference(task: Any, encoded: Encoded) -> dict[str, Any] | None:
+    """The training reference of out-of-domain scores (:mod:`healthnn.domain`), for tasks whose
+    encoded inputs are feature columns; its threshold chosen on the validation rows."""
+    train, val = (task.domain_features(encoded[s][0]) for s in ("train", "val"))
+    if train is None or val is None or len(train) < 10:
+        return None
+    from healthnn.domain import fit_reference
+
+    names = list(task.feature_names or [f"x{i}" for i in range(train.shape[1])])
+    return fit_reference(train, val, names)
 
 
 def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, encoded: Encoded,
@@ -45,7 +58,8 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
     validation rows (or out-of-fold outputs, models trained by ``runner``, see
     :func:`healthnn.pipeline.resample.out_of_fold_outputs`) before any test output is
     looked at."""
-    bundle = Bundle(out, config, task, fitted.model)
+    domain = domain_reference(task, encoded)
+    bundle = Bundle(out, config, task, fitted.model, manifest={"domain": domain} if domain else {})
     seed = config.split.seed
     val_out = bundle.outputs(encoded["val"][0], batch_size=4096, device=CPU)
     metrics: dict[str, Any] = {"val": evaluate_or_not_estimable(task.evaluate, val_out,
@@ -61,7 +75,8 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
         metrics["test"].update(conformal_metrics(task, bundle.conformal, test_out, test.y,
                                                  seed=seed))
     table = labelled_table(task, test.df, test.rows, test.y, preds)
-    metrics.update(task.baseline_metrics(splits.frames(), seed=seed))
+    metrics.update(task.baseline_metrics(splits.frames(), seed=seed,  # [baseline] models
+                                         outputs=test_out, log=log))
     privacy = fitted.result.privacy
     if privacy is not None:
         eps = privacy["epsilon_spent"]
@@ -69,7 +84,7 @@ def score_splits(config: Config, task: Any, fitted: Fitted, splits: Splits, enco
         log(f"differential privacy: spent epsilon {eps:.3f} of {privacy['epsilon_budget']:g}"
             f" (delta {privacy['delta']:g})")
     return Scored(metrics, {"val": val_out, "test": test_out}, table, bundle.conformal,
-                  operating)
+                  operating, domain)
 
 
 def choose_operating_point(config: Config, task: Any, splits: Splits, val_out: torch.Tensor,

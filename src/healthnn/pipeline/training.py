@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from healthnn.bundle import Bundle
+from healthnn.bundle_files import sealing
 from healthnn.config import Config
 from healthnn.pipeline.common import Log, as_config, new_task, stderr
 from healthnn.pipeline.cv import cross_validate
@@ -43,8 +44,9 @@ def train(
     task = new_task(config)
     data, test = read_training(config, task)
     splits = make_splits(config, task, data, test)
-    run = run_split(config, task, splits, Path(out), resume=resume, log=log,
-                    encrypt_with=encrypt_with)
+    with sealing(encrypt_with):  # extra models fitted on the way are sealed too
+        run = run_split(config, task, splits, Path(out), resume=resume, log=log,
+                        encrypt_with=encrypt_with)
     return None if run is None else run.bundle
 
 

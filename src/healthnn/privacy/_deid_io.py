@@ -17,10 +17,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from healthnn.errors import DataError
+from healthnn.io import atomic_write, write_text
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 MAX_LISTED_PROBLEMS = 1000
@@ -216,14 +218,14 @@ def deidentify_file(
 
     bar = tqdm(total=None, unit="notes", file=sys.stderr, disable=(None if progress is None else not progress),
                mininterval=0.5, desc="deid")
-    spans_fh = open(spans_path, "w", encoding="utf-8") if spans_path is not None else None
+    # --spans is renamed into place only when complete, like the output (issue 23)
+    spans_out = atomic_write(spans_path) if spans_path is not None else nullcontext()
     try:
-        runner = {"csv": _run_csv, "jsonl": _run_jsonl, "parquet": _run_parquet, "txt": _run_txt}[fmt]
-        runner(src, dst, text_column, id_column, options, workers, chunk_rows, report, spans_fh, bar)
+        with spans_out as spans_fh:
+            runner = {"csv": _run_csv, "jsonl": _run_jsonl, "parquet": _run_parquet, "txt": _run_txt}[fmt]
+            runner(src, dst, text_column, id_column, options, workers, chunk_rows, report, spans_fh, bar)
     finally:
         bar.close()
-        if spans_fh is not None:
-            spans_fh.close()
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -472,7 +474,7 @@ def _run_txt(src, dst, col, id_col, options, workers, chunk_rows, report, spans_
             rel = p.relative_to(src)
             target = dst / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8", newline="")
+            write_text(target, text, newline="")
             if not text:
                 report.n_empty += 1
             report.n_spans += len(spans)

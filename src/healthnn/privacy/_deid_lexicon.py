@@ -6,8 +6,12 @@ Everything here is lower case; callers look words up with ``word.lower()``.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 __all__ = ["lexicon", "Lexicon"]
 
@@ -185,9 +189,35 @@ class Lexicon:
         self.first_rank = {w: i for i, w in enumerate(self.first_names_ranked)}
         self.surname_rank = {w: i for i, w in enumerate(self.surnames_ranked)}
         self.states = set(US_STATES.values())
+        # issue 18: drug names never PHI on their own; the sex of first names and the states of
+        # cities, for surrogates that keep them
+        self.drugs = set(_read("drug_names.txt"))
+        self.female_ranked = _read("first_names_female.txt")
+        self.male_ranked = _read("first_names_male.txt")
+        female = {w: i for i, w in enumerate(self.female_ranked)}
+        male = {w: i for i, w in enumerate(self.male_ranked)}
+        self.first_sex = {w: "F" for w in female}
+        self.first_sex.update({w: "M" for w, i in male.items() if i < female.get(w, 10**9)})
+        # optional larger name lists (healthnn[deid]); used only where the position already
+        # says "a name goes here"
+        self.extra_first, self.extra_surnames = philter_names()
+        self.city_states: dict[str, set[str]] = {}
+        self.state_cities: dict[str, list[str]] = {}
+        for line in _read("us_city_states.txt"):
+            city, _, st = line.partition("\t")
+            self.city_states.setdefault(city, set()).add(st)
+            self.state_cities.setdefault(st, []).append(city)
 
     def is_name_word(self, w: str) -> bool:
         return w in self.first_names or w in self.surnames
+
+    def any_first_name(self, w: str) -> bool:
+        """In the bundled first names or, when installed, philter-lite's 97,014."""
+        return w in self.first_names or w in self.extra_first
+
+    def any_name_word(self, w: str) -> bool:
+        """In any name list, the optional philter-lite lists included."""
+        return w in self.first_names or w in self.surnames or w in self.extra_first or w in self.extra_surnames
 
     def unambiguous_name(self, w: str) -> bool:
         """In a name list, not a common English or clinical word, not an eponym."""
@@ -197,6 +227,33 @@ class Lexicon:
             and w not in self.common
             and w not in CLINICAL_KEEP
         )
+
+
+NAME_LISTS_ENV = "HEALTHNN_DEID_NAME_LISTS"
+
+
+def philter_names() -> tuple[frozenset[str], frozenset[str]]:
+    """First names and surnames of philter-lite (BSD-3), read from the installed wheel's
+    ``filters/set.toml`` (the package itself is not imported; nothing is downloaded).
+
+    Empty when philter-lite is not installed or ``$HEALTHNN_DEID_NAME_LISTS`` is ``builtin``.
+    """
+    if os.environ.get(NAME_LISTS_ENV, "").strip().lower() == "builtin":
+        return frozenset(), frozenset()
+    spec = importlib.util.find_spec("philter_lite")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset(), frozenset()
+    path = Path(next(iter(spec.submodule_search_locations))) / "filters" / "set.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset(), frozenset()
+    lists = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in ("firstnames", "lastnames"):
+            lists[key.strip()] = frozenset(w for w in re.findall(r'"([a-z][a-z\'-]*)"', value) if len(w) > 1)
+    return lists.get("firstnames", frozenset()), lists.get("lastnames", frozenset())
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import bisect
 import re
 from collections.abc import Iterator
 
-from healthnn.privacy._deid_lexicon import CLINICAL_WORDS as _CLINICAL_ONLY
+from healthnn.privacy._deid_context import context_hits, keep_drugs, merge_names
 from healthnn.privacy._deid_lexicon import (
     CLINICAL_KEEP,
     CREDENTIALS,
@@ -23,8 +23,11 @@ from healthnn.privacy._deid_lexicon import (
     US_STATES,
     lexicon,
 )
-
-Hit = tuple[int, int, str, float]
+from healthnn.privacy._deid_lexicon import CLINICAL_WORDS as _CLINICAL_ONLY
+from healthnn.privacy._deid_text import Hit
+from healthnn.privacy._deid_text import Note as _Note
+from healthnn.privacy._deid_text import gap as _gap
+from healthnn.privacy._deid_text import prev_word as _prev_word
 
 # Higher wins when two spans overlap.
 PRIORITY = {
@@ -32,8 +35,6 @@ PRIORITY = {
     "ZIP": 70, "DATE": 65, "AGE": 64, "HOSPITAL": 50, "ORGANIZATION": 50, "NAME": 50,
     "CITY": 50,
 }
-
-_WORD = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
 
 _MONTH_ALT = "|".join(sorted(MONTHS, key=len, reverse=True))
 _ORD = r"(?:st|nd|rd|th)?"
@@ -45,9 +46,9 @@ _ORDINAL_WORDS = (
 )
 _I = re.IGNORECASE
 
-RE_EMAIL = re.compile(r"\b[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+RE_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 RE_URL = re.compile(
-    r"\b(?:https?://|www\.)[^\s<>\"')\]]+|\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
+    r"\b(?:https?://|www\.)[^\s<>\"')\]]+|(?<![A-Za-z0-9.-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\."
     r"(?:com|org|net|edu|gov|info|io|us|uk)(?:/[^\s<>\"')\]]*)?\b",
     _I,
 )
@@ -56,10 +57,10 @@ RE_IPV4 = re.compile(
 )
 RE_IPV6 = re.compile(r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){2,6}:(?:[0-9a-f]{1,4})?\b", _I)
 RE_SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
-RE_SSN_CTX = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s*[:#]?\s*(\d{9}|\d{3} \d{2} \d{4})\b", _I)
+RE_SSN_CTX = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\s{0,8}[:#]?\s{0,8}(\d{9}|\d{3} \d{2} \d{4})\b", _I)
 RE_PHONE = re.compile(
-    r"(?<![\w/.])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\d{3}\s*[\s./-]\s*)\d{3}\s*[\s./-]\s*\d{4,5}(?![\w/-])"
-    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?",
+    r"(?<![\w/.])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s{0,8}|\d{3}\s{0,8}[\s./-]\s{0,8})\d{3}\s{0,8}[\s./-]\s{0,8}\d{4,5}(?![\w/-])"
+    r"(?:\s{0,8}(?:x|ext\.?|extension)\s{0,8}\d{1,5})?",
     _I,
 )
 RE_PHONE7 = re.compile(r"(?<![\w/.-])(?:\d{3}-\d{4}|\d{6}-\d{4}|\d{3} \d{7})(?![\w/-])")
@@ -70,8 +71,8 @@ _PHONE_CUE = re.compile(
 )
 RE_PHONE_CTX = re.compile(
     r"\b(?:pager|page|paged|pg|pgr|beeper|beep|bpr|ext|extension|phone|ph|tel|telephone|cell|"
-    r"mobile|fax|callback|call back|contact|number|no|#|x)\s*[:#.]?\s*(?:#|is|at|number)?\s*"
-    r"[:#]?\s*(\d{4,5}|\d{3}[ -]\d{4})(?!\d|[/:]|\.\d)",
+    r"mobile|fax|callback|call back|contact|number|no|#|x)\s{0,8}[:#.]?\s{0,8}(?:#|is|at|number)?\s{0,8}"
+    r"[:#]?\s{0,8}(\d{4,5}|\d{3}[ -]\d{4})(?!\d|[/:]|\.\d|-\d)",
     _I,
 )
 RE_ID_CTX = re.compile(
@@ -82,23 +83,23 @@ RE_ID_CTX = re.compile(
     r"s/n|device(?: id| number| #)|vin|plate(?: number| #)?|tag(?: number| #)|"
     r"ref(?:erence)?(?: number| no\.?| #)?|case(?: number| no\.?| #)|claim(?: number| #)?|"
     r"unit(?: number| no\.?)|hospital (?:number|no\.?|#)|id(?: number| no\.?| #)?|pin|"
-    r"history number|hx #|policy #)\s*(?:is|was)?\s*[:#=.]?\s*(?:#\s*)?"
+    r"history number|hx #|policy #)\s{0,8}(?:is|was)?\s{0,8}[:#=.]?\s{0,8}(?:#\s{0,8})?"
     r"((?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,})",
     _I,
 )
 # a signature of initials on a line of its own: "LW RN", "- DPK, RN"
 RE_SIGNATURE_INITIALS = re.compile(
-    r"(?m)^[ \t]*[-/]*[ \t]*([A-Z]{2,3})[ \t]*,?[ \t]*(?:RN|MD|NP|PA|RRT|RT|LPN|CNA|PA-C|SN)\.?[ \t]*$"
+    r"(?m)^[ \t]*(?:[-/]+[ \t]*)?([A-Z]{2,3})[ \t]*(?:,[ \t]*)?(?:RN|MD|NP|PA|RRT|RT|LPN|CNA|PA-C|SN)\.?[ \t]*$"
 )
 RE_LONG_NUMBER = re.compile(r"(?<![\d.,/:-])\d{7,}(?![\d.,/:%-])")
 RE_VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b")
 RE_AGE = re.compile(
-    r"\b(9\d|1[0-4]\d)(?=\s*(?:-\s*)?(?:yo\b|y/o|y\.o\.|yr|yrs|year|years|y\b|yoM|yoF|yowm|yowf|"
+    r"\b(9\d|1[0-4]\d)(?=\s{0,8}(?:-\s{0,8})?(?:yo\b|y/o|y\.o\.|yr|yrs|year|years|y\b|yoM|yoF|yowm|yowf|"
     r"[MF]\b|-year-old|year-old|yo[mfwb]))",
     _I,
 )
-RE_AGE_NUMBER = re.compile(r"(?<![\d.])(9\d|1[0-4]\d)(?![\d.])(?!\s*(?:%|mg|mcg|ml|cc|kg|lb|bpm|/))", _I)
-RE_AGE_CUE_BEFORE = re.compile(r"\b(?:age|aged|age:|age of|turned|turns|turning|will be|is now)\s*$", _I)
+RE_AGE_NUMBER = re.compile(r"(?<![\d.])(9\d|1[0-4]\d)(?![\d.])(?!\s{0,8}(?:%|mg|mcg|ml|cc|kg|lb|bpm|/))", _I)
+RE_AGE_CUE_BEFORE = re.compile(r"\b(?:age|aged|age:|age of|turned|turns|turning|will be|is now)\s{0,8}$", _I)
 # "in her 90s", "a nonagenarian": decades and words that say the age is over 89
 RE_AGE_DECADE = re.compile(
     r"\b(?:in\s+(?:his|her|their|my)\s+(?:early\s+|mid\s+|late\s+|mid-|early-|late-)?)"
@@ -116,13 +117,13 @@ RE_DATE_ISO = re.compile(r"(?<![\d/.-])((?:19|20)\d{2})([/.-])(\d{1,2})\2(\d{1,2
 RE_DATE_MD = re.compile(r"(?<![\d/A-Za-z])(?<!\d:)(?<!\d\.)(\d{1,2})/(\d{1,2})(?![\d/%]|\.\d|[A-Za-z])")
 RE_DATE_MY = re.compile(r"(?<![\d/:])(?<!\d\.)(\d{1,2})/((?:19|20)?\d{2})(?![\d/%]|\.\d)")
 RE_DATE_MONTH = re.compile(
-    rf"\b(?:(?:{_MONTH_ALT})\.?\s*(?:\d{{1,2}}(?!\d){_ORD}|{_ORDINAL_WORDS})(?:\s*,?\s*(?:\d{{4}}|'\d{{2}}))?"
+    rf"\b(?=[A-Za-z]|\d{{1,2}}[^\n]{{0,12}}?[A-Za-z]{{3}})(?:(?=[A-Za-z])(?:{_MONTH_ALT})\.?\s{{0,8}}(?:\d{{1,2}}(?!\d){_ORD}|{_ORDINAL_WORDS})(?:\s{{0,8}},?\s{{0,8}}(?:\d{{4}}|'\d{{2}}))?"
     rf"|(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}|the\s+(?:\d{{1,2}}{_ORD}|{_ORDINAL_WORDS}))"
-    rf"(?:\s+of)?[\s-]*(?:{_MONTH_ALT})\.?(?:[\s,-]*(?:\d{{4}}|'?\d{{2}}\b))?"
-    rf"|(?:{_MONTH_ALT})\.?,?\s*(?:of\s+)?(?:\d{{4}}|'\d{{2}}))(?![A-Za-z])",
+    rf"(?:\s+of)?[\s-]*(?=[A-Za-z])(?:{_MONTH_ALT})\.?(?:[\s,-]*(?:\d{{4}}|'?\d{{2}}\b))?"
+    rf"|(?=[A-Za-z])(?:{_MONTH_ALT})\.?,?\s{{0,8}}(?:of\s+)?(?:\d{{4}}|'\d{{2}}))(?![A-Za-z])",
     _I,
 )
-_RE_MONTH_TOKEN = re.compile(rf"(?<![A-Za-z])(?:{_MONTH_ALT})(?![A-Za-z])", _I)
+_RE_MONTH_TOKEN = re.compile(rf"(?<![A-Za-z])(?=[A-Za-z])(?:{_MONTH_ALT})(?![A-Za-z])", _I)
 RE_MONTH_WORD = re.compile(
     r"\b(january|february|april|june|july|august|september|october|november|december|"
     r"march|may|sept|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\b\.?",
@@ -130,12 +131,12 @@ RE_MONTH_WORD = re.compile(
 )
 _MONTH_CUES = {"in", "of", "since", "early", "late", "mid", "last", "next", "until", "by", "during", "this",
                "from", "before", "after", "end", "beginning", "start"}
-RE_HOLIDAY = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
+RE_HOLIDAY = re.compile(r"\b(?=[A-Za-z])(?:" + "|".join(re.escape(h) for h in sorted(HOLIDAYS, key=len, reverse=True)) + r")\b", _I)
 RE_YEAR = re.compile(
     r"(?<![\d/.:-])(?:19[0-9]{2}|20[0-9]{2})(?!\d|[/:%-]|\.\d)|(?<![\w'])'\d{2}(?![\d'])|(?<![\w/.'])\d{2}'(?![\w'])"
 )
 RE_DAY_ORDINAL = re.compile(
-    r"\b(?:the|on|of)\s+(\d{1,2}(?:st|nd|rd|th))\b(?=\s*(?:[.,;:)!?\"']|$|of\b|at\b|and\b|in\b|\n))", _I
+    r"\b(?:the|on|of)\s+(\d{1,2}(?:st|nd|rd|th))\b(?=\s{0,8}(?:[.,;:)!?\"']|$|of\b|at\b|and\b|in\b|\n))", _I
 )
 _STREET_ALT = "|".join(sorted(STREET_TYPES, key=len, reverse=True))
 _STREET_FULL = ["Street", "Avenue", "Road", "Boulevard", "Lane", "Drive", "Court", "Way", "Place",
@@ -148,17 +149,17 @@ _STREET_FORMS = "|".join(
     + [a + r"\b\.?" for a in _STREET_ABBR] + [a.upper() + r"\." for a in _STREET_ABBR]
 )
 RE_ADDRESS = re.compile(
-    r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'-]*\.?\s+|[a-z][a-z'-]+\s+){1,3}"
+    r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?(?:[A-Z][A-Za-z'-]*\.?\s+|[a-z][a-z'-]+\s+|\d{1,3}(?:st|nd|rd|th)\s+){1,3}"
     rf"(?:{_STREET_FORMS})(?![A-Za-z])"
-    r"(?:,?\s*(?:apt|apartment|suite|ste|unit|#)\.?\s*#?\s*[A-Za-z0-9-]+)?"
+    r"(?:,?\s{0,8}(?:apt|apartment|suite|ste|unit|#)\.?\s{0,8}#?\s{0,8}[A-Za-z0-9-]+)?"
 )
-RE_POBOX = re.compile(r"\bP\.?\s?O\.?\s*Box\s+\d+\b", _I)
+RE_POBOX = re.compile(r"\bP\.?\s?O\.?\s{0,8}Box\s+\d+\b", _I)
 _STATE_ALT = "|".join(list(US_STATES) + [s for s in US_STATES.values()])
 RE_ZIP = re.compile(r"(?<![\d-])\d{5}(?:-\d{4})?(?![\d-])")
-_RE_STATE_BEFORE = re.compile(rf"\b(?:{_STATE_ALT}),?\s+$", _I)
-RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b", _I)
+_RE_STATE_BEFORE = re.compile(rf"\b(?=[A-Za-z])(?:{_STATE_ALT}),?\s+$", _I)
+RE_ZIP_CTX = re.compile(r"\b(?:zip|zipcode|zip code|postal code)\s{0,8}[:#]?\s{0,8}(\d{5}(?:-\d{4})?)\b", _I)
 
-_RE_DAY_RANGE = re.compile(r"(?<![\d/.:-])(\d{1,2})(?:st|nd|rd|th)?\s*(?:-+>?|to|thru|through|and|&|,)\s*$", _I)
+_RE_DAY_RANGE = re.compile(r"(?<![\d/.:-])(\d{1,2})(?:st|nd|rd|th)?\s{0,8}(?:-+>?|to|thru|through|and|&|,)\s{0,8}$", _I)
 _URL_HINTS = ("http", "www", ".com", ".org", ".net", ".edu", ".gov", ".info", ".io", ".us", ".uk")
 _HAS_17 = re.compile(r"[A-Z0-9]{17}")
 
@@ -244,45 +245,6 @@ _LOCATION_STOP = set(
     stepdown step tele telemetry nursing dialysis surgery medicine service team osh ew ew.
     """.split()
 )
-
-
-_NOT_UPPER = re.compile(r"[^A-Z]+")
-_NOT_LETTER = re.compile(r"[^A-Za-z]+")
-
-
-class _Note:
-    """Text plus a word tokenisation and the case style of the note."""
-
-    __slots__ = ("text", "tokens", "words", "case")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
-        # indices of alphabetic tokens
-        self.words = [i for i, t in enumerate(self.tokens) if t[2][0].isalpha()]
-        # case style: "upper" (mostly capitals), "lower" (almost none), else "mixed"; only
-        # "mixed" text carries case information about names
-        head = text[:20000]
-        upper = len(_NOT_UPPER.sub("", head))
-        n = max(len(_NOT_LETTER.sub("", head)), 1)
-        self.case = "upper" if upper > 0.7 * n else ("lower" if upper < 0.02 * n else "mixed")
-
-    def capitalised(self, i: int) -> bool:
-        w = self.tokens[i][2]
-        if self.case != "mixed":
-            return True  # no case information: every word could be a name
-        return w[0].isupper()
-
-
-def _prev_word(note: _Note, i: int, skip: str = ".,:;'") -> int | None:
-    j = i - 1
-    while j >= 0 and note.tokens[j][2] in skip:
-        j -= 1
-    return j if j >= 0 and note.tokens[j][2][0].isalpha() else None
-
-
-def _gap(note: _Note, i: int, j: int) -> str:
-    return note.text[note.tokens[i][1]:note.tokens[j][0]]
 
 
 # ---------------------------------------------------------------------------------- patterns
@@ -573,7 +535,7 @@ def _extend(note: _Note, i: int, j: int, strong: bool = False) -> tuple[int, int
                 and toks[k][2].lower() not in _FUNCTION_WORDS and toks[k][2].lower() not in _TITLE_STOP \
                 and toks[k][2].lower() not in _CLINICAL_ONLY and toks[k][2].lower() not in CREDENTIALS \
                 and toks[k][2].lower() not in STRONG_TITLES and toks[k][2].lower() not in RELATIONS \
-                and not _EPONYM_NOUN.match(note.text, toks[k][1]) and toks[j][2][:1].isupper() \
+                and not _eponym_follows(note.text, toks[k][1]) and toks[j][2][:1].isupper() \
                 and toks[j][2].lower() in lex.first_names and toks[k][2].lower() not in SOFT_TITLES:
             j = k  # "Dr. Ferdinand Halfpenny": a capitalised word after a first name
             continue
@@ -672,7 +634,7 @@ _TALK_FIRST = {
     "texted", "reassured", "consoled", "report", "message", "msg", "voicemail", "vm", "care",
 }
 _RE_TALK_CUE = re.compile(
-    r"\b(?:(?:spoke|speaking|spoken|talked|talking|discussed|met|conferred)\s+(?:with|to)"
+    r"\b(?=[A-Za-z])(?:(?:spoke|speaking|spoken|talked|talking|discussed|met|conferred)\s+(?:with|to)"
     r"|(?:d/w|s/w|called|paged|notified|informed|updated|contacted|told|asked|phoned|texted|reassured|consoled)"
     r"|(?:report|message|msg|voicemail|vm)\s+(?:given\s+|left\s+|called\s+)?(?:to|for)"
     r"|(?:care|report)\s+(?:assumed|taken|received)\s+from)"
@@ -1100,13 +1062,13 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
                     found.add(w)
 
     # 3. "University of X", "U of MD", "St. Mary's", "Holy Cross"
-    for m in re.finditer(r"\b(?:university|univ|u)\.?\s+(?:of\s+)?([A-Z][a-z]+|[a-z]+|[A-Z]+)\b", note.text, _I):
+    for m in RE_UNIVERSITY.finditer(note.text):
         w = m.group(1).lower()
         if m.group().lower().startswith("u") and " of" not in m.group().lower() and len(w) <= 2:
             continue  # "f/u IN 2 days": a bare "U" needs a full name after it ("U Delaware")
         if w in lex.states or w in lex.cities or m.group(1).upper() in US_STATES and len(w) == 2:
             hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
-    for m in re.finditer(r"\b(?:st|saint)\.?\s+([A-Za-z]+)(?:'s)?\b", note.text, _I):
+    for m in RE_SAINT.finditer(note.text):
         w = m.group(1).lower()
         if w in lex.first_names and w not in lex.common and (note.case != "mixed" or m.group(1)[0].isupper()):
             hits.append((m.start(), m.end(), "HOSPITAL", 0.8))
@@ -1201,6 +1163,8 @@ def _places(note: _Note) -> tuple[list[Hit], set[str]]:
     return hits, found
 
 
+RE_UNIVERSITY = re.compile(r"\b(?:university|univ|u)\.?\s{1,3}(?:of\s{1,3})?([A-Z][a-z]+|[a-z]+|[A-Z]+)\b", _I)
+RE_SAINT = re.compile(r"\b(?:st|saint)\.?\s{1,3}([A-Za-z]+)(?:'s)?\b", _I)
 _RE_WARD = re.compile(
     r"(?<![A-Za-z0-9'/-])([A-Za-z]{6,})[ ]?(\d)(?![\d.,]\d)(?=[ \t]*(?:$|\n|[.,;)]|RN\b|rn\b|MD\b|md\b|nurse|team|unit|for\b|to\b|and\b))",
 )
@@ -1260,18 +1224,30 @@ def _propagate(note: _Note, words: set[str], label: str) -> Iterator[Hit]:
             yield note.tokens[i][0], note.tokens[i][1], label, 0.8
 
 
-_EPONYM_NOUN = re.compile(
-    r"(?:'s)?(?:[ \t]+|-)(?:[A-Z][a-z]+(?:[ \t]+|-))?(?:disease|syndrome|sign|signs|cell|cells|virus|test|score|"
-    r"scale|catheter|tube|procedure|operation|classification|criteria|tumou?r|sarcoma|lymphoma|ulcer|"
-    r"reflex|maneuver|manoeuvre|position|phenomenon|gland|glands|duct|space|node|nodes|body|bodies|"
-    r"canal|fracture|palsy|an(?:a)?emia|edema|oedema|disorder|infection|stain|staining|method|"
-    r"technique|index|formula|equation|law|effect|ratio|line|filter|shunt|valve|clamp|forceps|"
-    r"retractor|needle|mask|collar|splint|cast|traction|stockings|bed|mattress|boots|apparatus|"
-    r"rat|rats|mice|mouse|strain|assay|blot|plot|analysis|curve|regression|coefficient|"
-    r"albicans|aureus|pylori|coli|difficile|pneumoniae|cholerae|aeruginosa|tear|tears|tubes|bag|"
-    r"drain|drains|stent|pump|boot|bandage|dressing|wrap|hose)\b",
-    _I,
+# Nouns after which a name is an eponym ("Parkinson's disease", "Foley catheter", "Merkel cell").
+_EPONYM_NOUNS = set(
+    """
+    disease syndrome sign signs cell cells virus test score scale catheter tube procedure
+    operation classification criteria sarcoma lymphoma ulcer reflex maneuver manoeuvre position
+    phenomenon gland glands duct space node nodes body bodies canal fracture palsy anemia edema
+    oedema disorder infection stain staining method technique index formula equation law effect
+    ratio line filter shunt valve clamp forceps retractor needle mask collar splint cast
+    traction stockings bed mattress boots apparatus rat rats mice mouse strain assay blot plot
+    analysis curve regression coefficient albicans aureus pylori coli difficile pneumoniae
+    cholerae aeruginosa tear tears tubes bag drain drains stent pump boot bandage dressing wrap
+    hose tumor tumour anaemia
+    """.split()
 )
+# the one or two words after a span: "'s disease", " catheter", " Coma Scale"
+_RE_NEXT_WORDS = re.compile(r"(?:'s)?(?:[ \t]{1,3}|-)([A-Za-z]+)(?:(?:[ \t]{1,3}|-)([A-Za-z]+))?")
+
+
+def _eponym_follows(text: str, pos: int) -> bool:
+    """Does an eponym noun follow ``pos`` (directly or after one more word)?"""
+    m = _RE_NEXT_WORDS.match(text, pos)
+    if m is None:
+        return False
+    return m.group(1).lower() in _EPONYM_NOUNS or (m.group(2) is not None and m.group(2).lower() in _EPONYM_NOUNS)
 
 
 def _keep_clinical(note: _Note, hits: list[Hit]) -> list[Hit]:
@@ -1281,7 +1257,7 @@ def _keep_clinical(note: _Note, hits: list[Hit]) -> list[Hit]:
     t = note.text
     for h in hits:
         if h[2] in ("NAME", "CITY") and h[3] < 0.95:
-            if _EPONYM_NOUN.match(t, h[1]) or (h[2] == "NAME" and h[1] < len(t) and t[h[1]].isdigit()):
+            if _eponym_follows(t, h[1]) or (h[2] == "NAME" and h[1] < len(t) and t[h[1]].isdigit()):
                 continue
         out.append(h)
     return out
@@ -1300,7 +1276,8 @@ def detect(text: str, *, keep_year: bool = True) -> list[Hit]:
     hits.extend(place_hits)
     hits.extend(_propagate(note, places - strong_names, "HOSPITAL"))
     hits.extend(_propagate(note, strong_names, "NAME"))
-    return resolve(_keep_clinical(note, hits))
+    hits.extend(context_hits(note))  # issue 18: names, places and ids by position and shape
+    return resolve(merge_names(keep_drugs(note, _keep_clinical(note, hits))))
 
 
 def resolve(hits: list[Hit]) -> list[Hit]:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 
-from healthnn.privacy._deid_lexicon import MONTHS, lexicon
+from healthnn.privacy._deid_lexicon import MONTHS, US_STATES, lexicon
 
 _MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
                 "September", "October", "November", "December"]
@@ -56,7 +56,11 @@ class Surrogates:
         return -(30 + self._int("date-shift", patient) % 701)
 
     # ------------------------------------------------------------------------------ by label
-    def replace(self, label: str, value: str, patient: str) -> str:
+    def replace(self, label: str, value: str, patient: str, after: str = "") -> str:
+        """The surrogate of ``value``; ``after`` is the text that follows it in the note (a city
+        followed by ", MA" is replaced by another city of Massachusetts)."""
+        if label == "CITY":
+            return self._city(value, patient, after)
         fn = getattr(self, "_" + label.lower(), None)
         out = fn(value, patient) if fn else None
         return out if out is not None else f"[{label}]"
@@ -70,14 +74,17 @@ class Surrogates:
             # initials ("LW RN") become other initials of the same length
             h = self._int(patient, "initials", lw)
             return "".join(chr(ord("A") + (h >> (5 * k)) % 26) for k in range(len(w)))
-        if kind == "NAME":
-            first = lex.first_rank.get(lw, 10**9) * 10 < lex.surname_rank.get(lw, 10**9)
-            pool = lex.first_names_ranked[:1000] if first else lex.surnames_ranked[:5000]
+        if kind in ("NAME", "FIRST"):
+            first = kind == "FIRST" or lex.first_rank.get(lw, 10**9) * 10 < lex.surname_rank.get(lw, 10**9)
+            pool = lex.surnames_ranked[:5000]
+            if first:  # issue 18: a woman's first name becomes a woman's first name
+                sex = lex.first_sex.get(lw)
+                pool = _first_pool(sex) if sex else lex.first_names_ranked[:1000]
         elif kind == "CITY":
             pool = lex.cities_ranked
         else:
             pool = lex.surnames_ranked[:5000]
-        h = self._int(patient, kind, lw)
+        h = self._int(patient, "NAME" if kind == "FIRST" else kind, lw)
         new = pool[h % len(pool)]
         if new == lw:
             new = pool[(h + 1) % len(pool)]
@@ -94,12 +101,27 @@ class Surrogates:
         return re.sub(r"[A-Za-z]+", one, value)
 
     def _name(self, value: str, patient: str) -> str:
+        # "George Okonjo": the first of two or more words, if a first name, is one ("George"
+        # alone may be a surname); the same person keeps the same surrogate either way
+        m = re.match(r"([A-Za-z]{2,})([ ]+)(?=[A-Za-z])", value)
+        if m and m.group(1).lower() in lexicon().first_sex:
+            rest = self._words(value[m.end():], patient, "NAME")
+            return self._word(m.group(1), patient, "FIRST") + m.group(2) + rest
         return self._words(value, patient, "NAME")
 
-    def _city(self, value: str, patient: str) -> str:
+    def _city(self, value: str, patient: str, after: str = "") -> str:
+        """Another city of the same state: the state written after it (", MA", " Texas"), else
+        the state of the city when the bundled list knows only one."""
         lex = lexicon()
+        state = _state_after(after)
+        if state is None:
+            states = lex.city_states.get(value.lower(), ())
+            state = next(iter(states)) if len(states) == 1 else None
+        pool = lex.state_cities.get(state) or lex.cities_ranked
         h = self._int(patient, "CITY", value.lower())
-        new = lex.cities_ranked[h % len(lex.cities_ranked)]
+        new = pool[h % len(pool)]
+        if new == value.lower() and len(pool) > 1:
+            new = pool[(h + 1) % len(pool)]
         return _case_like(value, new.title()) if not value.isupper() else new.upper()
 
     def _hospital(self, value: str, patient: str) -> str:
@@ -140,7 +162,16 @@ class Surrogates:
         return self._shape(value, patient, "ID")
 
     def _zip(self, value: str, patient: str) -> str:
-        return self._shape(value, patient, "ZIP")
+        """A ZIP code of the same state (its first three digits in that state's ranges)."""
+        state = _zip_state(value)
+        if state is None:
+            return self._shape(value, patient, "ZIP")
+        h = self._int(patient, "ZIP", value)
+        prefixes = [p for lo, hi in ZIP3_BY_STATE[state] for p in range(lo, hi + 1)]
+        new = f"{prefixes[h % len(prefixes)]:03d}{(h >> 16) % 100:02d}"
+        if new == value[:5]:
+            new = f"{prefixes[(h + 1) % len(prefixes)]:03d}{(h >> 16) % 100:02d}"
+        return new + self._shape(value[5:], patient, "ZIP4")
 
     def _email(self, value: str, patient: str) -> str:
         lex = lexicon()
@@ -242,6 +273,57 @@ _ORDINAL_WORDS = {
     "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
     "eighteenth", "nineteenth", "twentieth", "twenty", "thirtieth", "thirty",
 }
+
+
+# First three digits of the ZIP codes of each state (USPS prefix ranges; a few prefixes inside a
+# range are unassigned).
+ZIP3_BY_STATE = {
+    "AL": [(350, 369)], "AK": [(995, 999)], "AZ": [(850, 865)], "AR": [(716, 729)],
+    "CA": [(900, 961)], "CO": [(800, 816)], "CT": [(60, 69)], "DE": [(197, 199)], "DC": [(200, 205)],
+    "FL": [(320, 349)], "GA": [(300, 319), (398, 399)], "HI": [(967, 968)], "ID": [(832, 838)],
+    "IL": [(600, 629)], "IN": [(460, 479)], "IA": [(500, 528)], "KS": [(660, 679)],
+    "KY": [(400, 427)], "LA": [(700, 714)], "ME": [(39, 49)], "MD": [(206, 219)], "MA": [(10, 27)],
+    "MI": [(480, 499)], "MN": [(550, 567)], "MS": [(386, 397)], "MO": [(630, 658)],
+    "MT": [(590, 599)], "NE": [(680, 693)], "NV": [(889, 898)], "NH": [(30, 38)], "NJ": [(70, 89)],
+    "NM": [(870, 884)], "NY": [(100, 149)], "NC": [(270, 289)], "ND": [(580, 588)],
+    "OH": [(430, 459)], "OK": [(730, 749)], "OR": [(970, 979)], "PA": [(150, 196)], "RI": [(28, 29)],
+    "SC": [(290, 299)], "SD": [(570, 577)], "TN": [(370, 385)], "TX": [(750, 799), (885, 885)],
+    "UT": [(840, 847)], "VT": [(50, 59)], "VA": [(220, 246)], "WA": [(980, 994)],
+    "WV": [(247, 268)], "WI": [(530, 549)], "WY": [(820, 831)],
+}
+_STATE_NAMES = {name: code for code, name in US_STATES.items()}
+_RE_STATE_AFTER = re.compile(r"[ \t]{0,2},?[ \t]{0,2}([A-Z]{2}\b|[A-Z][a-z]+(?: [A-Z][a-z]+)?)")
+
+
+def _state_after(after: str) -> str | None:
+    """The state written right after a city: ", MA", " Texas", ", New York"."""
+    m = _RE_STATE_AFTER.match(after)
+    if m is None:
+        return None
+    w = m.group(1)
+    if w in US_STATES:
+        return w
+    return _STATE_NAMES.get(w.lower()) or _STATE_NAMES.get(w.split()[0].lower())
+
+
+def _zip_state(value: str) -> str | None:
+    if not re.fullmatch(r"\d{5}(?:-\d{4})?", value):
+        return None
+    p = int(value[:3])
+    return next((st for st, ranges in ZIP3_BY_STATE.items() if any(lo <= p <= hi for lo, hi in ranges)), None)
+
+
+_POOLS: dict[str, list[str]] = {}
+
+
+def _first_pool(sex: str) -> list[str]:
+    """The 1,000 most frequent first names of one sex (a name of both lists counts for the one
+    where it ranks higher)."""
+    if sex not in _POOLS:
+        lex = lexicon()
+        ranked = lex.female_ranked if sex == "F" else lex.male_ranked
+        _POOLS[sex] = [w for w in ranked if lex.first_sex.get(w) == sex][:1000]
+    return _POOLS[sex]
 
 
 def _safe_date(year: int, month: int, day: int) -> dt.date | None:

@@ -282,7 +282,8 @@ class Deidentifier:
             elif self.mode == "mask":
                 out.append(re.sub(r"[^\n]", "*", value))
             else:
-                out.append(self._surrogates.replace(s.label, value, pid))
+                # the text after the span: a surrogate city keeps the state written after it
+                out.append(self._surrogates.replace(s.label, value, pid, after=text[s.end:s.end + 40]))
             pos = s.end
         out.append(text[pos:])
         return "".join(out)

@@ -1,27 +1,42 @@
 """Encryption at rest for bundles: AES-256-GCM, one sealed file per bundle file.
 
 ``encrypt_bundle(dir, key)`` replaces every file ``f`` of a bundle by ``f.enc`` (12-byte random
-nonce + ciphertext + tag; the file's name is bound in as associated data, so files cannot be
-swapped) and writes ``encrypted.json`` (algorithm, key id, file list; no secrets). Loading an
-encrypted bundle decrypts in memory only. A missing key, a wrong key and a tampered file each
-fail with their own clear message.
+nonce + ciphertext + tag) and writes ``encrypted.json``, the bundle's authenticated index
+(no secrets). Every file is bound to its bundle and its name: the associated data of each
+sealed file is the bundle's random id and the file's name, and the index lists each sealed
+file's SHA-256 under an HMAC of the key. So a ``.enc`` file taken from another bundle (even
+one sealed with the same key), a file swapped for another, an older copy of a file, a file
+dropped from the folder or from the list, and an edited index all fail with a clear message.
+Loading an encrypted bundle decrypts in memory only.
+
+Bundles encrypted by healthnn before the index was authenticated (``"format": 1``) still
+load, with a note: their files are bound to their names only; ``healthnn decrypt`` then
+``healthnn encrypt`` upgrades one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import sys
 from pathlib import Path
 
+from healthnn.bundle_names import bundle_file_names, bundle_id_of
 from healthnn.errors import BundleError
+from healthnn.io import write_bytes, write_text
 from healthnn.privacy.keys import key_id
 
 __all__ = ["MARKER", "is_encrypted", "encrypt_bundle", "decrypt_bundle", "read_bundle_file",
-           "seal", "open_sealed", "add_sealed_file"]
+           "seal", "open_sealed", "add_sealed_file", "start_encrypted", "sealed_files",
+           "check_sealed_complete"]
 
 MARKER = "encrypted.json"
 _SUFFIX = ".enc"
 _NONCE = 12
+_FORMAT = 2
+_PRIVATE = 0o600
 
 
 def _aead(key: bytes):
@@ -30,18 +45,29 @@ def _aead(key: bytes):
     return AESGCM(key)
 
 
-def seal(key: bytes, data: bytes, name: str) -> bytes:
+def _ad(name: str, bundle_id: str | None) -> bytes:
+    """Associated data: the file's name, and (format 2) the bundle it belongs to."""
+    if bundle_id is None:  # format 1
+        return name.encode()
+    return f"healthnn bundle file\x00{bundle_id}\x00{name}".encode()
+
+
+def seal(key: bytes, data: bytes, name: str, bundle_id: str | None = None) -> bytes:
+    """``data`` encrypted and authenticated, bound to ``name`` (and ``bundle_id``)."""
     nonce = os.urandom(_NONCE)
-    return nonce + _aead(key).encrypt(nonce, data, name.encode())
+    return nonce + _aead(key).encrypt(nonce, data, _ad(name, bundle_id))
 
 
-def open_sealed(key: bytes, blob: bytes, name: str, *, file: str) -> bytes:
+def open_sealed(key: bytes, blob: bytes, name: str, *, file: str,
+                bundle_id: str | None = None) -> bytes:
+    """The plaintext of a blob made by :func:`seal` with the same name and bundle id."""
     from cryptography.exceptions import InvalidTag
 
     try:
-        return _aead(key).decrypt(blob[:_NONCE], blob[_NONCE:], name.encode())
+        return _aead(key).decrypt(blob[:_NONCE], blob[_NONCE:], _ad(name, bundle_id))
     except (InvalidTag, ValueError):
-        raise BundleError("decryption failed: the file was modified or damaged", file=file,
+        raise BundleError("decryption failed: the file was modified or damaged, or belongs "
+                          "to another bundle", file=file,
                           hint="restore the bundle from a trusted copy") from None
 
 
@@ -49,11 +75,21 @@ def is_encrypted(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
+def _index_mac(key: bytes, info: dict) -> str:
+    body = {k: v for k, v in info.items() if k != "mac"}
+    mac_key = hmac.new(key, b"healthnn encrypted bundle index", hashlib.sha256).digest()
+    text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(mac_key, text, hashlib.sha256).hexdigest()
+
+
 def _marker(path: Path) -> dict:
     try:
-        return json.loads((path / MARKER).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        info = json.loads((path / MARKER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"cannot read {MARKER}: {exc}", file=str(path)) from None
+    if not isinstance(info, dict):
+        raise BundleError(f"{MARKER} is not a bundle index", file=str(path / MARKER))
+    return info
 
 
 def _check_key(path: Path, key: bytes | None) -> dict:
@@ -65,20 +101,49 @@ def _check_key(path: Path, key: bytes | None) -> dict:
         raise BundleError("wrong key for this encrypted bundle", file=str(path),
                           hint=f"the bundle was encrypted with key id {info.get('key_id')}, "
                           f"the key given has id {key_id(key)}")
+    if info.get("format") == 1:
+        return info
+    if info.get("format") != _FORMAT or not hmac.compare_digest(
+            str(info.get("mac", "")), _index_mac(key, info)):
+        raise BundleError(f"{MARKER} was modified: its list of files is not the one sealed "
+                          "with this key", file=str(path / MARKER),
+                          hint="restore the bundle from a trusted copy")
     return info
+
+
+def _write_marker(path: Path, key: bytes, info: dict) -> None:
+    info = {**info, "format": _FORMAT}
+    info["mac"] = _index_mac(key, info)
+    write_text(path / MARKER, json.dumps(info, indent=2) + "\n")
+
+
+def start_encrypted(path: str | Path, key: bytes, bundle_id: str) -> None:
+    """Make ``path`` an (empty) encrypted bundle: files added with :func:`add_sealed_file`
+    are sealed as they are written, so no plaintext reaches the disk."""
+    _write_marker(Path(path), key, {"algorithm": "AES-256-GCM", "key_id": key_id(key),
+                                    "bundle_id": bundle_id, "files": {}})
+
+
+def sealed_files(path: str | Path, key: bytes | None) -> list[str]:
+    """The names of an encrypted bundle's files (checked against the key)."""
+    return sorted(_check_key(Path(path), key)["files"])
 
 
 def encrypt_bundle(path: str | Path, key: bytes) -> list[str]:
     """Encrypt every file of the bundle in place; return the encrypted names."""
     path = Path(path)
     if is_encrypted(path):
-        raise BundleError("bundle is already encrypted", file=str(path))
-    names = sorted(p.name for p in path.iterdir() if p.is_file() and p.name != "checkpoint.pt")
+        raise BundleError("bundle is already encrypted", file=str(path),
+                          hint="'healthnn decrypt' first to encrypt it with another key")
+    names = bundle_file_names(path)
+    bid = bundle_id_of(path)
+    files = {}
     for name in names:
-        src = path / name
-        (path / (name + _SUFFIX)).write_bytes(seal(key, src.read_bytes(), name))
-    marker = {"format": 1, "algorithm": "AES-256-GCM", "key_id": key_id(key), "files": names}
-    (path / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        blob = seal(key, (path / name).read_bytes(), name, bid)
+        write_bytes(path / (name + _SUFFIX), blob, perms=_PRIVATE)
+        files[name] = hashlib.sha256(blob).hexdigest()
+    _write_marker(path, key, {"algorithm": "AES-256-GCM", "key_id": key_id(key),
+                              "bundle_id": bid, "files": files})
     for name in names:  # remove plaintext only once every sealed file is written
         (path / name).unlink()
     return names
@@ -90,7 +155,7 @@ def decrypt_bundle(path: str | Path, key: bytes) -> list[str]:
     info = _check_key(path, key)
     plain = {name: read_bundle_file(path, name, key) for name in info["files"]}
     for name, data in plain.items():
-        (path / name).write_bytes(data)
+        write_bytes(path / name, data, perms=_PRIVATE)
     for name in info["files"]:
         (path / (name + _SUFFIX)).unlink()
     (path / MARKER).unlink()
@@ -101,10 +166,14 @@ def add_sealed_file(path: str | Path, name: str, data: bytes, key: bytes | None)
     """Add (or replace) one file of an encrypted bundle, e.g. an ONNX export."""
     path = Path(path)
     info = _check_key(path, key)
-    (path / (name + _SUFFIX)).write_bytes(seal(key, data, name))
-    if name not in info["files"]:
-        info["files"] = sorted([*info["files"], name])
-        (path / MARKER).write_text(json.dumps(info, indent=2) + "\n")
+    if info.get("format") == 1:
+        raise BundleError("this bundle was encrypted by an older healthnn; files cannot be "
+                          "added to it", file=str(path),
+                          hint="upgrade it: 'healthnn decrypt' then 'healthnn encrypt'")
+    blob = seal(key, data, name, info["bundle_id"])
+    write_bytes(path / (name + _SUFFIX), blob, perms=_PRIVATE)
+    info["files"] = {**info["files"], name: hashlib.sha256(blob).hexdigest()}
+    _write_marker(path, key, info)
 
 
 def read_bundle_file(path: str | Path, name: str, key: bytes | None) -> bytes:
@@ -117,5 +186,35 @@ def read_bundle_file(path: str | Path, name: str, key: bytes | None) -> bytes:
         raise FileNotFoundError(name)
     sealed = path / (name + _SUFFIX)
     if not sealed.is_file():
-        raise BundleError("encrypted bundle is incomplete", file=str(sealed))
-    return open_sealed(key, sealed.read_bytes(), name, file=str(sealed))
+        raise BundleError(f"encrypted bundle is incomplete: {name}{_SUFFIX} is missing",
+                          file=str(path), hint="restore the bundle from a trusted copy")
+    blob = sealed.read_bytes()
+    if info.get("format") == 1:
+        _note_old_format(path)
+        return open_sealed(key, blob, name, file=str(sealed))
+    if not hmac.compare_digest(hashlib.sha256(blob).hexdigest(), str(info["files"][name])):
+        raise BundleError("the sealed file was modified or damaged, or replaced by another "
+                          "copy (its SHA-256 is not the one in the bundle's index)",
+                          file=str(sealed),
+                          hint="restore the bundle from a trusted copy")
+    return open_sealed(key, blob, name, file=str(sealed), bundle_id=info["bundle_id"])
+
+
+def check_sealed_complete(path: str | Path, key: bytes | None) -> None:
+    """Every file in the index is present (a dropped file is an error naming it)."""
+    path = Path(path)
+    for name in _check_key(path, key)["files"]:
+        if not (path / (name + _SUFFIX)).is_file():
+            raise BundleError(f"encrypted bundle is incomplete: {name}{_SUFFIX} is missing",
+                              file=str(path), hint="restore the bundle from a trusted copy")
+
+
+_NOTED: set[str] = set()
+
+
+def _note_old_format(path: Path) -> None:
+    if str(path) not in _NOTED:
+        _NOTED.add(str(path))
+        print(f"note: {path}: encrypted by an older healthnn, its files are bound to their "
+              "names only; upgrade it with 'healthnn decrypt' then 'healthnn encrypt'",
+              file=sys.stderr)

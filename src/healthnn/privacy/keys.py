@@ -1,7 +1,8 @@
 """Secret keys for encryption and keyed pseudonyms.
 
 A key file holds 32 random bytes, hex encoded on one line (``healthnn keygen KEYFILE`` writes
-one, readable by its owner only). Commands take ``--key-file PATH`` or read the path from the
+one, readable by its owner only: mode 0600; a key file that others can read is used with a
+warning). Commands take ``--key-file PATH`` or read the path from the
 environment variable ``HEALTHNN_KEY_FILE``. Keys are never logged; a key's *id* (the first 16
 hex digits of a keyed hash of it) may be shown so users can tell keys apart.
 """
@@ -12,11 +13,13 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from healthnn.errors import HealthnnError
+from healthnn.io import write_bytes
 
-__all__ = ["KEY_ENV", "generate_key_file", "load_key", "key_id", "keyed_hash"]
+__all__ = ["KEY_ENV", "generate_key_file", "load_key", "key_id", "keyed_hash", "warn_if_shared"]
 
 KEY_ENV = "HEALTHNN_KEY_FILE"
 KEY_BYTES = 32
@@ -33,10 +36,24 @@ def generate_key_file(path: str | Path, *, overwrite: bool = False) -> Path:
         raise KeyFileError("key file already exists; refusing to overwrite it", file=str(path),
                         hint="choose another path: losing a key makes encrypted bundles unreadable")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(KEY_BYTES) + "\n")
+    # a new file created 0600 beside the path and renamed into place: an overwritten key
+    # file does not keep a wider mode, and a kill never leaves half a key
+    write_bytes(path, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"), perms=0o600)
     return path
+
+
+def warn_if_shared(path: str | Path, what: str = "key file") -> bool:
+    """Print a warning (to stderr) when ``path`` can be read or written by its group or by
+    others; return whether it did. Keys and audit logs should be 0600."""
+    try:
+        mode = Path(path).stat().st_mode & 0o777
+    except OSError:
+        return False
+    if not mode & 0o077:
+        return False
+    print(f"warning: {path}: the {what} is readable by others (mode {mode:04o}); make it "
+          f"private with: chmod 600 {path}", file=sys.stderr)
+    return True
 
 
 def load_key(path: str | Path | None = None, *, required: bool = True) -> bytes | None:
@@ -52,6 +69,7 @@ def load_key(path: str | Path | None = None, *, required: bool = True) -> bytes 
     path = Path(path)
     if not path.is_file():
         raise KeyFileError("key file not found", file=str(path))
+    warn_if_shared(path)
     text = path.read_text(encoding="ascii", errors="replace").strip()
     try:
         key = bytes.fromhex(text)

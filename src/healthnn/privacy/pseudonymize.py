@@ -23,6 +23,7 @@ import pandas as pd
 
 from healthnn.data.tables import read_table, require_columns, write_table
 from healthnn.errors import DataError
+from healthnn.io import write_text
 from healthnn.privacy.keys import key_id, keyed_hash
 
 __all__ = ["pseudonymize", "pseudonymize_file", "k_anonymity", "age_band", "zip3",
@@ -174,6 +175,6 @@ def pseudonymize_file(input: str | Path, out: str | Path, **kwargs: Any) -> dict
     result, report = pseudonymize(df, file=str(input), **kwargs)
     write_table(result, out)
     report_path = Path(str(out) + ".report.json")
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(report_path, json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)
     return report

@@ -43,19 +43,25 @@ def write_train_report(bundle: Any, *, frames: dict, outputs: dict,
     outputs, writes it to recalibration.json and adds ``test_recalibrated`` to metrics.json.
     Returns the HTML path (None when ``[report] enabled = false``).
     """
-    from healthnn.bundle import write_json
+    from healthnn.bundle_files import write_bundle_file
+    from healthnn.io import json_ready
     from healthnn.report.build import build_train_report
 
     if not bundle.config.report.enabled:
         return None
     log = log or _stderr
+
+    def put(name: str, obj: Any) -> None:  # sealed as written in an encrypted bundle
+        text = json.dumps(json_ready(obj), indent=2) + "\n"
+        write_bundle_file(bundle.path, name, text.encode("utf-8"), bundle.key)
+
     try:
         rep, state = build_train_report(bundle, frames=frames, outputs=outputs, log=log)
         if state is not None:
-            write_json(bundle.path / RECALIBRATION_JSON, state)
-            write_json(bundle.path / "metrics.json", bundle.metrics)
-        write_json(bundle.path / REPORT_JSON, rep)
-        return render_report(bundle.path)
+            put(RECALIBRATION_JSON, state)
+            put("metrics.json", bundle.metrics)
+        put(REPORT_JSON, rep)
+        return render_report(bundle.path, key=bundle.key)
     except Exception as exc:  # noqa: BLE001 - never lose a trained bundle to its report
         log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
             "the bundle itself is complete")
@@ -87,24 +93,33 @@ def write_evaluation_report(out: str | Path, bundle: Any, *, df, y, outputs, met
         return None
 
 
-def render_report(directory: str | Path, out: str | Path | None = None) -> Path:
+def render_report(directory: str | Path, out: str | Path | None = None, *,
+                  key: bytes | None = None) -> Path:
     """(Re)write ``report.html`` in ``directory`` (or ``out``) from the directory's
-    report.json and metrics.json; returns the HTML path."""
+    report.json and metrics.json; returns the HTML path. In a bundle the new report.html
+    is recorded in its integrity list (sealed with ``key`` in an encrypted bundle)."""
+    from healthnn.bundle_files import write_bundle_file
+    from healthnn.io import write_text
+    from healthnn.privacy.encryption import read_bundle_file
     from healthnn.report.render import render_html
 
     directory = Path(directory)
     files = {}
     for name in (REPORT_JSON, "metrics.json"):
         path = directory / name
-        if not path.is_file():
+        try:
+            files[name] = json.loads(read_bundle_file(directory, name, key).decode("utf-8"))
+        except FileNotFoundError:
             raise BundleError(f"{name} is missing", file=str(directory),
                               hint="pass a bundle written by 'healthnn train' or an output "
-                              "folder of 'healthnn evaluate' (healthnn 0.1 or later)")
-        try:
-            files[name] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+                              "folder of 'healthnn evaluate' (healthnn 0.1 or later)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BundleError(f"cannot read: {exc}", file=str(path)) from None
-    out = Path(out) if out is not None else directory / REPORT_HTML
+    html = render_html(files[REPORT_JSON], files["metrics.json"])
+    if out is None:
+        write_bundle_file(directory, REPORT_HTML, html.encode("utf-8"), key)
+        return directory / REPORT_HTML
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(files[REPORT_JSON], files["metrics.json"]), encoding="utf-8")
+    write_text(out, html)
     return out

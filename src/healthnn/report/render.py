@@ -7,6 +7,7 @@ import html
 import math
 from typing import Any
 
+from healthnn.report.comparison import comparison_html, comparison_warnings
 from healthnn.report.plots import plot_png
 from healthnn.report.tables import SMD_FLAG
 from healthnn.report.tripod import TO_COMPLETE, checklist
@@ -202,6 +203,7 @@ def _warnings(rep: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         w.append(f"Possible leakage: {f['text']} (see Data checks).")
     for d in rep.get("facts", {}).get("dropped", []):
         w.append(f"Column dropped during preprocessing: {d}.")
+    w.extend(comparison_warnings(metrics))  # issue 20: a baseline beats the network
     w.extend(rep.get("notes", []))
     return w
 
@@ -470,7 +472,8 @@ def render_html(rep: dict[str, Any], metrics: dict[str, Any]) -> str:
               (_e(t["text"]).replace(TO_COMPLETE, _todo()), False)] for t in tripod]
     n_todo = sum(t["status"] != "filled" for t in tripod)
     nav = "".join(f'<a href="#{a}">{b}</a>' for a, b in [
-        ("model-facts", "Model Facts"), ("performance", "Performance"), ("plots", "Plots"),
+        ("model-facts", "Model Facts"), ("performance", "Performance"),
+        ("comparison", "Model comparison"), ("plots", "Plots"),
         ("subgroups", "Subgroups"), ("table-1", "Table 1"), ("explanations", "Explanations"),
         ("recal", "Recalibration"), ("tripod", "TRIPOD+AI")])
     return f"""<!DOCTYPE html>
@@ -488,6 +491,7 @@ Items marked {_todo()} need a person.</p>
 <p>All metrics with {_e(f"{rep.get('config', {}).get('eval', {}).get('ci', 0.95):.0%}")}
 percentile bootstrap intervals, as in metrics.json.</p>
 {_metrics_table(metrics)}
+{comparison_html(metrics)}
 <h2 id="plots">Discrimination, calibration and clinical usefulness</h2>
 {sections or "<p class='muted'>No task-specific plots for this task.</p>"}
 <h2 id="subgroups">Subgroups and fairness</h2>

@@ -23,7 +23,11 @@ __all__ = ["FuzzResult", "fuzz"]
 
 _STRINGS = ["", " ", "0", "-1", "1e309", "NaN", "inf", "null", "true", "\x00", "é" * 50,
             "\U0001F600", "' OR 1=1 --", "<script>alert(1)</script>", "../../etc/passwd",
-            "C1CC", "c1ccccc1O", "CCO", "x" * 5000, "%s%s%n", "{}", "[]"]
+            "C1CC", "c1ccccc1O", "CCO", "x" * 5000, "%s%s%n", "{}", "[]",
+            # issue 23.10: lone surrogates, NUL inside text, bidi controls, over-long strings
+            "\ud800", "a\udfffb", "Mr \ud83d Smith", "ab\x00cd", "\u202eevil\u202c",
+            "\u2066x\u2069", "\u200f\u200e", "y" * 120_000, " " * 3000, "\t\r\n" * 100,
+            "Zebediah Quux MRN 4815162342"]
 
 
 @dataclass
@@ -32,6 +36,7 @@ class FuzzResult:
     by_status: dict[int, int] = field(default_factory=dict)
     server_errors: list[str] = field(default_factory=list)  # "METHOD path -> status"
     not_json: list[str] = field(default_factory=list)
+    resets: list[str] = field(default_factory=list)  # connections dropped without an answer
 
     def count(self, status: int) -> None:
         self.requests += 1
@@ -101,12 +106,39 @@ def _model_row(model: dict, r: random.Random) -> dict[str, Any]:
     return row
 
 
+def _bombs() -> list[bytes]:
+    """Small files that declare or unpack to huge ones: a PNG header of 9000 x 9000 pixels,
+    a gzip of 64 MB of zeros, a DICOM in deflated transfer syntax that inflates to 64 MB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b""))
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    gzip_bomb = gz.compress(b"\0" * (64 << 20)) + gz.flush()
+    uid = b"1.2.840.10008.1.2.1.99\0"
+    ts = struct.pack("<HH", 2, 0x10) + b"UI" + struct.pack("<H", len(uid)) + uid
+    meta = struct.pack("<HH", 2, 0) + b"UL" + struct.pack("<HI", 4, len(ts)) + ts
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    dcm = b"\0" * 128 + b"DICM" + meta + co.compress(b"\0" * (64 << 20)) + co.flush()
+    return [png, gzip_bomb, dcm]
+
+
+_BOMBS: list[bytes] = []
+
+
 def _upload(r: random.Random) -> tuple[str, bytes]:
+    if not _BOMBS:
+        _BOMBS.extend(_bombs())
     name = r.choice(["x.png", "x.jpg", "x.dcm", "x.nii", "x.nii.gz", "rows.csv", "rows.tsv",
-                     "rows.parquet", "x.exe", "", "..png", "a/b/../c.png", "x" * 300 + ".csv"])
+                     "rows.parquet", "x.exe", "", "..png", "a/b/../c.png", "x" * 300 + ".csv",
+                     "Zebediah_Quux_4815162342.png", "\u202egnp.exe", "x\x00.png"])
     data = r.choice([b"", b"\x89PNG\r\n\x1a\n" + r.randbytes(64), r.randbytes(200),
                      b"age,sex\n1,2\n", b"smiles\nCCO\nC1CC\n", b"\xff\xfe\x00", b"a,b\n" * 50,
-                     b"PAR1" + r.randbytes(40)])
+                     b"PAR1" + r.randbytes(40), *_BOMBS])
     return name, data
 
 
@@ -148,15 +180,21 @@ def fuzz(base_url: str, key: str, *, n: int = 200, seed: int = 0,
                         if r.random() < 0.1:
                             kwargs["content"] = r.choice([b"{", b"", b"\xff", b"[1,2",
                                                           b'{"rows": [{"a": NaN}]}'])
-                            headers["Content-Type"] = "application/json"
-                        else:
-                            kwargs["json"] = body
+                        else:  # encoded here: lone surrogates travel as \\ud800 escapes
+                            kwargs["content"] = json.dumps(body).encode()
+                        headers["Content-Type"] = "application/json"
                     elif "multipart/form-data" in content:
                         if r.random() < 0.9:
                             kwargs["files"] = {"file": _upload(r)}
                         if r.random() < 0.3:
-                            kwargs["data"] = {"target_class": r.choice(_STRINGS)[:300]}
-                    resp = client.request(method.upper(), url, **kwargs)
+                            # raw bytes: a lone surrogate goes out as its (invalid) UTF-8
+                            kwargs["data"] = {"target_class": r.choice(_STRINGS)[:300].encode(
+                                "utf-8", "surrogatepass")}
+                    try:
+                        resp = client.request(method.upper(), url, **kwargs)
+                    except httpx.TransportError as exc:
+                        result.resets.append(f"{method.upper()} {path}: {type(exc).__name__}")
+                        continue
                     result.count(resp.status_code)
                     if resp.status_code >= 500:
                         result.server_errors.append(f"{method.upper()} {path} -> "

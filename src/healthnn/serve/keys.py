@@ -84,6 +84,10 @@ class KeyStore:
         except (ValueError, UnicodeDecodeError) as exc:
             raise HealthnnError(f"cannot read the API key file: {exc}", file=str(self.path),
                                 hint="restore it or move it away and create new keys") from None
+        if self._mtime is None:  # the first read (and each change): is the file private?
+            from healthnn.serve.audit import warn_if_shared
+
+            warn_if_shared(self.path, "the API key file")
         self._data, self._mtime = data, mtime
         return data
 
@@ -161,10 +165,17 @@ class KeyStore:
         with self._lock:
             data = self._load()
         for name, rec in data["keys"].items():
-            if rec["id"] == kid:
-                if hmac.compare_digest(_hash(bytes.fromhex(rec["salt"]), secret), rec["hash"]):
-                    return ApiKey(name, list(rec["scopes"]))
-                return None
+            try:
+                if rec["id"] != kid:
+                    continue
+                ok = hmac.compare_digest(_hash(bytes.fromhex(rec["salt"]), secret),
+                                         str(rec["hash"]))
+                return ApiKey(name, [str(s) for s in rec["scopes"]]) if ok else None
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise HealthnnError(f"the record of key {name!r} is damaged (it needs id, "
+                                    "salt, hash and scopes)", file=str(self.path),
+                                    hint=f"revoke it and add it again: healthnn keys revoke "
+                                    f"{name}") from None
         return None
 
 

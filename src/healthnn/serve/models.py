@@ -35,6 +35,7 @@ class ServedModel:
     bundle: Any
     predictor: Any = None  # .predict(df) like Bundle.predict; None: the bundle itself
     schema: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the bundle's folder (work processes load it again)
 
     def predict(self, df: pd.DataFrame, file: Path | None = None) -> pd.DataFrame:
         """Prediction columns (and ``error``) for each row of ``df``."""
@@ -129,7 +130,7 @@ def load_models(dirs: list[Path], *, key: bytes | None = None,
         models[name] = ServedModel(
             name=name, version=_version(d, bundle.manifest), task=bundle.config.task,
             runtime=runtime, bundle=bundle, predictor=predictor,
-            schema=bundle.task.input_schema())
+            schema=bundle.task.input_schema(), path=d)
     return models
 
 

@@ -1,22 +1,64 @@
-"""Request and response models of the REST API (they make the published OpenAPI document)."""
+"""Request and response models of the REST API (they make the published OpenAPI document).
+
+Every string a request carries (cells, column names, notes, options) is checked at the edge:
+a NUL, a lone UTF-16 surrogate (``"\\ud800"`` in JSON: not Unicode text) or a bidirectional
+control character (U+202A-U+202E, U+2066-U+2069, which can make text display other than it
+reads) is a 422 naming the field, as is a cell over :data:`MAX_TEXT` characters or a column
+name over :data:`MAX_NAME`.
+
+>>> check_text("Mr Smith", "text")
+'Mr Smith'
+>>> check_text("a" + chr(0xD800) + "b", "text")
+Traceback (most recent call last):
+...
+ValueError: text holds a lone UTF-16 surrogate (not valid Unicode text)
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Health", "ColumnInfo", "InputSchema", "ModelInfo", "ModelList", "PredictRequest",
     "PredictionRow", "PredictResponse", "ExplainRequest", "ExplainFile", "ExplainResponse",
     "DeidRequest", "DeidSpan", "DeidResponse", "ErrorResponse", "MAX_ROWS", "MAX_EXPLAIN_ROWS",
+    "MAX_TEXT", "MAX_NAME", "check_text",
 ]
 
 MAX_ROWS = 1000
 MAX_EXPLAIN_ROWS = 20
 MAX_TEXT = 100_000
+MAX_NAME = 256
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 Cell = str | float | int | bool | None
+
+
+def check_text(value: str, what: str, limit: int = MAX_TEXT) -> str:
+    """``value`` if it is clean text (see the module docstring), else a ValueError."""
+    if len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+    if "\x00" in value:
+        raise ValueError(f"{what} holds a NUL character")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{what} holds a lone UTF-16 surrogate (not valid Unicode text)")
+    if _BIDI.search(value):
+        raise ValueError(f"{what} holds a bidirectional control character "
+                         "(U+202A-U+202E or U+2066-U+2069)")
+    return value
+
+
+def _check_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for i, row in enumerate(rows, 1):
+        for name, value in row.items():
+            check_text(name, f"row {i}: a column name", MAX_NAME)
+            if isinstance(value, str):
+                check_text(value, f"row {i}: a value")
+    return rows
 
 
 class _Strict(BaseModel):
@@ -67,6 +109,8 @@ class PredictRequest(_Strict):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS,
                                         description="one object per input row: column -> value")
 
+    _clean = field_validator("rows")(classmethod(lambda cls, v: _check_rows(v)))
+
 
 class PredictionRow(BaseModel):
     row: int = Field(description="1-based position in the request")
@@ -94,6 +138,13 @@ class ExplainRequest(_Strict):
                                      description="explain this class or target "
                                      "(default: the predicted class / first target)")
 
+    _clean = field_validator("rows")(classmethod(lambda cls, v: _check_rows(v)))
+
+    @field_validator("target_class")
+    @classmethod
+    def _clean_target(cls, v: str | None) -> str | None:
+        return v if v is None else check_text(v, "target_class")
+
 
 class ExplainFile(BaseModel):
     name: str
@@ -115,6 +166,12 @@ class DeidRequest(_Strict):
         "--key-file")
     patient: str | None = Field(None, max_length=200, description="scopes surrogates and the "
                                 "date shift (surrogate mode)")
+
+    @field_validator("text", "patient")
+    @classmethod
+    def _clean_text(cls, v: str | None, info: Any) -> str | None:
+        return v if v is None else check_text(v, "the note" if info.field_name == "text"
+                                              else "patient")
 
 
 class DeidSpan(BaseModel):

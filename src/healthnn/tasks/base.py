@@ -267,10 +267,15 @@ class Task:
                             hint="global feature importance for tables is in the report")
 
     def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
-                         seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
-        """Metrics of a simple reference model trained in the same run, on the same test rows
-        (``{"test_baseline_<name>": {metric: {value, ci_low, ci_high}}}``); none by default."""
-        return {}
+                         seed: int = 0, outputs: torch.Tensor | None = None,
+                         log: Any = None) -> dict[str, dict[str, dict[str, float]]]:
+        """The ``[baseline]`` models (fitted here when ``frames`` has ``train``) on the test rows
+        (``{"test_baseline_<name>": {metric: {value, ci_low, ci_high}}}``) and, given the
+        network's test ``outputs``, the paired differences (``test_vs_baseline_<name>``); see
+        :mod:`healthnn.baselines.run`. Tasks without baselines give ``{}``."""
+        from healthnn.baselines.run import baseline_metrics
+
+        return baseline_metrics(self, frames, seed=seed, outputs=outputs, log=log)
 
     def write_predictions(self, result: pd.DataFrame, out: Path) -> None:
         """Write ``healthnn predict``'s table to ``out`` (its format from the suffix)."""

@@ -36,7 +36,7 @@ from healthnn.data.images import (
     resize,
     to_channels,
 )
-from healthnn.data.tables import read_table, require_columns
+from healthnn.data.tables import read_table, require_columns, write_table
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask
@@ -614,7 +614,7 @@ class ImageClassificationTask(ClassificationTask):
             written.append(out / name)
             rows.append({**rec, "class": self.classes_[cls], "probability": prob,
                          "file": name, "error": ""})
-        pd.DataFrame(rows).to_csv(out / "gradcam.csv", index=False)
+        write_table(pd.DataFrame(rows), out / "gradcam.csv")
         return written
 
     # -- persistence -------------------------------------------------------------------------

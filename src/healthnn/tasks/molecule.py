@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.tables import numeric_column, read_table, require_columns
+from healthnn.data.tables import numeric_column, read_table, require_columns, write_table
 from healthnn.errors import ConfigError, DataError
+from healthnn.io import write_bytes
 from healthnn.tasks.base import Labels, Task, rescale_outputs
 
 __all__ = ["MoleculeData", "MoleculePropertyTask"]
@@ -490,10 +491,7 @@ class MoleculePropertyTask(Task):
             path = out / f"row{i + 1}_{_safe(target)}.{fmt}"
             label = "probability" if self.kind_ == "binary" else "predicted"
             drawing = _draw(mol, w, f"row {i + 1}: {label} {target} = {pred[j]:.3g}", fmt)
-            if isinstance(drawing, bytes):
-                path.write_bytes(drawing)
-            else:
-                path.write_text(drawing, encoding="utf-8")
+            write_bytes(path, drawing if isinstance(drawing, bytes) else drawing.encode("utf-8"))
             written.append(path)
             rows.append({"row": i + 1, "smiles": parsed[i][1], "target": target,
                          "prediction": pred[j], "file": path.name, "error": ""})
@@ -501,7 +499,7 @@ class MoleculePropertyTask(Task):
             rows.append({"row": i + 1, "smiles": "", "target": target, "prediction": np.nan,
                          "file": "", "error": msg})
         table = pd.DataFrame(rows).sort_values("row")
-        table.to_csv(out / "attributions.csv", index=False)
+        write_table(table, out / "attributions.csv")
         return [*written, out / "attributions.csv"]
 
     # -- persistence -------------------------------------------------------------------------

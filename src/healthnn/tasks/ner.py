@@ -181,7 +181,6 @@ class NerTask(Task):
         self._read_notes: list[str] = []
         self._word_index: dict[str, int] = {}
         self._char_index: dict[str, int] = {}
-        self._infer: NerInputs | None = None
         self._decoded: tuple[Any, list] | None = None
         self._crf: Any = None
 
@@ -446,8 +445,6 @@ class NerTask(Task):
 
     def batches(self, inputs: NerInputs, targets: dict[str, torch.Tensor], *, shuffle: bool,
                 generator: torch.Generator | None = None, batch_size: int | None = None):
-        if not shuffle:
-            self._infer = inputs  # predictions() maps these windows back to documents
         return _WindowBatches(inputs.windows, targets.get("tags"),
                               batch_size or self.config.train.batch_size, shuffle=shuffle,
                               generator=generator, empty_windows=self.config.data.empty_windows)
@@ -628,13 +625,12 @@ class NerTask(Task):
 
     # -- outputs -----------------------------------------------------------------------------
     def predictions(self, outputs: torch.Tensor) -> pd.DataFrame:
-        """Spans from the windows of the last unshuffled batches (the pipeline's own calls);
-        :meth:`predictions_for` takes the inputs explicitly and holds no state."""
-        if self._infer is None or self._infer.windows.shape[0] != outputs.shape[0]:
-            if outputs.shape[0] == 0:
-                return self._span_frame([])
-            raise RuntimeError("NER predictions need the windows they were computed from")
-        return self.predictions_for(self._infer, outputs)
+        """Spans need the windows the outputs were computed from: use :meth:`predictions_for`
+        (the pipeline and the server always do; no state is kept between batches)."""
+        if outputs.shape[0] == 0:
+            return self._span_frame([])
+        raise RuntimeError("NER predictions need the windows they were computed from: "
+                           "call predictions_for(inputs, outputs)")
 
     def predictions_for(self, inputs: NerInputs, outputs: torch.Tensor) -> pd.DataFrame:
         if outputs.shape[0] == 0:
@@ -660,7 +656,9 @@ class NerTask(Task):
             super().write_predictions(result, out)
             return
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
+        from healthnn.io import atomic_write
+
+        with atomic_write(out) as fh:
             for i, rec in enumerate(result.to_dict("records")):
                 line: dict[str, Any] = {"row": i + 1}
                 if "id" in rec:

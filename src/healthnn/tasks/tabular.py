@@ -16,7 +16,7 @@ from healthnn.data.columns import check_class_target, check_exclude, require_exc
 from healthnn.data.preprocess import MISSING, OTHER, TablePreprocessor, infer_column_kinds
 
 SPECIAL_LEVELS = (MISSING, OTHER)  # not values a user types
-from healthnn.data.tables import numeric_column, read_table, require_columns
+from healthnn.data.tables import numeric_column, read_table, require_columns, write_table
 from healthnn.errors import ConfigError, DataError
 from healthnn.tasks.base import Labels, Task, rescale_outputs
 
@@ -42,6 +42,9 @@ class TableData:
     ``group``: a patient id column: one patient's rows never in two splits.
     ``id``: a column copied into prediction files. ``positive``: the positive class of a
     binary target (default: the last in natural order).
+    ``leakage``: the leakage check of the training split before training (``warn``: report
+    and train; ``error``: refuse; ``off``). ``time_unit``: the unit of the survival times
+    (``days``), shown with horizons and times in the report.
     """
 
     train: str
@@ -57,8 +60,8 @@ class TableData:
     group: str | None = None
     id: str | None = None
     positive: str | None = None
-    leakage: Literal["warn", "error", "off"] = "warn"  # healthnn.checks: before training
-    time_unit: str | None = None  # survival: shown with horizons and times in the report
+    leakage: Literal["warn", "error", "off"] = "warn"  # leakage check before training
+    time_unit: str | None = None  # the unit of survival times ("days"), shown in the report
 
 
 class TableTask(Task):
@@ -226,7 +229,7 @@ class TableTask(Task):
         table = pd.DataFrame(rows, columns=["row", "output", "prediction", "feature",
                                             "contribution", "error"])
         path = Path(out) / "contributions.csv"
-        table.sort_values("row", kind="stable").to_csv(path, index=False)
+        write_table(table.sort_values("row", kind="stable"), path)
         return [path]
 
     # -- report --------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from healthnn.config import Config
-from healthnn.data.tables import require_columns
+from healthnn.data.tables import require_columns, write_table
 from healthnn.errors import BundleError, ConfigError, DataError
+from healthnn.io import write_text
 from healthnn.tasks.base import Labels
 from healthnn.tasks.tabular import ClassificationTask, label_text, natural_key
 
@@ -301,12 +302,18 @@ class TextClassificationTask(ClassificationTask):
             counts = np.bincount(codes[codes >= 0], minlength=len(self.classes_))
         self.class_counts_ = [int(c) for c in counts]
         self._baseline = None
-        if d.baseline:
+        from healthnn.baselines.run import selected_baselines
+
+        if "tfidf" in selected_baselines(self):  # [data] baseline; none under DP / federated
             from healthnn.text.baseline import TfidfBaseline
 
-            self._baseline = TfidfBaseline(multilabel=self.multilabel,
-                                           seed=self.config.train.seed).fit(
-                texts, codes, n_classes=len(self.classes_))
+            try:  # a baseline never fails the network's training (too sparse texts, say)
+                self._baseline = TfidfBaseline(multilabel=self.multilabel,
+                                               seed=self.config.train.seed).fit(
+                    texts, codes, n_classes=len(self.classes_))
+            except ValueError:
+                notes.append("the TF-IDF baseline could not be fitted on the training texts "
+                             "(too few words or one class); it is left out")
         return notes
 
     def _load_checkpoint_files(self) -> None:
@@ -482,17 +489,6 @@ class TextClassificationTask(ClassificationTask):
             return None
         return self._baseline.predict_proba(self.prepared_texts(self.texts_of(df)))
 
-    def baseline_metrics(self, frames: dict[str, tuple[pd.DataFrame, Labels, Path]], *,
-                         seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
-        """The TF-IDF + logistic regression baseline on the same test rows as the model (at
-        training, and in ``healthnn evaluate`` on new data)."""
-        if self._baseline is None:
-            return {}
-        df, y, _ = frames["test"]
-        probs = self.baseline_probabilities(df)
-        return {"test_baseline_tfidf": self.evaluate_probabilities(self.codes(y), probs,
-                                                                    seed=seed)}
-
     def label_frame(self, y: Labels) -> pd.DataFrame:
         return pd.DataFrame({self.config.data.target: y[self.config.data.target]})
 
@@ -567,11 +563,11 @@ class TextClassificationTask(ClassificationTask):
             blocks.append((i + 1, self.classes_[k], float(probs[k]), offsets, scores, texts[i]))
             token_rows, word_rows = token_rows + toks, word_rows + words
         html = attribution_html(blocks, title="Token attributions (integrated gradients)")
-        (out / "explanations.html").write_text(html, encoding="utf-8")
-        pd.DataFrame(rows).to_csv(out / "attributions.csv", index=False)
+        write_text(out / "explanations.html", html)
+        write_table(pd.DataFrame(rows), out / "attributions.csv")
         for name, table in (("tokens", token_rows), ("words", word_rows)):
-            pd.DataFrame(table, columns=list(table[0]) if table else ["row"]).to_csv(
-                out / f"{name}.csv", index=False)
+            write_table(pd.DataFrame(table, columns=list(table[0]) if table else ["row"]),
+                        out / f"{name}.csv")
         return [out / f for f in ("explanations.html", "attributions.csv", "tokens.csv",
                                   "words.csv")]
 

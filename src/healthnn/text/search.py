@@ -140,18 +140,22 @@ class BM25Index:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         w = self.weights.tocsc()
-        np.savez(folder / "bm25.npz", data=w.data, indices=w.indices, indptr=w.indptr,
-                 shape=np.asarray(w.shape))
+        from healthnn.io import atomic_write, write_text
+
+        with atomic_write(folder / "bm25.npz", "wb") as fh:
+            np.savez(fh, data=w.data, indices=w.indices, indptr=w.indptr,
+                     shape=np.asarray(w.shape))
         meta = {"format": INDEX_FORMAT, "kind": "bm25", "k1": self.k1, "b": self.b,
                 "documents": len(self), "source": source or {},
                 "embedding_bundle": embedding_bundle, "vocabulary": self.vocabulary}
-        (folder / "index.json").write_text(json.dumps(meta), encoding="utf-8")
-        with open(folder / "documents.jsonl", "w", encoding="utf-8") as fh:
+        with atomic_write(folder / "documents.jsonl") as fh:
             for i, doc_id in enumerate(self.ids):
                 text = self.texts[i] if self.texts is not None else ""
                 fh.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
         if self.embeddings is not None:
-            np.save(folder / "embeddings.npy", self.embeddings.astype(np.float32))
+            with atomic_write(folder / "embeddings.npy", "wb") as fh:
+                np.save(fh, self.embeddings.astype(np.float32))
+        write_text(folder / "index.json", json.dumps(meta))  # last: the index is complete
         return folder
 
     @classmethod

@@ -202,7 +202,9 @@ def summarize_file(input: str | Path, out: str | Path, *, text_column: str = "te
                         "sentences": [asdict(s) for s in sents], "error": err})
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".jsonl":
-        with open(out, "w", encoding="utf-8") as fh:
+        from healthnn.io import atomic_write
+
+        with atomic_write(out) as fh:
             for rec in records:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     else:

@@ -146,6 +146,7 @@ class Trainer:
     config: the ``[train]`` section.
     checkpoint: file written after every epoch (and read by ``resume=True``).
     log: where one-line messages go (defaults to stderr).
+    key: with a key, checkpoints are sealed before they reach the disk.
     on_epoch: called as ``on_epoch(epoch, record)`` after each epoch's validation (the record
         holds ``val_loss`` and ``val_<metric>`` values); it may raise to stop training, as
         hyperparameter search does to prune a poor trial.
@@ -158,8 +159,10 @@ class Trainer:
         checkpoint: str | Path | None = None,
         log: Callable[[str], None] | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.config = config
+        self.key = key  # seal checkpoints with it (train --encrypt)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.on_epoch = on_epoch
@@ -346,15 +349,17 @@ class Trainer:
             "fingerprint": fingerprint,
             **rest,
         }
-        tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint)
+        from healthnn.bundle_files import save_checkpoint
+
+        save_checkpoint(self.checkpoint, state, self.key)
 
     def _load_checkpoint(self, fingerprint: str) -> dict[str, Any]:
         if self.checkpoint is None or not self.checkpoint.is_file():
             raise BundleError("no checkpoint to resume from", file=str(self.checkpoint),
                               hint="run without --resume to start training")
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        from healthnn.bundle_files import load_checkpoint
+
+        state = load_checkpoint(self.checkpoint, self.key)
         if fingerprint and state.get("fingerprint") != fingerprint:
             raise BundleError(
                 "the checkpoint was made with another config or data",

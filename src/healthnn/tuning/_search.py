@@ -188,7 +188,8 @@ def direction_of(config: Config) -> str:
 
 def _trial_config(config: Config, values: dict[str, Any]) -> Config:
     return with_values(config, values, report={"enabled": False, "learning_curve": []},
-                       eval={"bootstrap": 0}, train={"progress": False})
+                       eval={"bootstrap": 0}, train={"progress": False},
+                       baseline={"models": []})  # trials compare on val; no baselines
 
 
 def score_of(bundle: Any, metric: str, source: str, split: str = "val") -> float:
@@ -493,9 +494,11 @@ def tune(config: Config | str | Path | dict[str, Any], out: str | Path, *,
     final_values = dict(found["best"]["values"])
     extra = {"train": {"ensemble": ensemble}} if ensemble else {}
     best_cfg = with_values(config, final_values, **extra)
-    (out / "best.toml").write_text(
-        f"# chosen by 'healthnn tune' ({trials} trials, validation {config.tune.metric})\n"
-        + to_toml(_portable(best_cfg)), encoding="utf-8")
+    from healthnn.io import write_text
+
+    write_text(out / "best.toml",
+               f"# chosen by 'healthnn tune' ({trials} trials, validation {config.tune.metric})\n"
+               + to_toml(_portable(best_cfg)))
     log(f"best trial {found['best']['number']}: validation {config.tune.metric} "
         f"{found['best']['value']:.4f} with " + ", ".join(f"{k}={v!r}" for k, v in final_values.items()))
     bundle = train(best_cfg, out / "best", log=log)
