@@ -104,6 +104,7 @@ def fold_config(cfg: dict, train: Path, test: Path, outcomes: Path, k: int, quic
     if quick:
         c["train"]["ensemble"] = 1
     c["report"] = {"enabled": False}
+    c["baseline"] = {"models": []}  # the rounds ran without healthnn's [baseline] (issue 20)
     if quick:
         c["train"]["epochs"] = 2
     return c
