@@ -290,3 +290,11 @@ def test_heavy_work_is_killed_at_the_timeout_and_health_stays_quick(serve_bundle
     finally:
         running.app.state.pool.close()
         running.stop()
+
+
+def test_broken_json_says_so_in_words(client, api_keys):
+    """Issue 19.12: not '19: JSON decode error'."""
+    r = client.post("/models/heart/predict", content=b'{"rows": [{"age": 63,,}]}',
+                    headers={**auth(api_keys.full), "Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("the request body is not valid JSON (at character ")

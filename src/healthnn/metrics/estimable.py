@@ -35,7 +35,7 @@ from typing import Any
 from healthnn.errors import DataError
 
 __all__ = ["MIN_CLASS_ROWS", "POOLED_METRICS", "not_estimable", "is_estimable", "format_metric",
-           "evaluate_or_not_estimable"]
+           "evaluate_or_not_estimable", "multilabel_small_labels"]
 
 #: A class (or, for survival, the events or the censored rows) with fewer test rows than
 #: this makes the metrics that depend on it not estimable.
@@ -148,3 +148,38 @@ def evaluate_or_not_estimable(evaluate: Callable[..., dict[str, Any]], *args: An
         return evaluate(*args, **kwargs)
     except DataError as exc:
         return {"metrics": not_estimable(exc.message)}
+
+
+#: Multi-label metrics that average over labels, which a label with few rows makes unestimable.
+LABEL_AVERAGED = ("f1_macro", "auroc_macro", "auprc_macro")
+
+
+def multilabel_small_labels(metrics: dict[str, Any], y: Any, labels: list[str]
+                            ) -> dict[str, Any]:
+    """Multi-label metrics with the label-averaged ones marked not estimable when a label has
+    fewer than :data:`MIN_CLASS_ROWS` positive or negative rows (``y``: (n, K) 0/1).
+
+    >>> import numpy as np
+    >>> y = np.array([[1, 0]] * 10 + [[0, 1]] * 2)
+    >>> m = {"f1_macro": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6},
+    ...      "hamming_loss": {"value": 0.1, "ci_low": 0.0, "ci_high": 0.2}}
+    >>> out = multilabel_small_labels(m, y, ["a", "b"])
+    >>> out["f1_macro"]["estimable"], "estimable" in out["hamming_loss"]
+    (False, False)
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    pos = y.sum(0)
+    small = [(lab, int(min(p, len(y) - p))) for lab, p in zip(labels, pos, strict=True)
+             if min(p, len(y) - p) < MIN_CLASS_ROWS]
+    if not small:
+        return metrics
+    lab, n = small[0]
+    note = (f"label '{lab}' has {n} positive or negative row(s); at least {MIN_CLASS_ROWS} "
+            "are needed")
+    out = dict(metrics)
+    for name in LABEL_AVERAGED:
+        if name in out and is_estimable(out[name]):
+            out[name] = not_estimable(note, point=out[name].get("value"))
+    return out

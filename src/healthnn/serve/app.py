@@ -93,6 +93,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:5]:
+            if err.get("type") == "json_invalid":  # loc is ("body", character offset)
+                at = [x for x in err.get("loc", ()) if isinstance(x, int)]
+                parts.append("the request body is not valid JSON"
+                             + (f" (at character {at[0]})" if at else ""))
+                continue
             loc = ".".join(_printable(x) for x in err.get("loc", ()) if x != "body")
             parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else err.get("msg", ""))
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)

@@ -472,7 +472,10 @@ class TextClassificationTask(ClassificationTask):
 
     def evaluate_probabilities(self, codes, probs, *, seed: int = 0):
         if self.multilabel:
-            return self._bootstrap(self._metric_fn(), [codes, probs], seed=seed)
+            from healthnn.metrics.estimable import multilabel_small_labels
+
+            metrics = self._bootstrap(self._metric_fn(), [codes, probs], seed=seed)
+            return multilabel_small_labels(metrics, codes, self.classes_)
         return super().evaluate_probabilities(codes, probs, seed=seed)
 
     def class_probabilities(self, outputs, y):
