@@ -1,9 +1,12 @@
 """ICU in-hospital mortality, PhysioNet/CinC Challenge 2012 set A, stratified 5-fold CV.
 
-Data: the set-A stay files (two tar.xz, read as they are) and Outcomes-a.txt from ``--data``
-(default: $HEALTHNN_PHYSIONET2012 or /work/shared/data/tabular/physionet2012). 3996 stays have a
-file (554 deaths among the 4000 outcomes; 4 RecordIDs have no file and are left out, as the
-pipeline reports).
+Data: the set-A stay files (``set-a*.tar.xz``, read as they are; set B in the same folder is
+not read) and Outcomes-a.txt from ``--data`` (default: $HEALTHNN_PHYSIONET2012 or
+/work/shared/data/tabular/physionet2012). Stays without a file or without any time-series value
+(static lines only) are left out and counted, as the pipeline reports. The rounds 1-3 in
+BENCHMARKS.md ran on the defective early copy of set A (3996 stays with a file, 554 deaths);
+the folder now holds the corrected release (4,000 stays). ``--config
+ehr_physionet2012_default.toml --models mlp``: healthnn's default event model (issue 21).
 
 Folds: ``StratifiedKFold(5, shuffle=True, random_state=0)`` over the stays with a file. For each
 fold the raw events of the training part and of the test part are written as long Parquet
@@ -101,9 +104,19 @@ def fold_config(cfg: dict, train: Path, test: Path, outcomes: Path, k: int, quic
     if quick:
         c["train"]["ensemble"] = 1
     c["report"] = {"enabled": False}
+    c["baseline"] = {"models": []}  # the rounds ran without healthnn's [baseline] (issue 20)
     if quick:
         c["train"]["epochs"] = 2
     return c
+
+
+def _with_measurements(ev: pd.DataFrame) -> set:
+    """Stays with at least one time-series value (not a static line, not a -1 placeholder):
+    the corrected set A has stays whose file holds the static lines only, which healthnn
+    leaves out; they are left out of the folds here and counted."""
+    static = {"RecordID", "Age", "Gender", "Height", "ICUType"}
+    keep = ~ev["variable"].isin(static) & ev["value"].notna() & (ev["value"] != -1)
+    return set(ev.loc[keep, "RecordID"])
 
 
 def run(args) -> dict:
@@ -116,10 +129,13 @@ def run(args) -> dict:
     data = Path(args.data)
     outcomes = pd.read_csv(data / "Outcomes-a.txt", dtype={"RecordID": str})
     started = time.perf_counter()
-    ev, _ = read_events(data, format="physionet2012")
+    # set A only (the folder may hold set B too): its archives, else the folder as it is
+    parts = sorted(data.glob("set-a*.tar.xz")) or [data]
+    ev = pd.concat([read_events(p, format="physionet2012")[0] for p in parts],
+                   ignore_index=True)
     read_seconds = time.perf_counter() - started
     ev = ev[["stay", "time", "variable", "value"]].rename(columns={"stay": "RecordID"})
-    with_file = outcomes[outcomes["RecordID"].isin(set(ev["RecordID"]))].reset_index(drop=True)
+    with_file = outcomes[outcomes["RecordID"].isin(_with_measurements(ev))].reset_index(drop=True)
     if args.quick:  # a stratified sample of stays, for testing the script
         from sklearn.model_selection import train_test_split
 
@@ -209,6 +225,8 @@ def run(args) -> dict:
     results = {"stays": int(len(y)), "deaths": int(y.sum()),
                "outcome_rows_without_file": int(len(outcomes) - outcomes["RecordID"].isin(
                    set(ev["RecordID"])).sum()),
+               "outcome_rows_without_measurements": int(
+                   len(outcomes) - outcomes["RecordID"].isin(_with_measurements(ev)).sum()),
                "saps_missing": int(np.isnan(saps).sum()), "read_seconds": round(read_seconds, 1),
                "models": {}}
     for m in names:
@@ -348,6 +366,8 @@ def run_crossfit(args, cfgs: dict, ev: pd.DataFrame, outcomes: pd.DataFrame,
                "stays": int(len(y)), "deaths": int(y.sum()),
                "outcome_rows_without_file": int(len(outcomes) - outcomes["RecordID"].isin(
                    set(ev["RecordID"])).sum()),
+               "outcome_rows_without_measurements": int(
+                   len(outcomes) - outcomes["RecordID"].isin(_with_measurements(ev)).sum()),
                "saps_missing": int(np.isnan(saps).sum()), "read_seconds": round(read_seconds, 1),
                "stacker_coefficients": stacker_coef, "models": {}}
     for m in names:
@@ -425,7 +445,9 @@ def report(results: dict) -> str:
                        for m, r in results["models"].items() if "seconds" in r)
     return (markdown_table(header, rows)
             + f"\n\n{results['stays']} stays, {results['deaths']} deaths, {results['folds']} "
-            f"folds; SAPS-I missing (-1) for {results['saps_missing']} stays (training median)"
+            f"folds ({results.get('outcome_rows_without_measurements', 0)} outcome rows "
+            f"without a file or any measurement left out); SAPS-I missing (-1) for "
+            f"{results['saps_missing']} stays (training median)"
             f"; SAPS-I thresholds on the training part; training: {timing}; reading "
             f"{results['read_seconds']} s")
 

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "survival": "survival_deepsurv",
     "speed": "speed_pycox",
     "ehr": "ehr_physionet2012",
+    "ehr_external": "ehr_external_b",  # issue 21: train on set A, score set B
     "classification": "classification_cv",
     "privacy": "privacy_dp",
     "privacy_images": "privacy_dp_images",

@@ -13,6 +13,7 @@ from healthnn.errors import DataError
 
 EHR = Path(__file__).resolve().parents[1] / "data" / "ehr"
 ARCHIVE = EHR / "physionet2012_set-a_subset.tar.xz"
+CORRECTED = EHR / "physionet2012_set-a_corrected_subset.tar.xz"  # the same 60 stays
 
 
 def long_events(rows):
@@ -139,6 +140,35 @@ def test_physionet_subset_real_problems_are_reported():
                + rep.duplicate_exact)
     merged = len(ev) - removed - len(clean)
     assert merged >= rep.duplicate_conflicting  # groups of several values became one
+
+
+def _cleaned_statics(path):
+    ev, _ = E.read_events(path)
+    clean, rep = E.clean_events(ev, ranges=E.PHYSIONET2012_RANGES, missing_values=[-1],
+                                variables=E.PHYSIONET2012_VARIABLES)
+    stays = sorted(set(ev["stay"]))
+    ages = ev[ev["variable"] == "Age"].groupby("stay").size()
+    return E.static_values(clean, E.PHYSIONET2012_STATIC, stays), rep, ages
+
+
+def test_defective_and_corrected_set_a_layouts_both_read_with_counts():
+    """Issue 21: the early set-A copy (no ICUType line, several Age lines in some stays) and
+    the corrected release (ICUType, one Age line each) of the same 60 stays."""
+    old, rep_old, ages_old = _cleaned_statics(ARCHIVE)
+    new, rep_new, ages_new = _cleaned_statics(CORRECTED)
+    assert len(old) == len(new) == 60
+    assert old["ICUType"].isna().all()  # no ICUType line: missing, imputed by the model
+    assert new["ICUType"].notna().all() and set(new["ICUType"]) <= {1, 2, 3, 4}
+    assert (ages_new == 1).all() and (ages_old > 1).sum() >= 5
+    # the conflicting Age lines (same stay, time 00:00) are merged into one value and
+    # counted, as every other duplicated time stamp
+    assert rep_old.duplicate_conflicting >= rep_new.duplicate_conflicting + (ages_old > 1).sum()
+    notes = " ".join(rep_old.notes("set-a.tar.xz"))
+    assert "group(s) with different values averaged" in notes
+    one = (ages_old == 1).to_numpy()  # stays in sorted order, as static_values' rows
+    a_old, a_new = old["Age"].to_numpy()[one], new["Age"].to_numpy()[one]
+    differ = a_old != a_new  # one Age line in both: equal, unless the old one was over 90
+    assert (a_old[differ] > 90).all() and (a_new[differ] == 90).all() and differ.sum() >= 1
 
 
 # -- features -----------------------------------------------------------------------------------
